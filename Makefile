@@ -1,0 +1,63 @@
+# The course's commands. The README names two of them: `make book` (the main
+# job: build the website, executing every notebook on the offline dataset) and
+# `make test` (the whole test suite). Both set up .venv first when needed.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# Touched after a successful install; older than requirements.txt or
+# pyproject.toml means the environment must be brought up to date.
+STAMP := $(VENV)/.course-installed
+
+# Progress bars report timings, which vary from run to run; keep them out of
+# executed notebooks (stored outputs, website) so that outputs are reproducible.
+RUN := env TQDM_DISABLE=1 MPLBACKEND=Agg PYTHONHASHSEED=0
+
+.PHONY: help venv book test lab student notebooks bench lock clean
+
+help:
+	@echo "make book   build the course website into _build/html (executes every notebook)"
+	@echo "make test   run all tests: package, notebooks (nbval), website in a browser"
+	@echo "make lab    open JupyterLab on the notebooks"
+	@echo "make student   derive the student notebooks from the solution notebooks"
+	@echo "make notebooks re-execute all notebooks and store their outputs"
+	@echo "make bench  run the benchmarks"
+	@echo "make lock   re-pin requirements.txt from requirements.in"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ needed (3.11 recommended), found " + sys.version.split()[0]'
+	@if [ ! -x $(BIN)/python ]; then echo "Creating $(VENV) with $(PYTHON)"; rm -rf $(VENV); $(PYTHON) -m venv $(VENV); fi
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+book: $(STAMP)
+	rm -rf _build
+	$(RUN) $(BIN)/jupyter-book build . -W -n --keep-going
+
+test: $(STAMP)
+	$(RUN) $(BIN)/python -m pytest
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+bench: $(STAMP)
+	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script; done
+
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet -r requirements.in
+	{ echo "# Fully pinned environment for building and testing the course (Python 3.11)."; \
+	  echo "# Generated from requirements.in by \`make lock\`; do not edit by hand."; \
+	  .lock-venv/bin/python -m pip freeze --all | grep -v '^pip=='; } > requirements.txt
+	rm -rf .lock-venv
+
+clean:
+	rm -rf _build .pytest_cache

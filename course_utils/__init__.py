@@ -1,0 +1,17 @@
+"""course_utils: the Python companion of the CCD calibration frames course.
+
+It gives the course's notebooks everything beyond numpy and astropy that
+they need:
+
+* :func:`show_image` to look at CCD frames with robust colour limits;
+
+Examples
+--------
+>>> from course_utils import show_image
+"""
+
+from .display import show_image
+
+__version__ = "0.1.0"
+
+__all__ = ["show_image", "__version__"]
