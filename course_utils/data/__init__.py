@@ -1,0 +1,1 @@
+"""The course dataset (placeholder; see issue 3)."""
