@@ -15,7 +15,7 @@ STAMP := $(VENV)/.course-installed
 
 # Progress bars report timings, which vary from run to run; keep them out of
 # executed notebooks (stored outputs, website) so that outputs are reproducible.
-RUN := env TQDM_DISABLE=1 MPLBACKEND=Agg PYTHONHASHSEED=0
+RUN := env TQDM_DISABLE=1 COURSE_DATA_SOURCE=synthetic PYTHONHASHSEED=0
 
 .PHONY: help venv book test lab student notebooks bench lock clean
 

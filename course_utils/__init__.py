@@ -3,15 +3,16 @@
 It gives the course's notebooks everything beyond numpy and astropy that
 they need:
 
-* :func:`show_image` to look at CCD frames with robust colour limits;
+* :func:`show_image` to look at CCD frames with robust colour limits, and
+  :func:`use_course_style` for the course's figure settings;
 
 Examples
 --------
 >>> from course_utils import show_image
 """
 
-from .display import show_image
+from .display import show_image, use_course_style
 
 __version__ = "0.1.0"
 
-__all__ = ["show_image", "__version__"]
+__all__ = ["show_image", "use_course_style", "__version__"]

@@ -26,7 +26,7 @@ from astropy.visualization import (
     ZScaleInterval,
 )
 
-__all__ = ["show_image", "display_limits"]
+__all__ = ["show_image", "display_limits", "use_course_style"]
 
 _STRETCHES = {
     "linear": LinearStretch,
@@ -322,3 +322,32 @@ def show_image(
         ax.set_xticks([])
         ax.set_yticks([])
     return ax
+
+
+#: Matplotlib settings shared by every figure of the course.
+COURSE_STYLE = {
+    "figure.figsize": (8.0, 5.0),
+    "figure.dpi": 80,
+    "savefig.dpi": 80,
+    "font.size": 13,
+    "axes.linewidth": 1.2,
+    "axes.titlesize": "medium",
+    "legend.frameon": False,
+}
+
+
+def use_course_style() -> None:
+    """Apply the course's matplotlib settings (figure size, fonts, resolution).
+
+    Call it once at the top of a notebook. It changes only
+    ``matplotlib.rcParams``; ``plt.rcdefaults()`` undoes it.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> use_course_style()
+    >>> plt.rcParams["font.size"]
+    13.0
+    >>> plt.rcdefaults()
+    """
+    plt.rcParams.update(COURSE_STYLE)

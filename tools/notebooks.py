@@ -1,0 +1,310 @@
+"""Maintain the course notebooks: set-up cell, student versions, stored outputs.
+
+The solution notebooks ``notebooks/NN_*.ipynb`` are the one source. In them,
+each worked solution sits between two marker cells, the gated directives of
+sphinx-exercise, which the website renders as a collapsed dropdown::
+
+    :::{solution-start} ex-bias-statistics
+    :class: dropdown
+    :::
+
+    ...solution cells (code and/or markdown)...
+
+    :::{solution-end}
+    :::
+
+The student version ``notebooks/student/NN_*.ipynb`` is derived from it: each
+solution block (markers included) becomes one "Your answer here" cell per
+kind of cell the block held. Nothing else changes, so the student version
+runs top to bottom too; the answer checks after each exercise report "not
+attempted yet" there.
+
+The first code cell of every notebook is the set-up cell, rendered from
+``SETUP_TEMPLATE`` with the repository address of ``_config.yml`` and the
+version of ``course_utils/__init__.py``: the one place each is set.
+
+Usage::
+
+    python tools/notebooks.py setup-cell   # rewrite every set-up cell
+    python tools/notebooks.py student      # derive the student versions (no outputs)
+    python tools/notebooks.py execute [NOTEBOOK ...]   # run and store outputs
+    python tools/notebooks.py check        # fail if anything above is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import os
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+STUDENT = NOTEBOOKS / "student"
+SOLUTION_GLOB = "[0-9][0-9]_*.ipynb"
+
+START = re.compile(r"^\s*(:::+|```+)\s*\{solution-start\}")
+END = re.compile(r"^\s*(:::+|```+)\s*\{solution-end\}")
+
+CODE_STUB = "# Your answer here\n"
+MARKDOWN_STUB = "*Your answer here (double-click this cell to edit it).*"
+
+SETUP_TAG = "course-setup"
+SETUP_TEMPLATE = '''\
+# Set-up: run this cell first. In Google Colab it installs the course's Python
+# package, course_utils {version}; in JupyterLab it uses the installed one.
+try:
+    import course_utils
+except ImportError:
+    %pip install --quiet "course_utils @ git+{url}@v{version}"
+    import course_utils'''
+
+
+# --- Set-up cell -------------------------------------------------------------
+
+
+def course_version() -> str:
+    """The version in course_utils/__init__.py, read without importing it."""
+    tree = ast.parse((ROOT / "course_utils" / "__init__.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            getattr(t, "id", None) == "__version__" for t in node.targets
+        ):
+            return ast.literal_eval(node.value)
+    raise RuntimeError("course_utils/__init__.py defines no __version__")
+
+
+def repository_url() -> str:
+    """The repository address in _config.yml (also used by the launch buttons)."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    return config["repository"]["url"].rstrip("/")
+
+
+def setup_source() -> str:
+    return SETUP_TEMPLATE.format(url=repository_url(), version=course_version())
+
+
+def _setup_cell_index(nb) -> int:
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            if SETUP_TAG not in cell.metadata.get("tags", []):
+                raise ValueError(
+                    f"the first code cell must be the set-up cell (tag '{SETUP_TAG}')"
+                )
+            return i
+    raise ValueError("the notebook has no code cell")
+
+
+def apply_setup_cell(nb) -> bool:
+    """Render the set-up cell into ``nb``; return True if it changed."""
+    cell = nb.cells[_setup_cell_index(nb)]
+    source = setup_source()
+    if cell.source == source:
+        return False
+    cell.source = source
+    cell.outputs = []
+    cell.execution_count = None
+    return True
+
+
+# --- Student versions --------------------------------------------------------
+
+
+def _blocks(nb):
+    """Yield (start, end) cell indices of each solution block, markers included."""
+    start = None
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "markdown":
+            continue
+        if START.match(cell.source):
+            if start is not None:
+                raise ValueError(f"cell {i}: solution-start inside an open solution block")
+            start = i
+        elif END.match(cell.source):
+            if start is None:
+                raise ValueError(f"cell {i}: solution-end without solution-start")
+            yield start, i
+            start = None
+    if start is not None:
+        raise ValueError(f"cell {start}: solution-start is never closed")
+
+
+def derive_student(nb, source_name: str):
+    """Return the student version of solution notebook ``nb`` (outputs cleared).
+
+    ``source_name`` is the solution notebook's file name, recorded in the
+    student version's metadata.
+    """
+    blocks = list(_blocks(nb))
+    if not blocks:
+        raise ValueError("the notebook has no solution block")
+    cells = []
+    position = 0
+    for start, end in blocks:
+        cells.extend(nb.cells[position:start])
+        inner = nb.cells[start + 1 : end]
+        label = nb.cells[start].id
+        if any(c.cell_type == "markdown" for c in inner):
+            cells.append(nbformat.v4.new_markdown_cell(MARKDOWN_STUB, id=f"{label}-md"))
+        if any(c.cell_type == "code" for c in inner) or not inner:
+            cells.append(nbformat.v4.new_code_cell(CODE_STUB, id=f"{label}-code"))
+        position = end + 1
+    cells.extend(nb.cells[position:])
+
+    student = copy.deepcopy(nb)
+    student.cells = [copy.deepcopy(c) for c in cells]
+    for cell in student.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    student.metadata["course"] = {"version": "student", "derived_from": f"../{source_name}"}
+    return student
+
+
+def student_path(solution: Path) -> Path:
+    return STUDENT / solution.name
+
+
+def _sources(nb):
+    """What the derivation determines: cells, ids, tags and the notebook's marker."""
+    cells = [(c.cell_type, c.source, c.get("id"), c.metadata.get("tags", [])) for c in nb.cells]
+    return cells, nb.metadata.get("course")
+
+
+def solution_notebooks() -> list[Path]:
+    return sorted(NOTEBOOKS.glob(SOLUTION_GLOB))
+
+
+def _read(path: Path):
+    return nbformat.read(path, as_version=4)
+
+
+def _write(nb, path: Path) -> None:
+    nbformat.validate(nb)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = nbformat.writes(nb) + "\n"
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def cmd_setup_cell(_args) -> int:
+    for path in solution_notebooks():
+        nb = _read(path)
+        if apply_setup_cell(nb):
+            _write(nb, path)
+            print(f"updated the set-up cell of {path.relative_to(ROOT)}")
+    return 0
+
+
+def cmd_student(_args) -> int:
+    for path in solution_notebooks():
+        student = derive_student(_read(path), path.name)
+        target = student_path(path)
+        if target.exists() and _sources(_read(target)) == _sources(student):
+            continue  # keep the stored outputs of an up-to-date student version
+        _write(student, target)
+        print(f"derived {target.relative_to(ROOT)} (outputs cleared: run execute)")
+    return 0
+
+
+def execute(path: Path, timeout: int = 600) -> None:
+    """Execute ``path`` in a fresh kernel from its own folder and store the outputs."""
+    from nbclient import NotebookClient
+
+    nb = _read(path)
+    # Progress bars print timings; keep them out of stored outputs.
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            for output in cell.outputs:
+                if output.get("output_type") == "error":
+                    raise RuntimeError(f"{path.name}: a cell raised {output.get('ename')}")
+    _write(nb, path)
+    print(f"executed {path.relative_to(ROOT)}")
+
+
+def cmd_execute(args) -> int:
+    paths = [Path(p).resolve() for p in args.notebooks] or [
+        *solution_notebooks(),
+        *(student_path(p) for p in solution_notebooks()),
+    ]
+    for path in paths:
+        execute(path)
+    return 0
+
+
+def stale_notebooks() -> list[str]:
+    """Describe every notebook whose set-up cell or student version is out of date."""
+    problems = []
+    expected_setup = setup_source()
+    solutions = solution_notebooks()
+    for path in solutions:
+        nb = _read(path)
+        rel = path.relative_to(ROOT)
+        try:
+            setup = nb.cells[_setup_cell_index(nb)].source
+        except ValueError as error:
+            problems.append(f"{rel}: {error}")
+            continue
+        if setup != expected_setup:
+            problems.append(f"{rel}: set-up cell differs from the template (run `make student`)")
+        target = student_path(path)
+        if not target.exists():
+            problems.append(f"{target.relative_to(ROOT)}: missing (run `make student`)")
+            continue
+        expected = derive_student(nb, path.name)
+        if _sources(_read(target)) != _sources(expected):
+            problems.append(
+                f"{target.relative_to(ROOT)}: stale, differs from what {rel} derives "
+                "(run `make student`)"
+            )
+    known = {student_path(p).name for p in solutions}
+    for orphan in sorted(STUDENT.glob("*.ipynb")):
+        if orphan.name not in known:
+            problems.append(f"{orphan.relative_to(ROOT)}: has no solution notebook")
+    return problems
+
+
+def cmd_check(_args) -> int:
+    problems = stale_notebooks()
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not problems:
+        print("set-up cells and student notebooks are up to date")
+    return 1 if problems else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("setup-cell", help="rewrite the set-up cell of every notebook")
+    sub.add_parser("student", help="derive the student notebooks")
+    run = sub.add_parser("execute", help="execute notebooks and store their outputs")
+    run.add_argument("notebooks", nargs="*", help="default: all, solutions first")
+    sub.add_parser("check", help="fail if set-up cells or student notebooks are stale")
+    args = parser.parse_args(argv)
+    command = {
+        "setup-cell": cmd_setup_cell,
+        "student": cmd_student,
+        "execute": cmd_execute,
+        "check": cmd_check,
+    }[args.command]
+    return command(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
