@@ -1,0 +1,286 @@
+"""Command line of the course dataset: ``python -m course_utils.data COMMAND``.
+
+Commands::
+
+    generate   write the synthetic dataset (offline)
+    fetch      download the real Magellan frames, verified against the manifest
+    verify     hash every file of a dataset and compare with its records
+    info       show where the data is and what dataset_dir() would use
+    manifest   write manifest entries for a folder of FITS files (an instructor's own frames)
+
+Every command has ``--help``. The exit status is 0 on success, 1 on failure
+and 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import marker
+from .files import display_path
+from .layout import PRESETS
+
+EPILOG = """examples:
+  python -m course_utils.data generate                  # the synthetic dataset, into the cache
+  python -m course_utils.data generate --preset small --output /tmp/course_data
+  python -m course_utils.data fetch                     # the real frames (needs the network)
+  python -m course_utils.data verify                    # check every dataset in the cache
+  python -m course_utils.data info
+  python -m course_utils.data manifest ~/my_frames --output my_manifest.json
+"""
+
+
+class CommandError(Exception):
+    """A failure to report in one message, with exit status 1."""
+
+
+def _cmd_generate(args) -> int:
+    from .locate import cache_dir
+    from .synthetic import DEFAULT_SEED, expected_info, generate
+
+    if args.output:
+        out = Path(args.output)
+    else:
+        suffix = "" if args.seed == DEFAULT_SEED else f"-seed{args.seed}"
+        out = cache_dir() / f"synthetic-{args.preset}{suffix}"
+    info = expected_info(args.preset, args.seed)
+    already = marker.quick_check(out, info, []) is None and not args.force
+    root = generate(out, args.preset, args.seed, progress=not args.no_progress, overwrite=args.force)
+    verb = "Already complete (use --force to make it again):" if already else "Wrote"
+    print(f"{verb} {marker.describe(info)} in {display_path(root)}")
+    return 0
+
+
+def _cmd_fetch(args) -> int:
+    from .fetch import fetch_frames
+    from .locate import cache_dir
+    from .manifest import load_manifest, real_entries
+
+    manifest = load_manifest(args.manifest)
+    out = Path(args.output) if args.output else cache_dir() / "magellan"
+    root = fetch_frames(out, manifest=manifest, base_url=args.base_url,
+                        progress=not args.no_progress)
+    print(f"Downloaded and verified {len(real_entries(manifest))} real frames in {display_path(root)}")
+    return 0
+
+
+def _datasets_to_verify(args) -> list[Path]:
+    if args.folders:
+        return [Path(folder) for folder in args.folders]
+    from .locate import DATA_DIR_ENV, cache_dir
+
+    found = []
+    if os.environ.get(DATA_DIR_ENV):
+        found.append(Path(os.environ[DATA_DIR_ENV]).expanduser())
+    cache = cache_dir()
+    if cache.is_dir():
+        found += sorted(p for p in cache.iterdir()
+                        if p.is_dir() and not p.name.startswith(".") and
+                        (p / marker.MARKER_NAME).exists())
+    return found
+
+
+def _cmd_verify(args) -> int:
+    from .manifest import load_manifest
+
+    folders = _datasets_to_verify(args)
+    if not folders:
+        raise CommandError("No dataset to verify: none in the cache, and no folder given. "
+                           "Make one with `python -m course_utils.data generate`.")
+    manifest = load_manifest(args.manifest)
+    failed = 0
+    for folder in folders:
+        if not folder.is_dir():
+            print(f"FAILED  {display_path(folder)}: not a folder")
+            failed += 1
+            continue
+        problems = marker.full_check(folder, manifest=manifest, progress=not args.no_progress)
+        try:
+            content = marker.read_marker(folder)
+        except ValueError:
+            content = None
+        what = marker.describe(content) if content else "the files listed in the manifest"
+        if problems:
+            failed += 1
+            print(f"FAILED  {display_path(folder)} ({what}): {len(problems)} problem(s)")
+            for problem in problems[:20]:
+                print(f"   {problem}")
+            if len(problems) > 20:
+                print(f"   ... and {len(problems) - 20} more")
+        else:
+            print(f"OK      {display_path(folder)} ({what})")
+    if failed:
+        print(f"{failed} of {len(folders)} dataset(s) failed verification. Make a failed "
+              "dataset again with `generate --force` or `fetch`.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_info(args) -> int:
+    import course_utils
+
+    from .locate import CACHE_ENV, DATA_DIR_ENV, SOURCE_ENV, WORK_ENV, cache_dir, describe_choice
+    from .manifest import MANIFEST_ENV, load_manifest, real_entries
+
+    print(f"course_utils {course_utils.__version__}: the course dataset")
+    for name in (DATA_DIR_ENV, SOURCE_ENV, CACHE_ENV, WORK_ENV, MANIFEST_ENV):
+        print(f"  {name:<21} {os.environ.get(name) or '(not set)'}")
+    cache = cache_dir()
+    print(f"cache folder: {display_path(cache)}")
+    from .locate import _magellan_problem, _synthetic_problem
+
+    rows = [("magellan", _magellan_problem(cache / "magellan"))]
+    rows += [(f"synthetic-{p}", _synthetic_problem(cache / f"synthetic-{p}", p)) for p in PRESETS]
+    for name, problem in rows:
+        state = "complete" if problem is None else problem
+        if problem and not (cache / name).exists():
+            state = "not present"
+        print(f"  {name:<16} {state}")
+    manifest = load_manifest()
+    source = manifest.get("source") or {}
+    print(f"manifest: {len(manifest['files'])} files, {len(real_entries(manifest))} real frames "
+          f"from {source.get('repository', '?')} at {str(source.get('commit', '?'))[:7]}")
+    try:
+        root, line, action = describe_choice(preset=args.preset)
+        todo = {None: "ready", "generate": "will be generated on first use",
+                "fetch": "will be downloaded on first use"}[action]
+        print(f"dataset_dir(preset={args.preset!r}) -> {line[len('Using '):]} [{todo}]")
+    except (FileNotFoundError, ValueError) as error:
+        print(f"dataset_dir(preset={args.preset!r}) would fail: {error}")
+    if args.model:
+        from .synthetic import describe_model
+
+        print("synthetic model:")
+        for line in describe_model(args.preset).splitlines():
+            print(f"  {line}")
+    return 0
+
+
+def _write_output(text: str, output: str | None, force: bool) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    path = Path(output)
+    if path.exists() and not force:
+        raise CommandError(f"{output} exists; pass --force to replace it.")
+    from .files import write_text_atomic
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, text)
+    print(f"Wrote {output}", file=sys.stderr)
+
+
+def _cmd_manifest(args) -> int:
+    from .manifest import build_course_manifest, dumps_manifest, local_manifest
+
+    if (args.folder is None) == (args.from_tsv is None):
+        raise CommandError("give either a FOLDER of FITS files or --from-tsv TSV (not both)")
+    if args.from_tsv:
+        manifest = build_course_manifest(args.from_tsv)
+    else:
+        manifest = local_manifest(args.folder, base_url=args.base_url)
+    _write_output(dumps_manifest(manifest), args.output, args.force)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m course_utils.data``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils.data",
+        description="The course dataset: generate the synthetic frames, download the real ones, "
+                    "check them, and write manifests.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    from .synthetic import DEFAULT_SEED
+
+    gen = commands.add_parser(
+        "generate", help="write the synthetic dataset (offline)",
+        description="Write the synthetic course dataset: the 63 calibration frames with the real "
+                    "layout, names, shapes, dtypes and headers. Default folder: "
+                    "<cache>/synthetic-<preset>.")
+    gen.add_argument("--preset", choices=sorted(PRESETS), default="full",
+                     help="full: the real sizes (default); small: every dimension / 4, for tests")
+    gen.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                     help=f"random seed; the same seed gives identical files (default {DEFAULT_SEED})")
+    gen.add_argument("--output", metavar="DIR", help="the dataset folder to write")
+    gen.add_argument("--force", action="store_true",
+                     help="replace an existing course dataset in DIR (never other files)")
+    gen.add_argument("--no-progress", action="store_true", help="no progress bar")
+    gen.set_defaults(func=_cmd_generate)
+
+    fetch = commands.add_parser(
+        "fetch", help="download the real Magellan frames (verified)",
+        description="Download the real frames listed in the manifest, check each against its "
+                    "hash before keeping it, and mark the folder complete. Default folder: "
+                    "<cache>/magellan.")
+    fetch.add_argument("--output", metavar="DIR", help="the dataset folder to fill")
+    fetch.add_argument("--manifest", metavar="FILE", help="another manifest (default: the course's)")
+    fetch.add_argument("--base-url", metavar="URL",
+                       help="download from URL/<path> instead of the manifest's addresses")
+    fetch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    fetch.set_defaults(func=_cmd_fetch)
+
+    verify = commands.add_parser(
+        "verify", help="hash every file of a dataset and compare",
+        description="Hash every file of each dataset folder and compare it with the folder's "
+                    "course_dataset.json (or, without one, with the manifest). Default: every "
+                    "dataset in the cache, and COURSE_DATA_DIR if set.")
+    verify.add_argument("folders", nargs="*", metavar="DIR", help="dataset folders to check")
+    verify.add_argument("--manifest", metavar="FILE", help="another manifest (default: the course's)")
+    verify.add_argument("--no-progress", action="store_true", help="no progress bar")
+    verify.set_defaults(func=_cmd_verify)
+
+    info = commands.add_parser(
+        "info", help="show where the data is and what dataset_dir() would use",
+        description="Show the environment variables, the datasets in the cache and what "
+                    "dataset_dir() would use. Generates and downloads nothing.")
+    info.add_argument("--preset", choices=sorted(PRESETS), default="full",
+                      help="the preset dataset_dir() is asked for (default full)")
+    info.add_argument("--model", action="store_true", help="also summarize the synthetic model")
+    info.set_defaults(func=_cmd_info)
+
+    man = commands.add_parser(
+        "manifest", help="write manifest entries for a folder of FITS files",
+        description="Hash the FITS files under FOLDER (an instructor's own frames) and write "
+                    "manifest entries: path, frame type (EXPTYPE or folder name), telescope, "
+                    "instrument, detector, shape, dtype, exposure time, size, SHA-256 and git "
+                    "blob SHA-1. Point it at the folder that contains calibration_frames/. "
+                    "With --from-tsv, rebuild the course's manifest from the reference list of "
+                    "the real frames instead.")
+    man.add_argument("folder", nargs="?", metavar="FOLDER", help="folder of FITS files")
+    man.add_argument("--from-tsv", metavar="TSV", help="build the course manifest from this list")
+    man.add_argument("--base-url", metavar="URL", help="record where the files will be served")
+    man.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+    man.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    man.set_defaults(func=_cmd_manifest)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    from .fetch import FetchError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CommandError, FetchError, FileExistsError, FileNotFoundError, PermissionError,
+            ValueError, KeyError, json.JSONDecodeError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; nothing incomplete was kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,468 @@
+"""A realistic synthetic stand-in for the course's Magellan calibration frames.
+
+:func:`generate` writes the whole dataset (40 IFU-M biases, 5 IFU-M darks,
+18 IMACS dome flats) with the real frames' folder layout, file names, array
+shapes, dtype (uint16 stored as BITPIX=16, BZERO=32768) and header keywords,
+so that notebook code written for one runs unchanged on the other.
+
+The model
+---------
+The fixed features and constants live in :mod:`course_utils.data.models`
+(re-exported here); this module draws the frames from them and writes them.
+
+*IFU-M, detector c1 (biases and darks)*, see :class:`IfumModel`:
+
+* bias level ``817.4`` DU plus a stable fixed pattern of small amplitude
+  (per pixel, per column, a faint gradient) and a row pattern in which a few
+  per cent of the rows are 1-3 DU lower; the median of 40 biases mostly lies
+  within 816.6-818.4 DU;
+* read noise ``ENOISE / EGAIN = 2.7 / 0.68 = 3.97`` DU (Gaussian, then
+  rounded to integers) everywhere, overscan and bias lines included; the
+  overscan and the bias lines hold nothing else than the frame's bias level
+  and read noise;
+* hot pixels (tens, hundreds to thousands of DU) and two bad columns at fixed
+  places in every frame;
+* cosmic rays (short tracks and blobs, up to thousands of DU) at new random
+  places in every frame: about 150 per frame at read-out, plus a rate
+  proportional to the exposure time (about 3000 more in a 3600 s dark);
+* in darks, dark current (4 DU per hour) and sensor glow brightest in the
+  lower-left corner (row 0, column 0 -- lower left as ``show_image`` draws
+  it), about 150 DU there after an hour, both Poisson in electrons and linear
+  in the exposure time (:func:`make_dark` makes a dark of any length).
+
+*IMACS, detectors c2 and c3 (dome flats)*, see :class:`FlatModel`; positions
+refer to ``data.T``, the orientation the notebooks use:
+
+* bias level about 1140-1190 DU, different from IFU-M's 817: the flats must
+  be corrected with their own overscan (``data.T[1024:]``);
+* lamp level about 9000-10000 DU, drifting by a few per cent between
+  exposures (the two detectors of one exposure share the drift), with
+  photon noise drawn as Poisson in electrons and read noise;
+* ``ift`` c2: strong smooth vignetting (0.7-1.1 after normalizing by the
+  median) and a 1 % pixel-to-pixel sensitivity variation;
+* ``iff`` c3: dust donuts (annuli tens of pixels across, 5-20 % deep), dead
+  pixels and a partial bad column (below 0.6), milder vignetting; ``iff`` c2
+  milder still, with some dust.
+
+Fixed features repeat exactly in every frame of a detector. Random numbers
+come from :class:`numpy.random.SeedSequence` streams keyed by the file name
+(one per file) and by the detector (its fixed features), so a file's content
+depends only on the seed, the preset and its name -- not on the order in
+which files are made. The same seed gives byte-identical files.
+
+Examples
+--------
+>>> from course_utils.data.synthetic import ifum_model, make_dark, PRESETS
+>>> sorted(PRESETS)
+['full', 'small']
+>>> model = ifum_model("small")
+>>> round(model.read_noise_du, 2), model.glow_corner
+(3.97, (0, 0))
+>>> dark = make_dark(3600.0, "small")
+>>> dark.shape, dark.dtype.name
+((289, 544), 'uint16')
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import marker
+from .files import ensure_writable
+from .fitsfile import fits_bytes
+from .headers import frame_header
+from .layout import CAMERAS, DETECTORS, FRAMES, Preset, FrameSpec
+from .models import (  # noqa: F401 - the model is part of this module's interface
+    COSMICS_PER_READ,
+    COSMICS_PER_SECOND,
+    DEFAULT_SEED,
+    FLAT_COSMICS_PER_READ,
+    GENERATOR_VERSION,
+    PRESETS,
+    BadColumn,
+    Donut,
+    FlatModel,
+    IfumModel,
+    _LEVEL_JITTER,
+    _check_seed,
+    _preset,
+    _rng,
+    detector_model,
+    flat_model,
+    ifum_model,
+    lamp_factor,
+)
+
+__all__ = [
+    "GENERATOR_VERSION",
+    "DEFAULT_SEED",
+    "PRESETS",
+    "IfumModel",
+    "FlatModel",
+    "Donut",
+    "BadColumn",
+    "ifum_model",
+    "flat_model",
+    "detector_model",
+    "lamp_factor",
+    "make_dark",
+    "make_frame",
+    "generate",
+]
+
+
+# --- Frames --------------------------------------------------------------------
+
+
+def _add_cosmics(image: np.ndarray, rng: np.random.Generator, mean_events: float) -> int:
+    """Add cosmic-ray hits to ``image`` (in place); return the number of events.
+
+    An event is a blob (1-4 points, 0.6 px apart) or a short track (4-14 points,
+    1 px apart, random direction); each point deposits a few hundred to a few
+    thousand DU and spills 3-12 % into its four neighbours.
+    """
+    n = int(rng.poisson(mean_events))
+    if n == 0:
+        return 0
+    rows, cols = image.shape
+    track = rng.random(n) < 0.4
+    points = np.where(track, rng.integers(4, 15, n), rng.integers(1, 5, n))
+    step = np.where(track, 1.0, 0.6)
+    theta = rng.uniform(0.0, 2.0 * np.pi, n)
+    r0 = rng.uniform(0.0, rows, n)
+    c0 = rng.uniform(0.0, cols, n)
+    amplitude = np.minimum(np.exp(rng.normal(np.log(500.0), 0.8, n)), 15000.0)
+
+    event = np.repeat(np.arange(n), points)
+    k = np.arange(event.size) - np.repeat(np.cumsum(points) - points, points)
+    r = np.floor(r0[event] + k * step[event] * np.sin(theta[event])).astype(np.int64)
+    c = np.floor(c0[event] + k * step[event] * np.cos(theta[event])).astype(np.int64)
+    value = amplitude[event] * rng.uniform(0.5, 1.0, event.size)
+    spill = value * rng.uniform(0.03, 0.12, event.size)
+
+    all_r = np.concatenate([r, r + 1, r - 1, r, r])
+    all_c = np.concatenate([c, c, c, c + 1, c - 1])
+    all_v = np.concatenate([value, spill, spill, spill, spill]).astype(np.float32)
+    inside = (all_r >= 0) & (all_r < rows) & (all_c >= 0) & (all_c < cols)
+    np.add.at(image, (all_r[inside], all_c[inside]), all_v[inside])
+    return n
+
+
+def _to_uint16(image: np.ndarray) -> np.ndarray:
+    np.rint(image, out=image)
+    np.clip(image, 0, 65535, out=image)
+    return image.astype(np.uint16)
+
+
+def _ifum_frame(model: IfumModel, rng: np.random.Generator, exptime: float) -> np.ndarray:
+    geometry = model.geometry
+    level = model.bias_level + _LEVEL_JITTER * rng.standard_normal()
+    frame = rng.standard_normal(geometry.shape, dtype=np.float32)
+    frame *= np.float32(model.read_noise_du)
+    frame += np.float32(level)
+    data = frame[:geometry.data_rows, :geometry.data_cols]
+    data += model.pattern
+    if exptime > 0:
+        electrons = rng.poisson(model.dark_electrons(exptime))
+        data += electrons.astype(np.float32) * np.float32(1.0 / model.gain)
+        del electrons
+    _add_cosmics(data, rng, model.cosmic_events(exptime))
+    return _to_uint16(frame)
+
+
+def _flat_frame(model: FlatModel, rng: np.random.Generator, lamp: float, exptime: float) -> np.ndarray:
+    geometry = model.geometry
+    shape_t = (geometry.data_cols + geometry.overscan_cols, geometry.data_rows)  # data.T
+    level = model.bias_level + _LEVEL_JITTER * rng.standard_normal()
+    frame_t = rng.standard_normal(shape_t, dtype=np.float32)
+    frame_t *= np.float32(model.read_noise_du)
+    frame_t += np.float32(level)
+    lit = frame_t[:geometry.data_cols]
+    electrons = rng.poisson(model.sensitivity * np.float32(model.lamp_level * lamp * model.gain))
+    lit += electrons.astype(np.float32) * np.float32(1.0 / model.gain)
+    del electrons
+    mean_events = (FLAT_COSMICS_PER_READ + COSMICS_PER_SECOND * exptime) * model.preset.area_fraction
+    _add_cosmics(lit, rng, mean_events)
+    return _to_uint16(frame_t).T
+
+
+def make_dark(exptime: float, preset: str | Preset = "full", seed: int = DEFAULT_SEED,
+              *, index: int = 0, model: IfumModel | None = None) -> np.ndarray:
+    """Make one IFU-M c1 dark frame (raw uint16 array) of any exposure time.
+
+    Dark current, glow and the cosmic-ray rate scale with ``exptime``;
+    ``exptime=0`` gives a bias frame. Different ``index`` values give
+    independent noise; the same arguments give the same array.
+
+    Parameters
+    ----------
+    exptime : float
+        Exposure time in seconds (>= 0).
+    preset : {'full', 'small'}
+    seed : int
+    index : int
+        Which realization (noise, cosmic rays) to draw.
+    model : IfumModel, optional
+        A model built with :func:`ifum_model` for the same preset and seed,
+        to avoid rebuilding it.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint16, shape ``PRESETS[preset].ifum.shape``.
+
+    Examples
+    --------
+    >>> short, long = make_dark(600, "small"), make_dark(6000, "small")
+    >>> bool(long[:20, :20].mean() > short[:20, :20].mean())   # the glow grows
+    True
+    """
+    if not exptime >= 0:
+        raise ValueError(f"exptime must be >= 0 seconds, got {exptime!r}")
+    if model is None:
+        model = ifum_model(preset, seed)
+    rng = _rng(model.seed, 3, "ifum-c1-dark", int(round(exptime * 1000)), int(index))
+    return _ifum_frame(model, rng, float(exptime))
+
+
+def _models_for(preset: Preset, seed: int) -> dict:
+    return {key: detector_model(*key, preset, seed) for key in DETECTORS}
+
+
+def make_frame(frame: FrameSpec, preset: str | Preset = "full", seed: int = DEFAULT_SEED,
+               *, model: IfumModel | FlatModel | None = None) -> np.ndarray:
+    """Make the raw uint16 data of one file of the dataset.
+
+    The result depends only on ``frame``, ``preset`` and ``seed`` (not on what
+    else was made before).
+
+    Examples
+    --------
+    >>> from course_utils.data.layout import FRAMES
+    >>> flat = [f for f in FRAMES if f.camera == "iff"][0]
+    >>> make_frame(flat, "small").shape    # raw: long axis first; notebooks use .T
+    (512, 272)
+    """
+    preset = _preset(preset)
+    seed = _check_seed(seed)
+    if model is None:
+        model = detector_model(frame.camera, frame.detector, preset, seed)
+    rng = _rng(seed, 1, frame.name)
+    if frame.camera == "ifum":
+        return _ifum_frame(model, rng, frame.exptime)
+    return _flat_frame(model, rng, lamp_factor(frame.camera, frame.number, seed), frame.exptime)
+
+
+def _frame_file_bytes(frame: FrameSpec, preset: Preset, seed: int, model) -> bytes:
+    data = make_frame(frame, preset, seed, model=model)
+    header = frame_header(frame, preset, seed, GENERATOR_VERSION,
+                          egain=model.gain, enoise=model.read_noise_e)
+    return fits_bytes(data, header)
+
+
+# --- The whole dataset ---------------------------------------------------------
+
+
+def expected_info(preset: str | Preset = "full", seed: int = DEFAULT_SEED) -> dict:
+    """What the marker of a synthetic dataset of ``preset`` and ``seed`` records."""
+    return marker.synthetic_info(_preset(preset).name, _check_seed(seed), GENERATOR_VERSION)
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    options = dict(total=total, desc=desc, unit="file", file=sys.stderr, leave=False)
+    if not enabled:
+        options["disable"] = True  # else TQDM_DISABLE=1 in the environment still applies
+    return tqdm(**options)
+
+
+def _owner_alive(path: Path, pid: int) -> bool:
+    """Whether the process that made ``path`` (a ``.partial``/``.old`` folder) may still run."""
+    if os.name == "nt":  # os.kill would terminate the process there: judge by age instead
+        try:
+            return time.time() - path.stat().st_mtime < 86400
+        except OSError:
+            return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def remove_stale_partials(parent: Path, name: str) -> None:
+    """Delete half-made siblings ``.NAME.partial-PID-*`` / ``.NAME.old-PID-*``
+    left by processes that no longer run (an interrupted generation)."""
+    for prefix in (f".{name}.partial-", f".{name}.old-"):
+        for path in parent.glob(prefix + "*"):
+            pid_text = path.name[len(prefix):].split("-", 1)[0]
+            if pid_text.isdigit() and not _owner_alive(path, int(pid_text)):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _existing_state(out_dir: Path, info: dict) -> tuple[str, str]:
+    """Classify ``out_dir``: missing, empty, same (complete, same info), dataset
+    (another or incomplete course dataset) or foreign (anything else)."""
+    if not out_dir.exists():
+        return "missing", ""
+    if not out_dir.is_dir():
+        return "foreign", "it is a file, not a folder"
+    if not any(out_dir.iterdir()):
+        return "empty", ""
+    problem = marker.quick_check(out_dir, info, [f.path for f in FRAMES])
+    if problem is None:
+        return "same", ""
+    if (out_dir / marker.MARKER_NAME).exists():
+        return "dataset", problem
+    return "foreign", "it holds files but no course_dataset.json marker"
+
+
+def _move_into_place(tmp: Path, out_dir: Path, info: dict) -> None:
+    token = tmp.name.rsplit("-", 1)[-1]
+    if out_dir.exists():
+        if out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        else:
+            old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}-{token}"
+            os.rename(out_dir, old)
+            os.rename(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+            return
+    try:
+        os.rename(tmp, out_dir)
+    except OSError:
+        # Another process put a dataset there meanwhile: keep it if it is ours.
+        if _existing_state(out_dir, info)[0] != "same":
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def generate(out_dir: str | os.PathLike, preset: str = "full", seed: int = DEFAULT_SEED, *,
+             progress: bool = True, overwrite: bool = False) -> Path:
+    """Write the synthetic course dataset into ``out_dir``.
+
+    ``out_dir`` receives ``calibration_frames/...`` (63 FITS files) and, last,
+    the marker ``course_dataset.json`` that records the source, preset, seed,
+    generator version and every file's size and SHA-256. The files are first
+    written into a temporary sibling folder, which is renamed into place only
+    when complete: an interrupted generation never leaves a half dataset that
+    looks complete.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        The dataset folder (the one that will contain ``calibration_frames``).
+    preset : {'full', 'small'}
+        ``'full'``: the real sizes (about 300 MB); ``'small'``: every
+        dimension divided by 4 (about 20 MB), for tests.
+    seed : int
+        The same seed gives byte-identical files.
+    progress : bool
+        Show a progress bar (tqdm, on stderr). ``TQDM_DISABLE=1`` hides it too.
+    overwrite : bool
+        Replace an existing *different* course dataset in ``out_dir`` (one
+        with another preset, seed or generator version, or incomplete).
+        Without it such a folder is an error. A complete dataset with the same
+        preset, seed and generator version is kept as it is unless
+        ``overwrite`` is true. A folder holding anything else than a course
+        dataset is never replaced.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_dir``, absolute.
+
+    Raises
+    ------
+    FileExistsError
+        If ``out_dir`` holds something that may not be replaced.
+    course_utils.data.files.NotWritableError
+        If the parent folder cannot be written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     root = generate(Path(tmp) / "data", preset="small", progress=False)
+    ...     print(sorted(p.name for p in root.iterdir()))
+    ...     print(len(list(root.glob("calibration_frames/**/*.fits"))))
+    ['calibration_frames', 'course_dataset.json']
+    63
+    """
+    preset_obj = _preset(preset)
+    seed = _check_seed(seed)
+    out_dir = Path(out_dir).expanduser().absolute()
+    info = expected_info(preset_obj, seed)
+    state, reason = _existing_state(out_dir, info)
+    if state == "same" and not overwrite:
+        return out_dir
+    if state == "dataset" and not overwrite:
+        raise FileExistsError(
+            f"{out_dir} already holds a different or incomplete course dataset ({reason}). "
+            "Pass overwrite=True (command line: --force) to replace it, or choose another folder."
+        )
+    if state == "foreign":
+        raise FileExistsError(
+            f"{out_dir} is not empty and is not a course dataset made by course_utils ({reason}); "
+            "it will not be replaced. Choose a new or empty folder."
+        )
+    parent = ensure_writable(
+        out_dir.parent, "the synthetic course dataset",
+        "Set COURSE_CACHE_DIR (or pass another output folder) to a writable folder.",
+    )
+    remove_stale_partials(parent, out_dir.name)
+    token = secrets.token_hex(4)
+    tmp = parent / f".{out_dir.name}.partial-{os.getpid()}-{token}"
+    tmp.mkdir()
+    try:
+        models = _models_for(preset_obj, seed)
+        records = []
+        desc = f"Generating the synthetic course dataset ({preset_obj.name})"
+        with _progress(len(FRAMES), desc, progress) as bar:
+            for frame in FRAMES:
+                content = _frame_file_bytes(frame, preset_obj, seed, models[(frame.camera, frame.detector)])
+                target = tmp / frame.path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with open(target, "xb") as file:
+                    file.write(content)
+                records.append(marker.file_record(frame.path, content))
+                del content
+                bar.update(1)
+        del models
+        marker.write_marker(tmp, info, records)
+        _move_into_place(tmp, out_dir, info)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def describe_model(preset: str = "full", seed: int = DEFAULT_SEED) -> str:
+    """A few lines summarizing the true model (for ``python -m course_utils.data info``)."""
+    ifum = ifum_model(preset, seed)
+    lines = [
+        f"IFU-M c1: bias {ifum.bias_level} DU, read noise {ifum.read_noise_du:.2f} DU "
+        f"(ENOISE {ifum.read_noise_e} e- / EGAIN {ifum.gain} e-/DU), {ifum.hot_rows.size} hot pixels, "
+        f"bad columns {[b.column for b in ifum.bad_columns]}, {ifum.low_rows.size} low rows, "
+        f"dark current {ifum.dark_current * 3600 / ifum.gain:.1f} DU/h, "
+        f"glow {float(ifum.glow[0, 0]) * 3600 / ifum.gain:.0f} DU/h at the lower-left corner",
+    ]
+    for camera, detector in DETECTORS[1:]:
+        flat = flat_model(camera, detector, preset, seed)
+        lines.append(
+            f"{CAMERAS[camera].instrument} {detector}: bias {flat.bias_level} DU, gain {flat.gain} e-/DU, "
+            f"lamp {flat.lamp_level:.0f} DU, sensitivity {float(flat.sensitivity.min()):.2f}-"
+            f"{float(flat.sensitivity.max()):.2f}, {len(flat.donuts)} donuts, {flat.dead_rows.size} dead pixels"
+        )
+    return "\n".join(lines)

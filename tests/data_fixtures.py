@@ -1,0 +1,153 @@
+"""Shared helpers of the data tests (imported explicitly; not a conftest).
+
+* :func:`small_dataset`: the small synthetic dataset, generated once per test
+  session into a temporary folder (read-only use!);
+* :func:`isolated_env`: environment variables pointing the course at
+  temporary folders;
+* :class:`FrameServer`: a real HTTP server on 127.0.0.1 (ephemeral port) that
+  serves files of a folder normally, corrupted, truncated or not at all;
+* :func:`make_manifest`: a manifest of some of those files, with hashes
+  computed here independently of course_utils.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+_CACHE: dict[str, Path] = {}
+
+
+def small_dataset(tmp_path_factory) -> Path:
+    """The small synthetic dataset (default seed), made once per session."""
+    if "small" not in _CACHE:
+        from course_utils.data.synthetic import generate
+
+        root = tmp_path_factory.mktemp("small-dataset") / "synthetic-small"
+        _CACHE["small"] = generate(root, "small", progress=False)
+    return _CACHE["small"]
+
+
+def copy_dataset(source: Path, target: Path) -> Path:
+    """A private copy of a dataset folder, for tests that change it."""
+    shutil.copytree(source, target)
+    return target
+
+
+def isolated_env(monkeypatch, tmp_path: Path) -> Path:
+    """Point HOME and the course's cache at ``tmp_path``; clear the other variables.
+
+    Returns the cache folder (``~/cache`` under the fake home).
+    """
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    monkeypatch.setenv("HOME", str(home))
+    cache = home / "cache"
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(cache))
+    for name in ("COURSE_DATA_DIR", "COURSE_DATA_SOURCE", "COURSE_WORK_DIR", "COURSE_DATA_MANIFEST"):
+        monkeypatch.delenv(name, raising=False)
+    return cache
+
+
+def git_blob_sha1(content: bytes) -> str:
+    """Git blob SHA-1, computed here independently of course_utils."""
+    return hashlib.sha1(b"blob " + str(len(content)).encode() + b"\x00" + content).hexdigest()
+
+
+def make_manifest(root: Path, paths, base_url: str | None = None) -> dict:
+    """A manifest listing ``paths`` of the dataset in ``root`` (hashes computed here)."""
+    files = []
+    for path in paths:
+        content = (root / path).read_bytes()
+        entry = {"path": path, "frame_type": path.split("/")[1], "git_sha1": git_blob_sha1(content)}
+        if base_url:
+            entry["url"] = f"{base_url.rstrip('/')}/{path}"
+        files.append(entry)
+    return {"format": 1, "name": "test manifest",
+            "source": {"name": "magellan", "repository": "test/frames", "commit": "0" * 40},
+            "files": files}
+
+
+def closed_port() -> int:
+    """A local TCP port with nothing listening (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def dead_pid() -> int:
+    """The process id of a process that has exited."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+class FrameServer:
+    """Serve the files under ``root`` on 127.0.0.1 in four modes, by URL prefix.
+
+    ``/good/<path>``: the file as it is; ``/corrupt/<path>``: one byte changed;
+    ``/truncated/<path>``: a Content-Length longer than the body, then the
+    connection closes; anything else: 404. ``requests`` counts the requests
+    served per mode.
+    """
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.requests: dict[str, int] = {}
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep the test output clean
+                pass
+
+            def do_GET(self):  # noqa: N802 - the http.server API
+                mode, _, path = self.path.lstrip("/").partition("/")
+                server.requests[mode] = server.requests.get(mode, 0) + 1
+                file = server.root / path
+                if mode not in ("good", "corrupt", "truncated") or not file.is_file():
+                    self.send_error(404, "Not Found")
+                    return
+                body = file.read_bytes()
+                if mode == "corrupt":
+                    middle = len(body) // 2
+                    body = body[:middle] + bytes([body[middle] ^ 0xFF]) + body[middle + 1:]
+                length = len(body)
+                if mode == "truncated":
+                    length += 1000
+                    body = body[: len(body) // 2]
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(length))
+                if mode == "truncated":
+                    self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(body)
+                self.wfile.flush()
+                if mode == "truncated":
+                    self.close_connection = True
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+
+    def url(self, mode: str = "good") -> str:
+        return f"http://127.0.0.1:{self.port}/{mode}"
+
+    def __enter__(self) -> "FrameServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
