@@ -297,8 +297,10 @@ def show_image(
     elif fig is None:
         fig = ax.figure
 
+    # clip=False: values beyond the limits take the colour map's end colours
+    # anyway, and the colour bar then places no tick outside [vmin, vmax].
     norm = ImageNormalize(
-        vmin=float(vmin), vmax=float(vmax), stretch=_STRETCHES[stretch](), clip=True
+        vmin=float(vmin), vmax=float(vmax), stretch=_STRETCHES[stretch](), clip=False
     )
     with warnings.catch_warnings():
         # NaN pixels are drawn blank; they need no warning.
@@ -336,11 +338,19 @@ COURSE_STYLE = {
 }
 
 
-def use_course_style() -> None:
+def use_course_style(jpeg: bool = True) -> None:
     """Apply the course's matplotlib settings (figure size, fonts, resolution).
 
-    Call it once at the top of a notebook. It changes only
-    ``matplotlib.rcParams``; ``plt.rcdefaults()`` undoes it.
+    Call it once at the top of a notebook. It updates
+    ``matplotlib.rcParams`` (``plt.rcdefaults()`` undoes that) and, in a
+    Jupyter kernel, shows inline figures as JPEG images: images of noisy CCD
+    frames compress poorly as PNG, and notebooks are stored with their
+    figures.
+
+    Parameters
+    ----------
+    jpeg : bool
+        Show inline figures as JPEG (quality 85) rather than PNG.
 
     Examples
     --------
@@ -351,3 +361,19 @@ def use_course_style() -> None:
     >>> plt.rcdefaults()
     """
     plt.rcParams.update(COURSE_STYLE)
+    if jpeg:
+        _inline_figures_as_jpeg()
+
+
+def _inline_figures_as_jpeg() -> None:
+    """In a Jupyter kernel with the inline backend, emit figures as JPEG."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # plain Python: no inline figures
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):
+        return
+    from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+    set_matplotlib_formats("jpeg", pil_kwargs={"quality": 85})

@@ -133,6 +133,31 @@ def test_one_sided_limit_keeps_the_other_automatic(bias):
     assert vmax == pytest.approx(np.percentile(bias.astype(float), 99.5))
 
 
+@pytest.mark.parametrize("stretch", ["linear", "sqrt", "log", "asinh"])
+def test_colorbar_ticks_stay_within_the_limits(stretch, bias):
+    ax = show_image(bias, stretch=stretch, colorbar_label="DU")
+    ax.figure.canvas.draw()
+    vmin, vmax = _limits(ax)
+    bar = ax.images[0].colorbar.ax
+    bottom, top = bar.get_window_extent().y0, bar.get_window_extent().y1
+    ticks = bar.get_yticks()
+    heights = bar.transData.transform(np.column_stack([np.zeros_like(ticks), ticks]))[:, 1]
+    drawn = ticks[(heights >= bottom - 0.5) & (heights <= top + 0.5)]
+    assert len(drawn) >= 2
+    # A tick value outside the limits must not be drawn on the bar (it would
+    # sit on top of the end tick and mislabel it).
+    assert all(vmin - 1e-9 <= t <= vmax + 1e-9 for t in drawn), (drawn, vmin, vmax)
+
+
+def test_values_beyond_the_limits_take_the_end_colours(bias):
+    ax = show_image(bias, stretch="sqrt", cmap="viridis")
+    im = ax.images[0]
+    cmap = im.get_cmap()
+    rgba = im.to_rgba(np.array([[0.0, 1e6]]))
+    np.testing.assert_allclose(rgba[0, 0], cmap(0.0))
+    np.testing.assert_allclose(rgba[0, 1], cmap(1.0))
+
+
 def test_constant_image_displays_without_warnings():
     frame = np.full((50, 80), 817, dtype=np.uint16)
     with warnings.catch_warnings():
