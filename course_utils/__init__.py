@@ -5,14 +5,41 @@ they need:
 
 * :func:`show_image` to look at CCD frames with robust colour limits, and
   :func:`use_course_style` for the course's figure settings;
+* :func:`combine` to combine many frames (mean or median, optionally
+  sigma-clipped) quickly and with bounded memory, and :func:`read_stack`;
+* :mod:`course_utils.data`: the course dataset (``dataset_dir()``) and the
+  folder for derived products (``work_dir()``);
+* :mod:`course_utils.solutions` and :mod:`course_utils.checks`: reference
+  solutions of the exercises and answer checks with specific feedback.
 
 Examples
 --------
->>> from course_utils import show_image
+>>> from course_utils import combine, show_image
 """
 
-from .display import show_image, use_course_style
+import importlib
+
+# Imported eagerly: the function ``combine`` must replace the submodule of the
+# same name as the package attribute, so that ``from course_utils import
+# combine`` always gives the function.
+from .combine import combine, read_stack
 
 __version__ = "0.1.0"
 
-__all__ = ["show_image", "use_course_style", "__version__"]
+__all__ = ["combine", "read_stack", "show_image", "use_course_style", "__version__"]
+
+# matplotlib is imported only when a display function is first used, so that
+# e.g. ``python -m course_utils.data`` starts quickly.
+_LAZY = {"show_image": ".display", "use_course_style": ".display"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,180 @@
+"""Reference solutions, checked against independent routes (numpy, astropy)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.stats import mad_std, sigma_clip, sigma_clipped_stats
+
+from course_utils import solutions
+from data_fixtures import small_dataset
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return small_dataset(tmp_path_factory)
+
+
+def _read(root, pattern):
+    paths = sorted(root.glob(pattern))
+    assert paths, pattern
+    return paths, [fits.getdata(p) for p in paths]
+
+
+# --- FITS sections -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "section, rows, cols",
+    [
+        ("[2049:2176,1029:1156]", slice(1028, 1156), slice(2048, 2176)),
+        ("[1:2048,1:1028]", slice(0, 1028), slice(0, 2048)),
+        (" [ 5:5 , 1:8 ] ", slice(0, 8), slice(4, 5)),
+    ],
+)
+def test_fits_section(section, rows, cols):
+    assert solutions.fits_section(section) == (rows, cols)
+
+
+def test_fits_section_selects_the_same_pixels_as_the_fits_convention():
+    image = np.arange(6 * 8).reshape(6, 8)  # rows y = 1..6, columns x = 1..8 in FITS
+    rows, cols = solutions.fits_section("[3:5,2:4]")
+    expected = [[image[y - 1, x - 1] for x in range(3, 6)] for y in range(2, 5)]
+    np.testing.assert_array_equal(image[rows, cols], expected)
+
+
+@pytest.mark.parametrize("bad", ["1:2048,1:1028", "[0:10,1:5]", "[10:5,1:5]", "[a:b,c:d]"])
+def test_fits_section_rejects_malformed_sections(bad):
+    with pytest.raises(ValueError, match="section"):
+        solutions.fits_section(bad)
+
+
+# --- Exercise 1 and 2 ----------------------------------------------------------------
+
+
+def test_bias_statistics_against_numpy_and_astropy(data):
+    _, (bias, *_) = _read(data, "calibration_frames/bias/b0*c1.fits")
+    stats = solutions.bias_statistics(bias)
+    values = bias.astype(float)
+    assert stats.center == np.median(values)
+    _, _, clipped_std = sigma_clipped_stats(values, sigma=5, maxiters=10)
+    assert stats.spread == pytest.approx(clipped_std)
+    assert stats.spread == pytest.approx(2.7 / 0.68, rel=0.05)  # the model's read noise
+    assert stats.n_outliers == np.sum(np.abs(values - np.median(values)) > 5 * clipped_std)
+    assert stats.n_outliers > 0  # cosmic rays and hot pixels
+    assert (stats.minimum, stats.maximum) == (values.min(), values.max())
+    assert stats.mean == pytest.approx(values.mean())
+    assert stats.std == pytest.approx(values.std()) and stats.std > 2 * stats.spread
+
+
+def test_bias_difference_keeps_the_sign():
+    a = np.array([[817, 820]], dtype=np.uint16)
+    b = np.array([[819, 815]], dtype=np.uint16)
+    np.testing.assert_array_equal(solutions.bias_difference(a, b), [[2.0, -5.0]])
+    with pytest.raises(ValueError, match="differ in shape"):
+        solutions.bias_difference(a, b.T)
+
+
+def test_read_noise_matches_the_detector_and_a_robust_reference(data):
+    _, (first, second, *_) = _read(data, "calibration_frames/bias/b0*c1.fits")
+    noise = solutions.read_noise(first, second)
+    assert noise == pytest.approx(2.7 / 0.68, rel=0.05)
+    difference = second.astype(float) - first.astype(float)
+    assert noise == pytest.approx(mad_std(difference) / np.sqrt(2), rel=0.05)
+
+
+# --- Exercise 3 ---------------------------------------------------------------------
+
+
+def test_overscan_level_is_the_median_of_biassec(data):
+    (path, *_), (raw, *_) = _read(data, "calibration_frames/flat/ift/ift*c2.fits")
+    header = fits.getheader(path)
+    rows, cols = solutions.fits_section(header["BIASSEC"])
+    assert solutions.overscan_level(raw, header["BIASSEC"]) == np.median(raw[rows, cols])
+    with pytest.raises(ValueError, match="outside the frame"):
+        solutions.overscan_level(raw, "[5000:5001,1:2]")
+
+
+def test_master_flat_against_a_plain_numpy_route(data):
+    paths, raws = _read(data, "calibration_frames/flat/ift/ift*c2.fits")
+    header = fits.getheader(paths[0])
+    flat = solutions.master_flat(raws, header["DATASEC"], header["BIASSEC"])
+
+    data_rows, data_cols = solutions.fits_section(header["DATASEC"])
+    bias_rows, bias_cols = solutions.fits_section(header["BIASSEC"])
+    frames = []
+    for raw in raws:
+        raw = raw.astype(np.float64)
+        frame = raw[data_rows, data_cols] - np.median(raw[bias_rows, bias_cols])
+        frames.append(frame / np.median(frame))
+    expected = np.median(frames, axis=0)
+    expected = (expected / np.median(expected)).T
+
+    assert flat.shape == expected.shape
+    np.testing.assert_allclose(flat, expected, rtol=1e-5)
+    assert np.median(flat) == pytest.approx(1.0)
+    low, high = np.percentile(flat, [0.5, 99.5])
+    assert 0.65 < low < 0.85 and 1.05 < high < 1.15  # the vignetting survives
+
+
+# --- Exercise 4 ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def biases_and_darks(data):
+    _, biases = _read(data, "calibration_frames/bias/b0*c1.fits")
+    _, darks = _read(data, "calibration_frames/dark/b1*c1.fits")
+    return np.array(biases), np.array(darks)
+
+
+def _astropy_mean(stack, **kwargs):
+    clipped = sigma_clip(stack, axis=0, masked=False, cenfunc="median", **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(clipped, axis=0)
+
+
+def test_master_bias_is_astropys_clipped_mean(biases_and_darks):
+    biases, _ = biases_and_darks
+    master = solutions.master_bias(biases)
+    expected = _astropy_mean(biases, sigma=3, maxiters=5, stdfunc="std")
+    np.testing.assert_allclose(master, expected, rtol=1e-6)
+
+
+def test_master_dark_methods_against_numpy_and_astropy(biases_and_darks):
+    biases, darks = biases_and_darks
+    bias = solutions.master_bias(biases)
+    subtracted = darks.astype(np.float32) - bias
+    np.testing.assert_allclose(
+        solutions.master_dark(darks, bias, "mean"), subtracted.mean(axis=0), rtol=1e-5, atol=1e-3
+    )
+    np.testing.assert_allclose(
+        solutions.master_dark(darks, bias, "median"), np.median(subtracted, axis=0), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        solutions.master_dark(darks, bias, "clipped"),
+        _astropy_mean(subtracted, sigma=3, maxiters=5, stdfunc="mad_std"),
+        rtol=1e-5, atol=1e-3,
+    )
+
+
+def test_clipped_master_dark_rejects_the_cosmic_rays_a_mean_keeps(biases_and_darks):
+    biases, darks = biases_and_darks
+    bias = solutions.master_bias(biases)
+    median = solutions.master_dark(darks, bias, "median")
+    mean = solutions.master_dark(darks, bias, "mean")
+    clipped = solutions.master_dark(darks, bias, "clipped")
+    assert np.count_nonzero(mean - median > 25) > 100
+    assert np.count_nonzero(clipped - median > 25) < 0.001 * median.size
+    assert abs(np.median(clipped)) < 20  # bias removed: a few DU of dark signal
+
+
+def test_master_dark_rejects_bad_input(biases_and_darks):
+    biases, darks = biases_and_darks
+    with pytest.raises(ValueError, match="method must be"):
+        solutions.master_dark(darks, biases[0], "average")
+    with pytest.raises(ValueError, match="do not match the master bias"):
+        solutions.master_dark(darks, biases[0][:10], "mean")
