@@ -17,14 +17,15 @@ STAMP := $(VENV)/.course-installed
 # executed notebooks (stored outputs, website) so that outputs are reproducible.
 RUN := env TQDM_DISABLE=1 COURSE_DATA_SOURCE=synthetic PYTHONHASHSEED=0
 
-.PHONY: help venv book test lab student notebooks bench lock clean
+.PHONY: help venv data book test lab student notebooks bench lock clean
 
 help:
 	@echo "make book   build the course website into _build/html (executes every notebook)"
 	@echo "make test   run all tests: package, notebooks (nbval), website in a browser"
 	@echo "make lab    open JupyterLab on the notebooks"
-	@echo "make student   derive the student notebooks from the solution notebooks"
+	@echo "make student   derive the student notebooks from the solutions and execute them"
 	@echo "make notebooks re-execute all notebooks and store their outputs"
+	@echo "make data   generate the offline course dataset (once)"
 	@echo "make bench  run the benchmarks"
 	@echo "make lock   re-pin requirements.txt from requirements.in"
 
@@ -37,15 +38,34 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-book: $(STAMP)
+# The default offline dataset (synthetic, full size): generated once into the
+# cache, verified quickly on later runs.
+data: $(STAMP)
+	$(RUN) $(BIN)/python -m course_utils.data generate
+
+book: $(STAMP) data
 	rm -rf _build
 	$(RUN) $(BIN)/jupyter-book build . -W -n --keep-going
 
-test: $(STAMP)
+# The browser test reads the freshly built website, so the tests build it first.
+test: $(STAMP) data book
 	$(RUN) $(BIN)/python -m pytest
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
+
+# Student notebooks are derived from the solution notebooks, then executed so
+# that their stored outputs are current (nbval compares them).
+student: $(STAMP) data
+	$(BIN)/python tools/notebooks.py setup-cell
+	$(BIN)/python tools/notebooks.py student
+	$(RUN) $(BIN)/python tools/notebooks.py execute notebooks/student/*.ipynb
+
+# Re-execute every notebook (solutions first) and store the outputs.
+notebooks: $(STAMP) data
+	$(BIN)/python tools/notebooks.py setup-cell
+	$(BIN)/python tools/notebooks.py student
+	$(RUN) $(BIN)/python tools/notebooks.py execute
 
 bench: $(STAMP)
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script; done
@@ -60,4 +80,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf _build .pytest_cache
+	rm -rf _build .pytest_cache screenshots
