@@ -16,6 +16,7 @@ import numpy as np
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from astropy.visualization import (
     AsinhStretch,
     AsymmetricPercentileInterval,
@@ -155,6 +156,21 @@ def _default_figsize(shape: tuple[int, int], show_colorbar: bool) -> tuple[float
     image_width = width * (0.85 if show_colorbar else 1.0)
     height = float(np.clip(image_width * ny / nx, 2.0, 14.0))
     return width, height
+
+
+def _colorbar_axes(fig: Figure, ax: Axes) -> Axes:
+    """Axes for a colour bar exactly as tall as the image drawn in ``ax``.
+
+    With square pixels the image axes shrink to the image. Under constrained
+    layout an inset of the image axes follows that shrinking and the layout
+    makes room for its labels; without it (e.g. ``plt.tight_layout()`` on
+    ``plt.subplots``), an axes divider does, and tight_layout knows it.
+    """
+    if isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
+        return ax.inset_axes([1.02, 0.0, 0.035, 1.0])
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+
+    return make_axes_locatable(ax).append_axes("right", size="3.5%", pad=0.1)
 
 
 def show_image(
@@ -315,9 +331,7 @@ def show_image(
             interpolation_stage="data",
         )
     if show_colorbar:
-        # Keep the colour bar as tall as the image, whatever its aspect.
-        fraction = 0.046 * min(1.0, array.shape[0] / array.shape[1]) + 0.004
-        fig.colorbar(im, ax=ax, fraction=fraction, pad=0.02, label=colorbar_label)
+        fig.colorbar(im, cax=_colorbar_axes(fig, ax), label=colorbar_label)
     if title is not None:
         ax.set_title(title)
     if not show_ticks:

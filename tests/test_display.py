@@ -206,6 +206,30 @@ def test_non_square_frames_keep_their_aspect_ratio(figsize):
     assert box.width / box.height == pytest.approx(2176 / 1156, rel=0.02)
 
 
+@pytest.mark.parametrize("layout", ["tight", "constrained", "default"])
+@pytest.mark.parametrize("shape", [(200, 2176), (1156, 2176), (60, 60)])
+def test_colorbar_is_as_tall_as_the_image_and_inside_the_figure(layout, shape):
+    image = np.random.default_rng(3).normal(817, 4, size=shape)
+    if layout == "default":
+        ax = show_image(image, colorbar_label="DU")  # show_image's own figure
+        fig = ax.figure
+    else:
+        fig, axes = plt.subplots(2, 1, figsize=(10, 6),
+                                 layout="constrained" if layout == "constrained" else None)
+        ax = show_image(image, ax=axes[0], fig=fig, colorbar_label="DU")
+        show_image(image, ax=axes[1], fig=fig, colorbar_label="DU")
+        if layout == "tight":
+            fig.tight_layout()
+    fig.canvas.draw()
+    bar = ax.images[0].colorbar.ax
+    image_box, bar_box = ax.get_window_extent(), bar.get_window_extent()
+    assert bar_box.height == pytest.approx(image_box.height, rel=0.02)
+    assert bar_box.x0 > image_box.x1  # beside the image, not over it
+    renderer = fig.canvas.get_renderer()
+    label_box = bar.yaxis.get_tightbbox(renderer)
+    assert label_box.x1 <= fig.bbox.x1 + 1, "colour-bar labels cut off at the figure edge"
+
+
 def test_default_figure_follows_the_image_shape():
     wide = show_image(np.zeros((100, 400))).figure.get_size_inches()
     tall = show_image(np.zeros((400, 100))).figure.get_size_inches()
