@@ -141,9 +141,7 @@ def derive_student(nb, source_name: str):
     ``source_name`` is the solution notebook's file name, recorded in the
     student version's metadata.
     """
-    blocks = list(_blocks(nb))
-    if not blocks:
-        raise ValueError("the notebook has no solution block")
+    blocks = list(_blocks(nb))  # a notebook without exercises is copied as it is
     cells = []
     position = 0
     for start, end in blocks:
@@ -204,7 +202,10 @@ def cmd_setup_cell(_args) -> int:
 
 def cmd_student(_args) -> int:
     for path in solution_notebooks():
-        student = derive_student(_read(path), path.name)
+        try:
+            student = derive_student(_read(path), path.name)
+        except ValueError as error:
+            raise ValueError(f"{path.relative_to(ROOT)}: {error}") from None
         target = student_path(path)
         if target.exists() and _sources(_read(target)) == _sources(student):
             continue  # keep the stored outputs of an up-to-date student version
@@ -303,7 +304,11 @@ def main(argv: list[str] | None = None) -> int:
         "execute": cmd_execute,
         "check": cmd_check,
     }[args.command]
-    return command(args)
+    try:
+        return command(args)
+    except (ValueError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

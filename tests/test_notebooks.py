@@ -1,0 +1,236 @@
+"""The notebooks as code: one source, current student versions, clean stored outputs.
+
+nbval (run on notebooks/ by the same pytest command) executes every notebook
+and compares its outputs; these tests check what nbval does not: that the
+student versions are derived from the solutions, that every notebook starts
+with the set-up cell and works everywhere, and that stored outputs are clean.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+STUDENTS = sorted((ROOT / "notebooks" / "student").glob("[0-9][0-9]_*.ipynb"))
+ALL = SOLUTIONS + STUDENTS
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location("course_notebook_tool", ROOT / "tools" / "notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+tool = _load_tool()
+
+
+def _ids(paths):
+    return [p.relative_to(ROOT / "notebooks").as_posix() for p in paths]
+
+
+def _read(path: Path):
+    return nbformat.read(path, as_version=4)
+
+
+def _text(output) -> str:
+    if output.get("output_type") == "stream":
+        return output.get("text", "")
+    data = output.get("data", {})
+    return "\n".join(str(data[k]) for k in ("text/plain", "text/markdown", "text/html") if k in data)
+
+
+def test_there_are_four_notebooks_with_student_versions():
+    names = [p.name for p in SOLUTIONS]
+    assert names == [
+        "01_bias_frames.ipynb",
+        "02_sigma_clipping.ipynb",
+        "03_dark_frames.ipynb",
+        "04_flat_frames.ipynb",
+    ]
+    assert [p.name for p in STUDENTS] == names
+
+
+def test_student_versions_and_setup_cells_are_current():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "notebooks.py"), "check"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+# --- The derivation itself ------------------------------------------------------
+
+
+def _toy_notebook():
+    new_md, new_code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
+    setup = new_code(tool.setup_source(), id="setup")
+    setup.metadata["tags"] = [tool.SETUP_TAG]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        new_md("# Toy", id="title"),
+        setup,
+        new_md(":::{exercise}\n:label: ex-a\nDo A.\n:::", id="ex-a"),
+        new_md(":::{solution-start} ex-a\n:class: dropdown\n:::", id="start-a"),
+        new_md("Explanation of A.", id="why-a"),
+        new_code("answer_a = 42", id="code-a"),
+        new_md(":::{solution-end}\n:::", id="end-a"),
+        new_code("check.exercise_1()", id="check-a"),
+        new_md(":::{exercise}\n:label: ex-b\nDo B.\n:::", id="ex-b"),
+        new_md(":::{solution-start} ex-b\n:class: dropdown\n:::", id="start-b"),
+        new_code("answer_b = 'secret'", id="code-b"),
+        new_md(":::{solution-end}\n:::", id="end-b"),
+    ]
+    return nb
+
+
+def test_derivation_replaces_each_solution_block_by_stubs():
+    student = tool.derive_student(_toy_notebook(), "toy.ipynb")
+    sources = [c.source for c in student.cells]
+    assert not any("42" in s or "secret" in s or "Explanation" in s for s in sources)
+    assert not any("solution-start" in s or "solution-end" in s for s in sources)
+    kinds = [(c.cell_type, c.source) for c in student.cells]
+    assert kinds[3:6] == [
+        ("markdown", tool.MARKDOWN_STUB),   # block A held markdown ...
+        ("code", tool.CODE_STUB),           # ... and code
+        ("code", "check.exercise_1()"),     # the check stays
+    ]
+    assert kinds[-1] == ("code", tool.CODE_STUB)  # block B held code only
+    assert student.metadata["course"] == {"version": "student", "derived_from": "../toy.ipynb"}
+    # deterministic: deriving twice gives the same cells and ids
+    again = tool.derive_student(_toy_notebook(), "toy.ipynb")
+    assert [(c.id, c.source) for c in again.cells] == [(c.id, c.source) for c in student.cells]
+
+
+@pytest.mark.parametrize(
+    "cells, message",
+    [
+        ([":::{solution-start} x\n:::"], "never closed"),
+        ([":::{solution-end}\n:::"], "without solution-start"),
+        ([":::{solution-start} x\n:::", ":::{solution-start} y\n:::"], "inside an open"),
+    ],
+)
+def test_malformed_solution_blocks_are_rejected(cells, message):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(c) for c in cells]
+    with pytest.raises(ValueError, match=message):
+        tool.derive_student(nb, "bad.ipynb")
+
+
+# --- Every notebook ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ALL, ids=_ids(ALL))
+def test_first_code_cell_is_the_setup_cell(path):
+    nb = _read(path)
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    assert tool.SETUP_TAG in first.metadata.get("tags", [])
+    assert first.source == tool.setup_source()
+    url, version = tool.repository_url(), tool.course_version()
+    assert f"git+{url}@v{version}" in first.source
+
+
+FORBIDDEN = {
+    r"drive\.mount": "mounts a Google Drive",
+    r"os\.chdir": "changes directory",
+    r"sys\.path": "edits sys.path",
+    r"\bwget\b|\bcurl\b": "downloads code",
+    r"raw\.githubusercontent\.com|refs/heads|/main/": "reads from a main branch",
+    r"np\.random\.seed|default_rng\(\)": "uses unseeded randomness",
+}
+
+
+@pytest.mark.parametrize("path", ALL, ids=_ids(ALL))
+def test_code_cells_avoid_what_breaks_elsewhere(path):
+    for i, cell in enumerate(_read(path).cells):
+        if cell.cell_type != "code":
+            continue
+        for pattern, why in FORBIDDEN.items():
+            assert not re.search(pattern, cell.source), f"cell {i} {why}: {cell.source[:80]!r}"
+
+
+@pytest.mark.parametrize("path", ALL, ids=_ids(ALL))
+def test_every_code_cell_follows_a_sentence(path):
+    cells = _read(path).cells
+    for i, cell in enumerate(cells):
+        if cell.cell_type == "code":
+            assert i > 0 and cells[i - 1].cell_type == "markdown", (
+                f"code cell {i} ({cell.source[:40]!r}) is not preceded by a markdown cell"
+            )
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=_ids(SOLUTIONS))
+def test_notebook_states_objectives_and_ends_with_a_summary(path):
+    text = "\n".join(c.source for c in _read(path).cells if c.cell_type == "markdown")
+    assert "**In this notebook you will**" in text
+    assert "## Summary" in text
+
+
+@pytest.mark.parametrize("path", ALL, ids=_ids(ALL))
+def test_stored_outputs_come_from_one_clean_run(path):
+    nb = _read(path)
+    counts = [c.execution_count for c in nb.cells if c.cell_type == "code"]
+    assert counts == list(range(1, len(counts) + 1)), "not executed top to bottom in one kernel"
+    for i, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            assert output["output_type"] != "error", f"cell {i} stores an error"
+            assert output.get("name") != "stderr", (
+                f"cell {i} stores stderr output (a warning?): {_text(output)[:200]!r}"
+            )
+            text = _text(output)
+            assert not re.search(r"/(root|home|tmp|work)/", text), f"cell {i} shows a machine path"
+            assert "Warning" not in text, f"cell {i} shows a warning"
+
+
+@pytest.mark.parametrize("path", ALL, ids=_ids(ALL))
+def test_notebook_files_stay_small(path):
+    assert path.stat().st_size < 3_000_000, "stored figures make the notebook too large for git"
+
+
+def _check_outputs(nb) -> dict[int, str]:
+    """Exercise number -> text of the stored output of its check cell."""
+    found = {}
+    for cell in nb.cells:
+        match = cell.cell_type == "code" and re.fullmatch(r"check\.exercise_(\d)\(\)", cell.source.strip())
+        if match:
+            found[int(match.group(1))] = "\n".join(_text(o) for o in cell.outputs)
+    return found
+
+
+def _exercises(nb) -> int:
+    return sum(
+        len(re.findall(r"^:::\{exercise\}", c.source, flags=re.MULTILINE))
+        for c in nb.cells
+        if c.cell_type == "markdown"
+    )
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=_ids(SOLUTIONS))
+def test_each_exercise_has_a_check_that_passes_in_the_solution(path):
+    nb = _read(path)
+    checks = _check_outputs(nb)
+    assert len(checks) == _exercises(nb)
+    for number, text in checks.items():
+        assert f"Exercise {number}" in text and ": correct" in text, text
+
+
+@pytest.mark.parametrize("path", STUDENTS, ids=_ids(STUDENTS))
+def test_checks_say_not_attempted_in_the_student_version(path):
+    nb = _read(path)
+    checks = _check_outputs(nb)
+    assert len(checks) == _exercises(nb)
+    for number, text in checks.items():
+        assert f"Exercise {number}" in text and ": not attempted" in text, text
+
+
+def test_the_course_has_the_four_syllabus_exercises():
+    numbers = sorted(n for path in SOLUTIONS for n in _check_outputs(_read(path)))
+    assert numbers == [1, 2, 3, 4]
