@@ -158,6 +158,15 @@ def test_code_cells_avoid_what_breaks_elsewhere(path):
 
 
 @pytest.mark.parametrize("path", ALL, ids=_ids(ALL))
+def test_no_cell_relies_on_a_trailing_semicolon(path):
+    # nbval executes with store_history=False, where IPython does not see a
+    # trailing ';' and shows the value anyway: end figure cells with plt.show().
+    for i, cell in enumerate(_read(path).cells):
+        if cell.cell_type == "code":
+            assert not cell.source.rstrip().endswith(";"), f"cell {i} ends with ';'"
+
+
+@pytest.mark.parametrize("path", ALL, ids=_ids(ALL))
 def test_every_code_cell_follows_a_sentence(path):
     cells = _read(path).cells
     for i, cell in enumerate(cells):
