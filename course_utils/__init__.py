@@ -7,6 +7,8 @@ they need:
   :func:`use_course_style` for the course's figure settings;
 * :func:`combine` to combine many frames (mean or median, optionally
   sigma-clipped) quickly and with bounded memory, and :func:`read_stack`;
+* :func:`fits_section` to turn a header's ``BIASSEC`` or ``DATASEC`` into
+  numpy slices;
 * :mod:`course_utils.data`: the course dataset (``dataset_dir()``) and the
   folder for derived products (``work_dir()``);
 * :mod:`course_utils.solutions` and :mod:`course_utils.checks`: reference
@@ -23,10 +25,18 @@ import importlib
 # same name as the package attribute, so that ``from course_utils import
 # combine`` always gives the function.
 from .combine import combine, read_stack
+from .sections import fits_section
 
 __version__ = "0.1.0"
 
-__all__ = ["combine", "read_stack", "show_image", "use_course_style", "__version__"]
+__all__ = [
+    "combine",
+    "read_stack",
+    "fits_section",
+    "show_image",
+    "use_course_style",
+    "__version__",
+]
 
 # matplotlib is imported only when a display function is first used, so that
 # e.g. ``python -m course_utils.data`` starts quickly.

@@ -189,6 +189,7 @@ def show_image(
     colorbar_label: str | None = None,
     title: str | None = None,
     show_ticks: bool = True,
+    offset: tuple[int, int] = (0, 0),
 ) -> Axes:
     """Show a 2-D image with robust colour limits, pixel (0, 0) at the lower left.
 
@@ -230,6 +231,10 @@ def show_image(
         Axes title.
     show_ticks : bool
         Show pixel-coordinate tick labels.
+    offset : (int, int)
+        Row and column, in the full frame, of the image's first pixel. For a
+        cut-out ``frame[r0:r1, c0:c1]`` pass ``offset=(r0, c0)`` and the axes
+        count the detector's rows and columns instead of starting at 0.
 
     Returns
     -------
@@ -321,9 +326,12 @@ def show_image(
     with warnings.catch_warnings():
         # NaN pixels are drawn blank; they need no warning.
         warnings.simplefilter("ignore", RuntimeWarning)
+        row0, col0 = (int(v) for v in offset)
+        ny, nx = array.shape
         im = ax.imshow(
             array,
             origin="lower",
+            extent=(col0 - 0.5, col0 + nx - 0.5, row0 - 0.5, row0 + ny - 0.5),
             cmap=cmap,
             norm=norm,
             aspect="equal",

@@ -17,16 +17,15 @@ Exercise                  Reference solution
 
 from __future__ import annotations
 
-import re
 from typing import Literal, NamedTuple, Sequence
 
 import numpy as np
 from astropy.stats import sigma_clipped_stats
 
 from .combine import combine
+from .sections import fits_section
 
 __all__ = [
-    "fits_section",
     "BiasStatistics",
     "bias_statistics",
     "bias_difference",
@@ -36,44 +35,6 @@ __all__ = [
     "master_bias",
     "master_dark",
 ]
-
-_SECTION = re.compile(r"^\s*\[\s*(\d+)\s*:\s*(\d+)\s*,\s*(\d+)\s*:\s*(\d+)\s*\]\s*$")
-
-
-def fits_section(section: str) -> tuple[slice, slice]:
-    """Turn a FITS section such as ``'[2049:2176,1029:1156]'`` into numpy slices.
-
-    FITS sections count from 1, include both ends and give the column (x)
-    range first; numpy counts from 0, excludes the end and indexes rows (y)
-    first. ``'[x1:x2,y1:y2]'`` therefore becomes
-    ``(slice(y1 - 1, y2), slice(x1 - 1, x2))``.
-
-    Parameters
-    ----------
-    section : str
-        A section keyword value, e.g. ``header['BIASSEC']``.
-
-    Returns
-    -------
-    rows, columns : slice
-        Use as ``data[rows, columns]``.
-
-    Examples
-    --------
-    >>> fits_section('[2049:2176,1029:1156]')
-    (slice(1028, 1156, None), slice(2048, 2176, None))
-    """
-    match = _SECTION.match(section)
-    if match is None:
-        raise ValueError(
-            f"{section!r} is not a FITS section like '[1:2048,1:1028]' "
-            "(columns first, then rows, both counted from 1)."
-        )
-    x1, x2, y1, y2 = (int(v) for v in match.groups())
-    if x1 < 1 or y1 < 1 or x2 < x1 or y2 < y1:
-        raise ValueError(f"{section!r} is not a valid FITS section: ranges must increase from 1.")
-    return slice(y1 - 1, y2), slice(x1 - 1, x2)
-
 
 class BiasStatistics(NamedTuple):
     """Summary statistics of a bias frame (Exercise 1), in DU."""
@@ -291,8 +252,8 @@ def master_dark(
       frames a clip based on the standard deviation cannot reject a single
       cosmic ray, since the outlier itself inflates the standard deviation
       (with 5 frames no value can lie more than 2 standard deviations from
-      the mean), so the spread is measured with the median absolute
-      deviation (``stdfunc='mad_std'``) instead.
+      the mean, or 2.5 from the median), so the spread is measured with the
+      median absolute deviation (``stdfunc='mad_std'``) instead.
 
     Parameters
     ----------

@@ -8,7 +8,7 @@ import pytest
 from astropy.io import fits
 
 from course_utils import checks as check
-from course_utils import solutions
+from course_utils import fits_section, solutions
 from data_fixtures import small_dataset
 
 
@@ -199,14 +199,14 @@ def test_exercise_3_correct(data, flats):
 
 def test_exercise_3_bias_not_subtracted(data, flats):
     raws, datasec, _ = flats
-    rows, cols = solutions.fits_section(datasec)
+    rows, cols = fits_section(datasec)
     answer = _normalized([raw[rows, cols].astype(float) for raw in raws]).T
     _assert(_ex3(data, answer), "incorrect", "bias level", "was not subtracted")
 
 
 def test_exercise_3_wrong_camera_bias(data, flats):
     raws, datasec, _ = flats
-    rows, cols = solutions.fits_section(datasec)
+    rows, cols = fits_section(datasec)
     answer = _normalized([raw[rows, cols].astype(float) - 817 for raw in raws]).T
     _assert(_ex3(data, answer), "incorrect", "IFU-M", "overscan")
 
@@ -281,3 +281,94 @@ def test_exercise_4_shape_mistakes(data, darks):
     _assert(_ex4(data, np.median(raws - bias, axis=1)), "incorrect", "wrong axis")
     _assert(_ex4(data, raws - bias), "incorrect", "stack of 5 frames")
     _assert(_ex4(data, bias[:5]), "incorrect", "shape")
+
+
+# --- Reasonable answers written differently, and more named mistakes -----------------
+
+
+def test_exercise_1_mad_std_spread_is_accepted(data, bias_pair):
+    from astropy.stats import mad_std
+
+    image = bias_pair[0]
+    center, spread = float(np.median(image)), float(mad_std(image))
+    _assert(_ex1(data, center, spread, _count(image, center, spread)), "correct")
+
+
+def test_exercise_1_integer_centre_wraps_uint16(data, bias_pair):
+    image = bias_pair[0]
+    stats = solutions.bias_statistics(image)
+    center = int(np.median(image))
+    wrapped = int(np.count_nonzero(np.abs(image - center) > 5 * stats.spread))  # uint16 arithmetic
+    _assert(_ex1(data, center, stats.spread, wrapped), "incorrect", "wraps", "astype(float)")
+
+
+def test_exercise_2_other_robust_estimators_are_accepted(data, bias_pair):
+    from astropy.stats import mad_std
+
+    difference = solutions.bias_difference(*bias_pair)
+    _assert(_ex2(data, difference, mad_std(difference) / np.sqrt(2)), "correct")
+
+
+def test_exercise_2_divided_by_two(data, bias_pair):
+    difference = solutions.bias_difference(*bias_pair)
+    noise = solutions.read_noise(*bias_pair)
+    _assert(_ex2(data, difference, noise * np.sqrt(2) / 2), "incorrect", "divided", "by 2")
+
+
+def test_exercise_2_variance(data, bias_pair):
+    difference = solutions.bias_difference(*bias_pair)
+    noise = solutions.read_noise(*bias_pair)
+    _assert(_ex2(data, difference, noise**2), "incorrect", "variance")
+
+
+def test_exercise_3_cosmic_rays_from_a_mean(data, flats):
+    master = solutions.master_flat(*flats).copy()
+    master[5, 7] += 0.2  # a cosmic ray that a mean of the flats would keep
+    master[40, 70] += 0.15
+    _assert(_ex3(data, master), "incorrect", "cosmic rays", "median-combine")
+
+
+def test_exercise_3_overscan_of_the_transposed_frame(data, flats):
+    raws, datasec, _ = flats
+    rows, cols = fits_section(datasec)
+    frames = []
+    for raw in raws:
+        flat = raw.T.astype(float)
+        frames.append(flat[:cols.stop, :rows.stop] - np.median(flat[:, cols.stop:]))  # wrong strip
+    answer = _normalized(frames)
+    _assert(_ex3(data, answer), "incorrect", "transposed", "raw[:, 1024:]")
+
+
+@pytest.fixture(scope="module")
+def dark_answers(data, darks):
+    from course_utils import combine
+
+    raws, bias = darks
+    subtracted = raws.astype(np.float32) - bias
+    return {
+        "per_frame": combine(subtracted, method="mean", clip="frame"),
+        "scalar_bias": np.median(raws.astype(np.float32) - float(np.median(bias)), axis=0),
+        "uint16": np.median(raws - bias.astype(np.uint16), axis=0).astype(np.uint16),
+        "median": solutions.master_dark(raws, bias, "median"),
+    }
+
+
+def test_exercise_4_per_frame_clipping_removes_the_glow(data, dark_answers):
+    answer = dark_answers["per_frame"]
+    assert np.isnan(answer).any()  # the glow corner is rejected in every frame
+    _assert(_ex4(data, answer), "incorrect", "NaN", "glowing corner", "per pixel")
+
+
+def test_exercise_4_glow_removed(data, dark_answers):
+    answer = dark_answers["median"].copy()
+    ref = check._dark_reference(str(data))
+    answer[ref["glow"]] = np.median(answer)
+    _assert(_ex4(data, answer), "incorrect", "glowing corner", "must stay")
+
+
+def test_exercise_4_scalar_bias_leaves_the_bias_pattern(data, dark_answers):
+    _assert(_ex4(data, dark_answers["scalar_bias"]), "incorrect", "bias pattern", "pixel by pixel")
+
+
+def test_exercise_4_uint16_wraparound(data, dark_answers):
+    _assert(_ex4(data, dark_answers["uint16"]), "incorrect", "65535", "float")

@@ -230,6 +230,14 @@ def test_colorbar_is_as_tall_as_the_image_and_inside_the_figure(layout, shape):
     assert label_box.x1 <= fig.bbox.x1 + 1, "colour-bar labels cut off at the figure edge"
 
 
+def test_offset_makes_the_axes_count_detector_pixels(bias):
+    cutout = bias[40:60, 100:130]
+    ax = show_image(cutout, offset=(40, 100))
+    assert ax.get_xlim() == (99.5, 129.5)
+    assert ax.get_ylim() == (39.5, 59.5)
+    np.testing.assert_array_equal(np.asarray(ax.images[0].get_array()), cutout.astype(float))
+
+
 def test_default_figure_follows_the_image_shape():
     wide = show_image(np.zeros((100, 400))).figure.get_size_inches()
     tall = show_image(np.zeros((400, 100))).figure.get_size_inches()

@@ -9,7 +9,7 @@ import pytest
 from astropy.io import fits
 from astropy.stats import mad_std, sigma_clip, sigma_clipped_stats
 
-from course_utils import solutions
+from course_utils import fits_section, solutions
 from data_fixtures import small_dataset
 
 
@@ -24,7 +24,7 @@ def _read(root, pattern):
     return paths, [fits.getdata(p) for p in paths]
 
 
-# --- FITS sections -----------------------------------------------------------------
+# --- FITS sections (course_utils.sections, used by the solutions) --------------------
 
 
 @pytest.mark.parametrize(
@@ -36,12 +36,12 @@ def _read(root, pattern):
     ],
 )
 def test_fits_section(section, rows, cols):
-    assert solutions.fits_section(section) == (rows, cols)
+    assert fits_section(section) == (rows, cols)
 
 
 def test_fits_section_selects_the_same_pixels_as_the_fits_convention():
     image = np.arange(6 * 8).reshape(6, 8)  # rows y = 1..6, columns x = 1..8 in FITS
-    rows, cols = solutions.fits_section("[3:5,2:4]")
+    rows, cols = fits_section("[3:5,2:4]")
     expected = [[image[y - 1, x - 1] for x in range(3, 6)] for y in range(2, 5)]
     np.testing.assert_array_equal(image[rows, cols], expected)
 
@@ -49,7 +49,7 @@ def test_fits_section_selects_the_same_pixels_as_the_fits_convention():
 @pytest.mark.parametrize("bad", ["1:2048,1:1028", "[0:10,1:5]", "[10:5,1:5]", "[a:b,c:d]"])
 def test_fits_section_rejects_malformed_sections(bad):
     with pytest.raises(ValueError, match="section"):
-        solutions.fits_section(bad)
+        fits_section(bad)
 
 
 # --- Exercise 1 and 2 ----------------------------------------------------------------
@@ -92,7 +92,7 @@ def test_read_noise_matches_the_detector_and_a_robust_reference(data):
 def test_overscan_level_is_the_median_of_biassec(data):
     (path, *_), (raw, *_) = _read(data, "calibration_frames/flat/ift/ift*c2.fits")
     header = fits.getheader(path)
-    rows, cols = solutions.fits_section(header["BIASSEC"])
+    rows, cols = fits_section(header["BIASSEC"])
     assert solutions.overscan_level(raw, header["BIASSEC"]) == np.median(raw[rows, cols])
     with pytest.raises(ValueError, match="outside the frame"):
         solutions.overscan_level(raw, "[5000:5001,1:2]")
@@ -103,8 +103,8 @@ def test_master_flat_against_a_plain_numpy_route(data):
     header = fits.getheader(paths[0])
     flat = solutions.master_flat(raws, header["DATASEC"], header["BIASSEC"])
 
-    data_rows, data_cols = solutions.fits_section(header["DATASEC"])
-    bias_rows, bias_cols = solutions.fits_section(header["BIASSEC"])
+    data_rows, data_cols = fits_section(header["DATASEC"])
+    bias_rows, bias_cols = fits_section(header["BIASSEC"])
     frames = []
     for raw in raws:
         raw = raw.astype(np.float64)

@@ -15,9 +15,12 @@ sphinx-exercise, which the website renders as a collapsed dropdown::
 
 The student version ``notebooks/student/NN_*.ipynb`` is derived from it: each
 solution block (markers included) becomes one "Your answer here" cell per
-kind of cell the block held. Nothing else changes, so the student version
-runs top to bottom too; the answer checks after each exercise report "not
-attempted yet" there.
+kind of cell the block held, and each ``:::{exercise}`` directive becomes a
+plain Markdown quote headed "Exercise N: title" (numbered through the course,
+as the website numbers them), because Colab and JupyterLab do not render
+MyST directives. Nothing else changes, so the student version runs top to
+bottom too; the answer checks after each exercise report "not attempted yet"
+there.
 
 The first code cell of every notebook is the set-up cell, rendered from
 ``SETUP_TEMPLATE`` with the repository address of ``_config.yml`` and the
@@ -51,6 +54,12 @@ SOLUTION_GLOB = "[0-9][0-9]_*.ipynb"
 
 START = re.compile(r"^\s*(:::+|```+)\s*\{solution-start\}")
 END = re.compile(r"^\s*(:::+|```+)\s*\{solution-end\}")
+EXERCISE = re.compile(
+    r"^:::\{exercise\}[ \t]*(?P<title>[^\n]*)\n"   # :::{exercise} Title
+    r"(?P<options>(?::[\w-]+:[^\n]*\n)*)"            # :label: ...
+    r"(?P<body>.*?)^:::[ \t]*$",                      # body, closing fence
+    flags=re.MULTILINE | re.DOTALL,
+)
 
 CODE_STUB = "# Your answer here\n"
 MARKDOWN_STUB = "*Your answer here (double-click this cell to edit it).*"
@@ -135,11 +144,35 @@ def _blocks(nb):
         raise ValueError(f"cell {start}: solution-start is never closed")
 
 
-def derive_student(nb, source_name: str):
+def count_exercises(nb) -> int:
+    """How many ``:::{exercise}`` directives the notebook's markdown holds."""
+    return sum(len(EXERCISE.findall(c.source)) for c in nb.cells if c.cell_type == "markdown")
+
+
+def plain_exercises(source: str, first_number: int) -> tuple[str, int]:
+    """Rewrite each exercise directive in ``source`` as a numbered Markdown quote.
+
+    Returns the new source and the number the next exercise gets.
+    """
+    number = first_number
+
+    def quote(match: re.Match) -> str:
+        nonlocal number
+        title = match.group("title").strip()
+        heading = f"**Exercise {number}: {title}**" if title else f"**Exercise {number}**"
+        number += 1
+        body = match.group("body").strip("\n").splitlines()
+        return "\n".join([f"> {heading}", ">", *(f"> {line}" if line else ">" for line in body)])
+
+    return EXERCISE.sub(quote, source), number
+
+
+def derive_student(nb, source_name: str, first_exercise: int = 1):
     """Return the student version of solution notebook ``nb`` (outputs cleared).
 
     ``source_name`` is the solution notebook's file name, recorded in the
-    student version's metadata.
+    student version's metadata; ``first_exercise`` is the number of its first
+    exercise in the course.
     """
     blocks = list(_blocks(nb))  # a notebook without exercises is copied as it is
     cells = []
@@ -157,10 +190,13 @@ def derive_student(nb, source_name: str):
 
     student = copy.deepcopy(nb)
     student.cells = [copy.deepcopy(c) for c in cells]
+    number = first_exercise
     for cell in student.cells:
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
+        elif cell.cell_type == "markdown":
+            cell.source, number = plain_exercises(cell.source, number)
     student.metadata["course"] = {"version": "student", "derived_from": f"../{source_name}"}
     return student
 
@@ -200,12 +236,21 @@ def cmd_setup_cell(_args) -> int:
     return 0
 
 
-def cmd_student(_args) -> int:
+def derived_students():
+    """Yield (solution path, derived student notebook), numbering exercises in order."""
+    number = 1
     for path in solution_notebooks():
+        nb = _read(path)
         try:
-            student = derive_student(_read(path), path.name)
+            student = derive_student(nb, path.name, number)
         except ValueError as error:
             raise ValueError(f"{path.relative_to(ROOT)}: {error}") from None
+        number += count_exercises(nb)
+        yield path, student
+
+
+def cmd_student(_args) -> int:
+    for path, student in derived_students():
         target = student_path(path)
         if target.exists() and _sources(_read(target)) == _sources(student):
             continue  # keep the stored outputs of an up-to-date student version
@@ -253,6 +298,7 @@ def stale_notebooks() -> list[str]:
     problems = []
     expected_setup = setup_source()
     solutions = solution_notebooks()
+    students = dict(derived_students())
     for path in solutions:
         nb = _read(path)
         rel = path.relative_to(ROOT)
@@ -267,7 +313,7 @@ def stale_notebooks() -> list[str]:
         if not target.exists():
             problems.append(f"{target.relative_to(ROOT)}: missing (run `make student`)")
             continue
-        expected = derive_student(nb, path.name)
+        expected = students[path]
         if _sources(_read(target)) != _sources(expected):
             problems.append(
                 f"{target.relative_to(ROOT)}: stale, differs from what {rel} derives "
