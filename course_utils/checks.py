@@ -112,6 +112,20 @@ def _unanswered(answers: dict[str, Any]) -> list[str]:
     return [n for n, v in answers.items() if v is _MISSING or v is None or v is Ellipsis]
 
 
+def _gather(exercise: int, title: str, given: dict[str, Any], namespace, hint: str):
+    """The notebook's namespace and the answers, or a 'not attempted' Feedback.
+
+    Answers not passed as arguments are looked up by name in ``namespace``,
+    by default the global names of the notebook that called the check.
+    """
+    namespace = _caller_namespace(depth=3) if namespace is None else namespace
+    answers = _collect(list(given), given, namespace)
+    missing = _unanswered(answers)
+    if missing:
+        return namespace, _not_attempted(exercise, title, missing, hint)
+    return namespace, answers
+
+
 def _not_attempted(exercise: int, title: str, missing: list[str], hint: str) -> Feedback:
     names = ", ".join(f"`{n}`" for n in missing)
     return Feedback(
@@ -265,15 +279,12 @@ def exercise_1(
         calling notebook's variables.
     """
     title = "statistics of a bias frame"
-    namespace = _caller_namespace() if namespace is None else namespace
-    answers = _collect(
-        ["center", "spread", "n_outliers"],
-        {"center": center, "spread": spread, "n_outliers": n_outliers},
-        namespace,
+    namespace, answers = _gather(
+        1, title, {"center": center, "spread": spread, "n_outliers": n_outliers}, namespace,
+        "Each is a single number computed from `img`.",
     )
-    missing = _unanswered(answers)
-    if missing:
-        return _not_attempted(1, title, missing, "Each is a single number computed from `img`.")
+    if isinstance(answers, Feedback):
+        return answers
 
     root = str(_data_dir(namespace, data_dir))
     image = _bias_pair(root)[0].astype(np.float64)
@@ -392,15 +403,12 @@ def exercise_2(
         As for :func:`exercise_1`.
     """
     title = "what changes between two bias frames"
-    namespace = _caller_namespace() if namespace is None else namespace
-    answers = _collect(
-        ["difference", "read_noise"], {"difference": difference, "read_noise": read_noise}, namespace
+    namespace, answers = _gather(
+        2, title, {"difference": difference, "read_noise": read_noise}, namespace,
+        "`difference` is an image; `read_noise` a number in DU.",
     )
-    missing = _unanswered(answers)
-    if missing:
-        return _not_attempted(
-            2, title, missing, "`difference` is an image; `read_noise` a number in DU."
-        )
+    if isinstance(answers, Feedback):
+        return answers
 
     root = str(_data_dir(namespace, data_dir))
     first, second = _bias_pair(root)
@@ -497,12 +505,12 @@ def exercise_3(master_flat=_MISSING, *, data_dir=None, namespace=None) -> Feedba
         As for :func:`exercise_1`.
     """
     title = "correcting the flats"
-    namespace = _caller_namespace() if namespace is None else namespace
-    answers = _collect(["master_flat"], {"master_flat": master_flat}, namespace)
-    if _unanswered(answers):
-        return _not_attempted(
-            3, title, ["master_flat"], "It is the normalized ift c2 master flat, one 2-D image."
-        )
+    namespace, answers = _gather(
+        3, title, {"master_flat": master_flat}, namespace,
+        "It is the normalized ift c2 master flat, one 2-D image.",
+    )
+    if isinstance(answers, Feedback):
+        return answers
     ref = _flat_reference(str(_data_dir(namespace, data_dir)))
     expected = ref["master"]
     answer = answers["master_flat"]
@@ -592,12 +600,12 @@ def exercise_4(master_dark=_MISSING, *, data_dir=None, namespace=None) -> Feedba
         As for :func:`exercise_1`.
     """
     title = "a bias-subtracted master dark"
-    namespace = _caller_namespace() if namespace is None else namespace
-    answers = _collect(["master_dark"], {"master_dark": master_dark}, namespace)
-    if _unanswered(answers):
-        return _not_attempted(
-            4, title, ["master_dark"], "It is one 2-D image: your best combination of the darks."
-        )
+    namespace, answers = _gather(
+        4, title, {"master_dark": master_dark}, namespace,
+        "It is one 2-D image: your best combination of the darks.",
+    )
+    if isinstance(answers, Feedback):
+        return answers
     ref = _dark_reference(str(_data_dir(namespace, data_dir)))
     expected = ref["median"]
     answer = answers["master_dark"]

@@ -74,7 +74,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import marker
+from . import marker, models
 from .files import ensure_writable
 from .fitsfile import fits_bytes
 from .headers import frame_header
@@ -100,22 +100,8 @@ from .models import (  # noqa: F401 - the model is part of this module's interfa
     lamp_factor,
 )
 
-__all__ = [
-    "GENERATOR_VERSION",
-    "DEFAULT_SEED",
-    "PRESETS",
-    "IfumModel",
-    "FlatModel",
-    "Donut",
-    "BadColumn",
-    "ifum_model",
-    "flat_model",
-    "detector_model",
-    "lamp_factor",
-    "make_dark",
-    "make_frame",
-    "generate",
-]
+# The model (models.py) is part of this module's interface.
+__all__ = [*models.__all__, "make_dark", "make_frame", "generate"]
 
 
 # --- Frames --------------------------------------------------------------------
