@@ -249,11 +249,16 @@ def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     inner = a.shape[1] * (b.shape[1] if b.ndim == 2 else 1)
     step = max(1, min(8192 // max(a.shape[1], 1), 200_000 // max(inner, 1)))
-    if a.shape[0] <= step:
-        return a @ b
-    out = np.empty((a.shape[0],) + b.shape[1:], dtype=np.result_type(a, b))
-    for start in range(0, a.shape[0], step):
-        out[start : start + step] = a[start : start + step] @ b
+    # Every caller passes finite operands (counts, or values after
+    # nan_to_num). Some OpenBLAS kernels leave a stray "invalid" flag on some
+    # CPUs anyway (numpy#24067, OpenBLAS#1924), which numpy would report as a
+    # RuntimeWarning that means nothing here.
+    with np.errstate(invalid="ignore"):
+        if a.shape[0] <= step:
+            return a @ b
+        out = np.empty((a.shape[0],) + b.shape[1:], dtype=np.result_type(a, b))
+        for start in range(0, a.shape[0], step):
+            out[start : start + step] = a[start : start + step] @ b
     return out
 
 
@@ -593,15 +598,16 @@ class _HistogramSample:
 
     integer = True
 
-    def __init__(self, frame: np.ndarray, chunk_pixels: int):
+    def __init__(self, frame: np.ndarray, chunk_pixels: int, counts: np.ndarray | None = None):
         itemsize = frame.dtype.itemsize
         nbins = 1 << (8 * itemsize)
         unsigned = np.dtype(f"u{itemsize}")
-        counts = np.zeros(nbins, dtype=np.int64)
-        rows_per_chunk = max(1, chunk_pixels // max(frame.shape[1], 1))
-        for r0 in range(0, frame.shape[0], rows_per_chunk):
-            part = np.ascontiguousarray(frame[r0 : r0 + rows_per_chunk]).reshape(-1)
-            counts += np.bincount(part.view(unsigned), minlength=nbins)
+        if counts is None:
+            counts = np.zeros(nbins, dtype=np.int64)
+            rows_per_chunk = max(1, chunk_pixels // max(frame.shape[1], 1))
+            for r0 in range(0, frame.shape[0], rows_per_chunk):
+                part = np.ascontiguousarray(frame[r0 : r0 + rows_per_chunk]).reshape(-1)
+                counts += np.bincount(part.view(unsigned), minlength=nbins)
         first_value = 0
         if frame.dtype.kind == "i":
             # Bins are indexed by the bit pattern; put the negative values first.
@@ -771,14 +777,17 @@ def _near_scalar(sample, count: int, bound: float, tol: float) -> bool:
     return count < sample.n and abs(sample.value(count) - bound) <= tol
 
 
-def frame_bounds(frame: np.ndarray, p: ClipParams, chunk_pixels: int = 1 << 16) -> tuple[float, float]:
+def frame_bounds(frame: np.ndarray, p: ClipParams, chunk_pixels: int = 1 << 16,
+                 counts: np.ndarray | None = None) -> tuple[float, float]:
     """astropy's final clipping bounds for the finite values of one frame.
 
     Returns ``(nan, nan)`` for a frame without finite values (everything is
-    then rejected, as astropy does).
+    then rejected, as astropy does). For 8- and 16-bit integer frames,
+    ``counts`` may give the frame's histogram already, indexed by the
+    values' bit patterns (``np.bincount(frame.view(unsigned))``).
     """
     if frame.dtype.kind in "ui" and frame.dtype.itemsize <= 2:
-        sample = _HistogramSample(frame, chunk_pixels)
+        sample = _HistogramSample(frame, chunk_pixels, counts)
     else:
         sample = _SortedSample(frame, chunk_pixels)
     if sample.n == 0:

@@ -7,6 +7,9 @@ along ``axis=0`` (clip='pixel') or ``axis=(1, 2)`` (clip='frame'), then
 float64 (the clipped stack cast to float64 first): numpy's float32 mean
 accumulates in float32, whose rounding alone can exceed 1e-6 over 40 frames.
 Counts and masks are compared exactly (mask = NaN in astropy's output).
+
+Every test runs twice, on the numba kernels and on the numpy engine (the
+``backend`` fixture sets ``COURSE_UTILS_BACKEND``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,28 @@ from course_utils.combine import combine
 engine = importlib.import_module("course_utils._clip")
 
 RTOL = 1e-6
+
+
+def _numba_usable() -> bool:
+    try:
+        import numba  # noqa: F401
+    except Exception:  # noqa: BLE001
+        return False
+    return True
+
+
+NUMBA = _numba_usable()
+
+
+@pytest.fixture(
+    autouse=True,
+    params=[pytest.param("numba", marks=pytest.mark.skipif(not NUMBA, reason="numba is not usable")),
+            "numpy"],
+)
+def backend(request, monkeypatch):
+    """Every test runs on both engines (COURSE_UTILS_BACKEND, read by backend='auto')."""
+    monkeypatch.setenv("COURSE_UTILS_BACKEND", request.param)
+    return request.param
 
 
 def astropy_route(stack, method, clip, **kw):

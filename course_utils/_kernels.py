@@ -1,0 +1,415 @@
+"""numba kernels of :func:`course_utils.combine.combine` (private, optional).
+
+This module imports numba; :mod:`course_utils.combine` imports it only when
+a kernel is first needed, and uses its numpy engine (:mod:`course_utils._clip`)
+when numba is missing or unusable.
+
+Two compiled entry points combine a range of pixels of a stack laid out
+``(N, pixels)`` (one frame per row), tile by tile: :func:`combine_plain`
+(no clipping, or per-frame bounds already known: ``clip=None``/``'frame'``)
+and :func:`combine_pixel` (``clip='pixel'``). For each tile:
+
+1. **copy, mark, sum** (:func:`_load`). The ``N x T`` values of ``T``
+   pixels (a tile small enough to stay in the CPU's cache) are copied into
+   a buffer. Values outside their frame's interval (``clip='frame'``) and
+   NaN/±inf are replaced by the largest value of the type (``+inf``, or
+   65535 for 16-bit integers) and not counted, so that after sorting each
+   pixel's ``n`` valid values come first. The valid values are summed
+   (shifted by a reference value of the pixel: exact for integers).
+2. **sort** (:func:`sort_columns`). Every pixel's values are sorted by the
+   same Batcher odd-even merge *sorting network*: a fixed list of
+   compare-exchange steps between two rows, each a ``min``/``max`` over the
+   ``T`` contiguous pixels of the rows, which the compiler turns into SIMD
+   instructions (8 to 32 pixels at once). A mean without clipping needs
+   no sorting.
+3. **reduce.** The median is the middle of a sorted column. With
+   ``clip='pixel'``, iteration 1 is done for all the tile's pixels at once
+   (SIMD) from the sums, the middle values and the extreme values: most
+   pixels keep all their values and are done. The others are copied as
+   float64 and clipped one by one (:func:`_clip_sorted`): the values inside
+   ``[lower, upper]`` form a run of the sorted column, found by moving its
+   ends, and the run's sums are the column's less the values outside it,
+   so an iteration costs O(1) plus the values it removes.
+
+The clipping reproduces astropy's string-function fast path (see
+:mod:`course_utils._clip`): each iteration's bounds come from the run kept
+so far, a value returns if the *last* bounds are wider, and the final kept
+set is every valid value within the last bounds. Per-frame bounds
+(``clip='frame'``) come from the numpy engine (from a histogram computed by
+:func:`histogram16` for 16-bit frames); ``stdfunc='mad_std'`` with
+``clip='pixel'`` stays on the numpy engine.
+
+Few functions, one working type for the per-pixel clipping (float64), three
+for the tiles (uint16 for 8/16-bit integers, float32, float64) and no
+literal-valued arguments keep the compilation (paid on a student's first
+call, then cached on disk by numba) short.
+
+Exactness
+---------
+Medians are astropy's values bit for bit (the same float64 operations on
+the same values), and so are bounds computed from one or two values. Means
+and standard deviations come from sums of ``x - ref``, exact for integer
+data; they differ from astropy's (rounded differently) by at most a few
+units in the last place. That changes the result only if a value lies
+within that difference of a bound. So :func:`_bounds` also computes
+``tol``, a rigorous bound on the distance between astropy's bounds and
+ours (the rounding of astropy's sums and of ours, propagated to the mean,
+the standard deviation and the bounds, times a safety factor of 2), and a
+pixel is *flagged* when a value lies within ``tol`` of a bound used in any
+iteration, or when a bound is not finite, or when its mean may not be
+accurate to 1e-9. Flagged pixels (values exactly on a bound happen with
+small integers, about one pixel in ten thousand in the course's bias
+frames) are recomputed by the numpy engine, which settles its own doubtful
+cases with astropy itself.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+from numba import njit
+
+__all__ = ["batcher_pairs", "histogram16", "combine_plain", "combine_pixel"]
+
+_EPS = 2.0**-52
+_BIG = float(np.finfo(np.float64).max)
+
+
+@lru_cache(maxsize=None)
+def batcher_pairs(n: int) -> np.ndarray:
+    """Compare-exchange pairs ``(i, j)``, ``i < j``, that sort ``n`` values.
+
+    Batcher's odd-even merge sort: sorted runs of length ``p`` (1, 2, 4, …)
+    are merged into runs of ``2p`` by comparing elements ``k`` apart (``k =
+    p, p/2, …, 1``), only within one run of ``2p``. Comparators reaching
+    past ``n`` are dropped, as if the input were padded with +inf.
+    """
+    pairs = []
+    p = 1
+    while p < n:
+        k = p
+        while k >= 1:
+            for j in range(k % p, n - k, 2 * k):
+                for i in range(min(k, n - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    out = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+    out.setflags(write=False)
+    return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def histogram16(values, counts):
+    """Add the histogram of the uint16 ``values`` (1-D) to ``counts`` (65536 bins)."""
+    for i in range(values.shape[0]):
+        counts[values[i]] += 1
+
+
+# The helpers are compiled into the entry points (whose compiled code numba
+# caches); they need no Python wrapper of their own. Few functions, few
+# array arguments, no literal-valued arguments and one working type for the
+# per-pixel clipping keep compilation short: it is paid on a student's first
+# call.
+_HELPER = dict(nogil=True, error_model="numpy", no_cpython_wrapper=True)
+
+
+@njit(fastmath={"nnan"}, **_HELPER)
+def sort_columns(x, t, pairs):
+    """Sort the first ``t`` columns of ``x`` (N, T), in place (no NaN allowed)."""
+    for c in range(pairs.shape[0]):
+        a = x[pairs[c, 0]]
+        b = x[pairs[c, 1]]
+        for p in range(t):
+            u = a[p]
+            v = b[p]
+            a[p] = v if v < u else u
+            b[p] = u if v < u else v
+
+
+@njit(**_HELPER)
+def _bounds(m, r1, r2, ref, median, sl, su, median_centre, e1, e2):
+    """Clipping bounds of a run of ``m >= 3`` values, and their uncertainty.
+
+    ``r1``, ``r2``: sums of ``x - ref`` and ``(x - ref)**2`` over the run,
+    computed with errors up to ``e1`` and ``e2`` (0 for integer data: the
+    sums are exact). Returns ``(lower, upper, tol, mean)``: astropy's
+    bounds are within ``tol`` of ours.
+    """
+    mf = float(m)
+    inv = 1.0 / mf
+    mean = r1 * inv + ref
+    var = (r2 - r1 * r1 * inv) * inv
+    std = math.sqrt(var) if var > 0.0 else 0.0
+    centre = median if median_centre else mean
+    lower = centre - sl * std
+    upper = centre + su * std
+    # How far astropy's bounds can be from ours: the rounding of its sums
+    # (of the values, then of the squared deviations) and of ours,
+    # propagated to the mean (em), the variance (ev), the standard deviation
+    # (es) and the bounds, with a safety factor of 2. (|r1| / m + std bounds
+    # the root mean square of x - ref.)
+    em = (mf + 4.0) * _EPS * (abs(ref) + abs(r1) * inv + std) + e1 * inv
+    ev = ((2.0 * mf + 20.0) * _EPS * r2 + e2 + 2.0 * abs(r1) * em) * inv + em * em
+    es = ev / std if std * std > ev else math.sqrt(ev)
+    smax = sl if sl > su else su
+    tol = 2.0 * (smax * es + 6.0 * _EPS * (abs(centre) + smax * std))
+    if not median_centre:
+        tol += 2.0 * em
+    return lower, upper, tol, mean
+
+
+@njit(**_HELPER)
+def _clip_sorted(col, n, ref, S1, S2, grow, sl, su, maxiters, median_centre, median_out):
+    """Clip the sorted float64 values ``col[:n]`` (n >= 1) as astropy does.
+
+    ``S1``, ``S2``: sums of ``col - ref`` and of its squares over the n
+    values; ``grow`` times their magnitude bounds the rounding of sums
+    (0 for integer data). Returns ``(result, count, lower, upper,
+    flagged)``.
+    """
+    # Sums over a run are the column's less the values outside the run:
+    # their errors are at most those of the column's.
+    e2 = grow * S2
+    e1 = grow * math.sqrt(n * S2)
+    lo = 0
+    hi = n
+    r1 = S1  # sums over the run [lo, hi)
+    r2 = S2
+    c_lo = 0  # values < lower, over the whole column
+    c_hi = n  # values <= upper
+    lower = 0.0
+    upper = 0.0
+    near = False
+    it = 0
+    while True:
+        m = hi - lo
+        median = 0.5 * (col[lo + (m - 1) // 2] + col[lo + m // 2])
+        if m <= 2:  # astropy's own operations: exactly its bounds
+            mean = (col[lo] + col[hi - 1]) / 2.0
+            da = col[lo] - mean
+            db = col[hi - 1] - mean
+            std = math.sqrt((da * da + db * db) / 2.0)
+            centre = median if median_centre else mean
+            lower = centre - sl * std
+            upper = centre + su * std
+            tol = 0.0
+        else:
+            lower, upper, tol, mean = _bounds(m, r1, r2, ref, median, sl, su, median_centre,
+                                              e1, e2)
+        # Counts over the whole column, from the previous ones; after the
+        # last iteration, [c_lo, c_hi) is the kept run.
+        while c_lo < n and col[c_lo] < lower:
+            c_lo += 1
+        while c_lo > 0 and col[c_lo - 1] >= lower:
+            c_lo -= 1
+        while c_hi < n and col[c_hi] <= upper:
+            c_hi += 1
+        while c_hi > 0 and col[c_hi - 1] > upper:
+            c_hi -= 1
+        if tol > 0.0:  # a value within rounding of a bound?
+            near = ((c_lo > 0 and lower - col[c_lo - 1] <= tol)
+                    or (c_lo < n and col[c_lo] - lower <= tol)
+                    or (c_hi > 0 and upper - col[c_hi - 1] <= tol)
+                    or (c_hi < n and col[c_hi] - upper <= tol))
+        # This iteration keeps the part of [lo, hi) within the bounds.
+        new_lo = lo if c_lo < lo else (hi if c_lo > hi else c_lo)
+        new_hi = lo if c_hi < lo else (hi if c_hi > hi else c_hi)
+        it += 1
+        if near or new_hi - new_lo == m or new_hi <= new_lo or it == maxiters:
+            break
+        lo = new_lo
+        hi = new_hi
+        r1 = S1
+        r2 = S2
+        for k in range(lo):
+            d = col[k] - ref
+            r1 -= d
+            r2 -= d * d
+        for k in range(hi, n):
+            d = col[k] - ref
+            r1 -= d
+            r2 -= d * d
+    kept = c_hi - c_lo if c_hi > c_lo else 0
+    result = math.nan
+    if kept > 0 and median_out:
+        result = 0.5 * (col[c_lo + (kept - 1) // 2] + col[c_lo + kept // 2])
+    elif kept > 0:
+        r1 = S1
+        for k in range(c_lo):
+            r1 -= col[k] - ref
+        for k in range(c_hi, n):
+            r1 -= col[k] - ref
+        result = r1 / kept + ref
+        # The mean must be accurate to 1e-6 (and finite): flag it otherwise.
+        near |= not (e1 <= 1e-9 * kept * abs(result))
+    # Bounds that are NaN or inf: let the numpy engine decide too.
+    flagged = near or not (lower - lower == 0.0 and upper - upper == 0.0)
+    return result, kept, lower, upper, flagged
+
+
+_ENTRY = dict(cache=True, nogil=True, error_model="numpy")
+
+
+@njit(**_HELPER)
+def _load(src, start, t, x, nv, work, thr, filler):
+    """Copy columns ``start`` to ``start + t`` of ``src`` into ``x``; mark, count, sum.
+
+    A value ``v`` of frame ``k`` is valid when ``thr[0, k] <= v <= thr[1,
+    k]`` (NaN never is); invalid values become ``filler``. For each column
+    p: ``nv[0, p]`` gets the number of valid values, ``work[0, p]`` a
+    reference ``ref`` (its first valid value, or 0), and ``work[1, p]``,
+    ``work[2, p]`` the sums of ``v - ref`` and ``(v - ref)**2`` over the
+    valid values (exact for integers).
+    """
+    ref = work[0, :t]
+    acc = work[1, :t]
+    acc2 = work[2, :t]
+    cnt = nv[0, :t]
+    for p in range(t):
+        cnt[p] = 0
+        acc[p] = 0.0
+        acc2[p] = 0.0
+        ref[p] = 0.0
+        for k in range(src.shape[0]):  # usually one step
+            fv = float(src[k, start + p])
+            if fv >= thr[0, k] and fv <= thr[1, k]:
+                ref[p] = fv
+                break
+    for k in range(src.shape[0]):
+        # Slices, so that every index is a loop's own (no wraparound checks):
+        # the loops over pixels then compile to SIMD instructions.
+        row = src[k, start:start + t]
+        xr = x[k, :t]
+        low = thr[0, k]
+        high = thr[1, k]
+        for p in range(t):
+            v = row[p]
+            fv = float(v)
+            keep = (fv >= low) & (fv <= high)
+            xr[p] = v if keep else filler
+            d = fv - ref[p] if keep else 0.0
+            acc[p] += d
+            acc2[p] += d * d
+            cnt[p] += keep
+
+
+@njit(**_ENTRY)
+def combine_plain(src, a, b, x, pairs, nv, work, thr, off, median_out, fill, res):
+    """Median or mean of the valid values of columns ``a`` to ``b`` of ``src``.
+
+    Parameters
+    ----------
+    src : (N, W) array of the working type, C-contiguous
+    x : (N, T) tile buffer of the same type; ``nv`` (2, T) int64 and
+        ``work`` (3, T) float64 scratch.
+    pairs : the sorting network for N (:func:`batcher_pairs`)
+    thr : (2, N) float64 per-frame interval of valid values (see :func:`_load`)
+    off : what to add to stored values to get the data values.
+    median_out : median (else mean) of the valid values.
+    fill : the value that replaces invalid ones before sorting (the largest).
+    res : (5, b - a) float64 output: combined value (NaN without valid
+        values) and count of valid values in rows 0 and 1.
+    """
+    T = x.shape[1]
+    x[0, 0] = fill
+    filler = x[0, 0]  # fill, in the working type
+    for start in range(a, b, T):
+        t = T if b - start > T else b - start
+        j = start - a
+        _load(src, start, t, x, nv, work, thr, filler)
+        if median_out:
+            sort_columns(x, t, pairs)
+        for p in range(t):
+            n = nv[0, p]
+            if median_out:  # the middle of the sorted valid values
+                lo_mid = float(x[(n - 1) // 2 if n > 0 else 0, p]) + off
+                hi_mid = float(x[n // 2, p]) + off
+                v = 0.5 * (lo_mid + hi_mid)
+            else:
+                v = work[0, p] + off + work[1, p] / n
+            res[0, j + p] = v if n > 0 else math.nan
+            res[1, j + p] = n
+    return 0
+
+
+@njit(**_ENTRY)
+def combine_pixel(src, a, b, x, pairs, nv, work, cols, thr, off, integer, median_out,
+                  sl, su, maxiters, median_centre, fill, res):
+    """Sigma-clip (clip='pixel') and combine columns ``a`` to ``b`` of ``src``.
+
+    Parameters
+    ----------
+    src, x, pairs, nv, work, thr, off, median_out, fill : as for
+        :func:`combine_plain`; ``cols`` (T, N) float64 scratch.
+    integer : whether the working type is an integer type (exact sums).
+    sl, su, maxiters (-1: no limit), median_centre : the clipping.
+    res : (5, b - a) float64 output: combined value, count of kept values,
+        final lower and upper bounds, and 1.0 where the numpy engine must
+        decide (flagged).
+
+    Returns the number of flagged pixels.
+    """
+    N = src.shape[0]
+    T = x.shape[1]
+    x[0, 0] = fill
+    filler = x[0, 0]  # fill, in the working type
+    nf = float(N)
+    grow = 0.0 if integer else 4.0 * (nf + 4.0) * _EPS  # rounding of float sums
+    nflag = 0
+    for start in range(a, b, T):
+        t = T if b - start > T else b - start
+        j = start - a
+        _load(src, start, t, x, nv, work, thr, filler)
+        sort_columns(x, t, pairs)
+        # Iteration 1 of every column at once (SIMD), for the columns with
+        # all N values: most keep them all, and are then done.
+        value = res[0, j:j + t]
+        lows = res[2, j:j + t]
+        highs = res[3, j:j + t]
+        flags = res[4, j:j + t]
+        for p in range(t):
+            median = 0.5 * ((float(x[(N - 1) // 2, p]) + off) + (float(x[N // 2, p]) + off))
+            e1 = grow * math.sqrt(nf * work[2, p])
+            lower, upper, tol, mean = _bounds(N, work[1, p], work[2, p], work[0, p] + off,
+                                              median, sl, su, median_centre, e1,
+                                              grow * work[2, p])
+            done = ((nv[0, p] == N) & (N >= 3) & (float(x[0, p]) + off - lower > tol)
+                    & (upper - (float(x[N - 1, p]) + off) > tol) & (tol - tol == 0.0))
+            if not median_out:  # the mean accurate to 1e-9
+                done &= e1 <= 1e-9 * nf * abs(mean)
+            value[p] = median if median_out else mean
+            lows[p] = lower
+            highs[p] = upper
+            flags[p] = 0.0 if done else -1.0  # -1: to do
+        # The other columns: gathered row by row as float64 data values,
+        # then clipped one by one.
+        nd = 0
+        for p in range(t):
+            res[1, j + p] = N
+            if flags[p] != 0.0:
+                nv[1, nd] = p
+                nd += 1
+        for k in range(N):
+            for q in range(nd):
+                cols[q, k] = float(x[k, nv[1, q]]) + off
+        for q in range(nd):
+            p = nv[1, q]
+            n = nv[0, p]
+            flagged = False
+            if n == 0:
+                v, m, lower, upper = math.nan, 0, math.nan, math.nan
+            else:
+                v, m, lower, upper, flagged = _clip_sorted(
+                    cols[q], n, work[0, p] + off, work[1, p], work[2, p], grow, sl, su,
+                    maxiters, median_centre, median_out)
+            res[0, j + p] = v
+            res[1, j + p] = m
+            res[2, j + p] = lower
+            res[3, j + p] = upper
+            res[4, j + p] = 1.0 if flagged else 0.0
+            nflag += flagged
+    return nflag
