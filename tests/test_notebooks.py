@@ -203,6 +203,25 @@ def test_stored_outputs_come_from_one_clean_run(path):
             assert "Warning" not in text, f"cell {i} shows a warning"
 
 
+def test_execute_joins_the_pieces_of_one_stream():
+    out = lambda name, text: nbformat.v4.new_output("stream", name=name, text=text)  # noqa: E731
+    image = nbformat.v4.new_output("display_data", data={"text/plain": "<Figure>"})
+    joined = tool._coalesce_streams([out("stdout", "a\n"), out("stdout", "b\n"), image,
+                                     out("stdout", "c\n"), out("stderr", "d\n")])
+    assert [(o.output_type, o.get("name"), o.get("text")) for o in joined] == [
+        ("stream", "stdout", "a\nb\n"), ("display_data", None, None),
+        ("stream", "stdout", "c\n"), ("stream", "stderr", "d\n")]
+
+
+@pytest.mark.parametrize("path", ALL, ids=_ids(ALL))
+def test_stored_streams_are_joined(path):
+    """What a cell prints is stored as one output per stream run, as execute() joins it."""
+    for i, cell in enumerate(_read(path).cells):
+        kinds = [(o.output_type, o.get("name")) for o in cell.get("outputs", [])]
+        for a, b in zip(kinds, kinds[1:]):
+            assert not (a == b and a[0] == "stream"), f"cell {i}: a stream split in pieces"
+
+
 @pytest.mark.parametrize("path", ALL, ids=_ids(ALL))
 def test_notebook_files_stay_small(path):
     assert path.stat().st_size < 3_000_000, "stored figures make the notebook too large for git"

@@ -279,8 +279,26 @@ def execute(path: Path, timeout: int = 600) -> None:
             for output in cell.outputs:
                 if output.get("output_type") == "error":
                     raise RuntimeError(f"{path.name}: a cell raised {output.get('ename')}")
+            cell.outputs = _coalesce_streams(cell.outputs)
     _write(nb, path)
     print(f"executed {path.relative_to(ROOT)}")
+
+
+def _coalesce_streams(outputs: list) -> list:
+    """Join consecutive outputs of one stream (stdout, stderr) into one.
+
+    How a kernel splits what a cell prints into messages depends on timing;
+    joined, the stored outputs are the same on every run.
+    """
+    merged = []
+    for output in outputs:
+        last = merged[-1] if merged else None
+        if (output.get("output_type") == "stream" and last is not None
+                and last.get("output_type") == "stream" and last.get("name") == output.get("name")):
+            last["text"] = "".join(last["text"]) + "".join(output["text"])
+        else:
+            merged.append(output)
+    return merged
 
 
 def cmd_execute(args) -> int:
