@@ -21,33 +21,13 @@ import numpy as np
 import pytest
 from astropy.stats import sigma_clip
 
+from engines import backend  # noqa: F401  (every test runs on both engines)
+
 from course_utils.combine import combine
 
 engine = importlib.import_module("course_utils._clip")
 
 RTOL = 1e-6
-
-
-def _numba_usable() -> bool:
-    try:
-        import numba  # noqa: F401
-    except Exception:  # noqa: BLE001
-        return False
-    return True
-
-
-NUMBA = _numba_usable()
-
-
-@pytest.fixture(
-    autouse=True,
-    params=[pytest.param("numba", marks=pytest.mark.skipif(not NUMBA, reason="numba is not usable")),
-            "numpy"],
-)
-def backend(request, monkeypatch):
-    """Every test runs on both engines (COURSE_UTILS_BACKEND, read by backend='auto')."""
-    monkeypatch.setenv("COURSE_UTILS_BACKEND", request.param)
-    return request.param
 
 
 def astropy_route(stack, method, clip, **kw):

@@ -22,15 +22,12 @@ import numpy as np
 import pytest
 from astropy.stats import sigma_clip
 
+from engines import NUMBA, needs_numba
+
 from course_utils.combine import combine
 
 C = importlib.import_module("course_utils.combine")
-
-try:
-    K = importlib.import_module("course_utils._kernels")
-except Exception:  # noqa: BLE001
-    K = None
-needs_numba = pytest.mark.skipif(K is None, reason="numba is not usable")
+K = importlib.import_module("course_utils._kernels") if NUMBA else None
 
 
 @pytest.fixture(autouse=True)

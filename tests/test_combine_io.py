@@ -16,29 +16,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from engines import backend  # noqa: F401  (every test runs on both engines)
+
 from course_utils.combine import combine, read_stack
-
-
-def _numba_usable() -> bool:
-    try:
-        import numba  # noqa: F401
-    except Exception:  # noqa: BLE001
-        return False
-    return True
-
-
-NUMBA = _numba_usable()
-
-
-@pytest.fixture(
-    autouse=True,
-    params=[pytest.param("numba", marks=pytest.mark.skipif(not NUMBA, reason="numba is not usable")),
-            "numpy"],
-)
-def backend(request, monkeypatch):
-    """Every test runs on both engines (COURSE_UTILS_BACKEND, read by backend='auto')."""
-    monkeypatch.setenv("COURSE_UTILS_BACKEND", request.param)
-    return request.param
 
 
 def write_frames(folder: Path, stack: np.ndarray, prefix: str = "b") -> list[Path]:
