@@ -75,6 +75,15 @@ def without_numba(monkeypatch, module):
     monkeypatch.setattr(C, "_kernels_state", {})
 
 
+def _fresh_python_prints(code: str) -> list[str]:
+    """What ``code`` prints (split into words) in a new interpreter, with
+    ``sys``, ``numpy as np`` and ``course_utils`` imported and no backend variable."""
+    env = {k: v for k, v in os.environ.items() if k != C.BACKEND_ENV}
+    script = "import sys, numpy as np, course_utils; " + code
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True, env=env).stdout.split()
+
+
 def stack_of(rng, n, shape=(6, 9), dtype=np.uint16):
     return np.round(rng.normal(817, 4, size=(n,) + shape)).astype(dtype)
 
@@ -86,16 +95,11 @@ def stack_of(rng, n, shape=(6, 9), dtype=np.uint16):
 
 def test_importing_course_utils_does_not_import_numba():
     code = (
-        "import sys, numpy as np, course_utils; "
         "print('numba' in sys.modules); "
         "course_utils.combine(np.zeros((3, 2, 2)), backend='numpy'); "
         "print('numba' in sys.modules)"
     )
-    env = dict(os.environ)
-    env.pop(C.BACKEND_ENV, None)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env=env).stdout.split()
-    assert out == ["False", "False"]
+    assert _fresh_python_prints(code) == ["False", "False"]
 
 
 @needs_numba
@@ -120,15 +124,10 @@ def test_mad_std_per_pixel_always_uses_the_numpy_engine(engines):
 
 def test_mad_std_per_pixel_does_not_import_numba():
     code = (
-        "import sys, numpy as np, course_utils; "
         "course_utils.combine(np.zeros((3, 2, 2)), clip='pixel', stdfunc='mad_std'); "
         "print('numba' in sys.modules)"
     )
-    env = dict(os.environ)
-    env.pop(C.BACKEND_ENV, None)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env=env).stdout.split()
-    assert out == ["False"]
+    assert _fresh_python_prints(code) == ["False"]
 
 
 @pytest.mark.parametrize("value", ["numpy", "NumPy ", "numba", "auto", ""])
