@@ -15,17 +15,23 @@ and :func:`combine_pixel` (``clip='pixel'``). For each tile:
    NaN/±inf are replaced by the largest value of the type (``+inf``, or
    65535 for 16-bit integers) and not counted, so that after sorting each
    pixel's ``n`` valid values come first. The valid values are summed
-   (shifted by a reference value of the pixel: exact for integers).
+   (shifted by a reference value of the pixel: exact for integers), two
+   frames at a time, which halves the traffic to the per-pixel sums.
 2. **sort** (:func:`sort_columns`). Every pixel's values are sorted by the
    same Batcher odd-even merge *sorting network*: a fixed list of
    compare-exchange steps between two rows, each a ``min``/``max`` over the
    ``T`` contiguous pixels of the rows, which the compiler turns into SIMD
    instructions (8 to 32 pixels at once). A mean without clipping needs
-   no sorting.
+   no sorting. Nor does iteration 1 of a clipping without a median (mean
+   centre, mean result, as ccdproc's default): a much shorter network
+   (:func:`extreme_pairs`) brings each pixel's smallest and largest values
+   to the ends of its column, and only the pixels that go on to clip are
+   sorted, after step 3's first part.
 3. **reduce.** The median is the middle of a sorted column. With
    ``clip='pixel'``, iteration 1 is done for all the tile's pixels at once
    (SIMD) from the sums, the middle values and the extreme values: most
-   pixels keep all their values and are done. The others are copied as
+   pixels keep all their values and are done. The others are moved to the
+   front of the tile, copied as
    float64 and clipped one by one (:func:`_clip_sorted`): the values inside
    ``[lower, upper]`` form a run of the sorted column, found by moving its
    ends, and the run's sums are the column's less the values outside it,
@@ -71,7 +77,7 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
-__all__ = ["batcher_pairs", "histogram16", "combine_plain", "combine_pixel"]
+__all__ = ["batcher_pairs", "extreme_pairs", "histogram16", "combine_plain", "combine_pixel"]
 
 _EPS = 2.0**-52
 _BIG = float(np.finfo(np.float64).max)
@@ -97,6 +103,25 @@ def batcher_pairs(n: int) -> np.ndarray:
                         pairs.append((i + j, i + j + k))
             k //= 2
         p *= 2
+    out = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+    out.setflags(write=False)
+    return out
+
+
+@lru_cache(maxsize=None)
+def extreme_pairs(n: int) -> np.ndarray:
+    """Compare-exchange pairs ``(i, j)``, ``i < j``, that bring the smallest of ``n``
+    values to position 0 and the largest to position ``n - 1`` (about ``1.5 n``
+    pairs, against about ``n log2(n)**2 / 4`` to sort).
+
+    Neighbours are compared first (``(0, 1)``, ``(2, 3)``, …), leaving the
+    smaller of each pair at an even position and the larger at an odd one;
+    then the smallest of the even positions is carried to 0 and the largest
+    of the odd positions and of position ``n - 1`` to ``n - 1``.
+    """
+    pairs = [(i, i + 1) for i in range(0, n - 1, 2)]
+    pairs += [(0, j) for j in range(2, n, 2)]
+    pairs += [(j, n - 1) for j in range(1, n - 1, 2)]
     out = np.array(pairs, dtype=np.int64).reshape(-1, 2)
     out.setflags(write=False)
     return out
@@ -279,22 +304,40 @@ def _load(src, start, t, x, nv, work, thr, filler):
             if fv >= thr[0, k] and fv <= thr[1, k]:
                 ref[p] = fv
                 break
-    for k in range(src.shape[0]):
-        # Slices, so that every index is a loop's own (no wraparound checks):
-        # the loops over pixels then compile to SIMD instructions.
+    # Two frames per pass over the tile's pixels, so that the per-pixel sums
+    # (too many to stay in the fastest cache) are loaded and stored once per
+    # two values. With an odd number of frames, the last pass reads the last
+    # frame twice and counts it once. Slices, so that every index is a
+    # loop's own (no wraparound checks): the loops over pixels then compile
+    # to SIMD instructions.
+    n = src.shape[0]
+    for k in range(0, n, 2):
+        k1 = k + 1 if k + 1 < n else k
         row = src[k, start:start + t]
+        row1 = src[k1, start:start + t]
         xr = x[k, :t]
+        xr1 = x[k1, :t]
         low = thr[0, k]
         high = thr[1, k]
+        low1 = thr[0, k1]
+        high1 = thr[1, k1]
+        second = k1 > k
         for p in range(t):
             v = row[p]
+            v1 = row1[p]
             fv = float(v)
+            fv1 = float(v1)
             keep = (fv >= low) & (fv <= high)
+            keep1 = (fv1 >= low1) & (fv1 <= high1)
             xr[p] = v if keep else filler
-            d = fv - ref[p] if keep else 0.0
-            acc[p] += d
-            acc2[p] += d * d
-            cnt[p] += keep
+            xr1[p] = v1 if keep1 else filler
+            keep1 &= second
+            rp = ref[p]
+            d = fv - rp if keep else 0.0
+            d1 = fv1 - rp if keep1 else 0.0
+            acc[p] += d + d1
+            acc2[p] += d * d + d1 * d1
+            cnt[p] += keep + keep1
 
 
 @njit(**_ENTRY)
@@ -337,7 +380,7 @@ def combine_plain(src, a, b, x, pairs, nv, work, thr, off, median_out, fill, res
 
 
 @njit(**_ENTRY)
-def combine_pixel(src, a, b, x, pairs, nv, work, cols, thr, off, integer, median_out,
+def combine_pixel(src, a, b, x, pairs, ends, nv, work, cols, thr, off, integer, median_out,
                   sl, su, maxiters, median_centre, fill, res):
     """Sigma-clip (clip='pixel') and combine columns ``a`` to ``b`` of ``src``.
 
@@ -345,6 +388,8 @@ def combine_pixel(src, a, b, x, pairs, nv, work, cols, thr, off, integer, median
     ----------
     src, x, pairs, nv, work, thr, off, median_out, fill : as for
         :func:`combine_plain`; ``cols`` (T, N) float64 scratch.
+    ends : the network that brings each column's extremes to its ends
+        (:func:`extreme_pairs`), enough for iteration 1 without a median.
     integer : whether the working type is an integer type (exact sums).
     sl, su, maxiters (-1: no limit), median_centre : the clipping.
     res : (5, b - a) float64 output: combined value, count of kept values,
@@ -359,14 +404,19 @@ def combine_pixel(src, a, b, x, pairs, nv, work, cols, thr, off, integer, median
     filler = x[0, 0]  # fill, in the working type
     nf = float(N)
     grow = 0.0 if integer else 4.0 * (nf + 4.0) * _EPS  # rounding of float sums
+    # Iteration 1 needs the tile sorted only for a median (as centre or
+    # result); otherwise the extremes are enough, and only the columns that
+    # go on to be clipped are sorted.
+    sort_all = median_out or median_centre
     nflag = 0
     for start in range(a, b, T):
         t = T if b - start > T else b - start
         j = start - a
         _load(src, start, t, x, nv, work, thr, filler)
-        sort_columns(x, t, pairs)
+        sort_columns(x, t, pairs if sort_all else ends)
         # Iteration 1 of every column at once (SIMD), for the columns with
-        # all N values: most keep them all, and are then done.
+        # all N values: most keep them all, and are then done. (Without
+        # sorting, ``median`` is meaningless, and unused.)
         value = res[0, j:j + t]
         lows = res[2, j:j + t]
         highs = res[3, j:j + t]
@@ -385,17 +435,25 @@ def combine_pixel(src, a, b, x, pairs, nv, work, cols, thr, off, integer, median
             lows[p] = lower
             highs[p] = upper
             flags[p] = 0.0 if done else -1.0  # -1: to do
-        # The other columns: gathered row by row as float64 data values,
-        # then clipped one by one.
-        nd = 0
+        # The other columns: moved to the front of the tile (in place: each
+        # moves left, onto a column already moved or done), sorted unless
+        # they are already, copied row by row as float64 data values, then
+        # clipped one by one.
+        nd = np.int64(0)  # (not a literal: one compiled sort_columns)
         for p in range(t):
             res[1, j + p] = N
             if flags[p] != 0.0:
                 nv[1, nd] = p
                 nd += 1
         for k in range(N):
+            row = x[k]
             for q in range(nd):
-                cols[q, k] = float(x[k, nv[1, q]]) + off
+                row[q] = row[nv[1, q]]
+        if not sort_all:
+            sort_columns(x, nd, pairs)
+        for k in range(N):
+            for q in range(nd):
+                cols[q, k] = float(x[k, q]) + off
         for q in range(nd):
             p = nv[1, q]
             n = nv[0, p]

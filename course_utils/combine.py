@@ -506,10 +506,13 @@ def combine(
     clipping iteration costs a few operations, not a pass over all the
     values. Most pixels keep all their values after the first iteration
     (computed for a whole tile at once); the few others (a cosmic ray, a
-    value in the tails) go on, one by one. Two threads (up to four, with
-    more cores) share the tiles.
-    For the 40 full-size frames this takes about a tenth of a second
-    instead of 10 to 25 seconds, and a few megabytes of working memory
+    value in the tails) go on, one by one. Clipping around the mean with a
+    mean result (ccdproc's default) does not even sort first: each pixel's
+    smallest and largest values, found by a much shorter network, tell
+    whether the first iteration clips anything, and only the pixels that
+    clip are sorted. Two threads (up to four, with more cores) share the
+    tiles. For the 40 full-size frames this takes 0.05 to 0.1 seconds
+    instead of 3 to 25 seconds, and a few megabytes of working memory
     instead of gigabytes.
 
     **numba and the numpy engine.** The tile kernels are compiled by numba
@@ -941,6 +944,7 @@ class _NumbaRun:
         self.tile = int(max(1, min(2048, cache_tile, share // (n * (isz + 8) + 40), self.block)))
         self.blocks = list(_tiles(ny, nx, self.block)) if ny * nx else []
         self.pairs = kernels.batcher_pairs(n)
+        self.ends = kernels.extreme_pairs(n)
         self.mode = 2 if clip == "pixel" else 0
         # The interval of valid stored values of each frame: its clipping
         # bounds (clip='frame'), or every finite value.
@@ -1020,7 +1024,7 @@ class _NumbaRun:
         res = buf["res"]
         if self.mode == 2:
             nflag = self.k.combine_pixel(
-                data, a, b, buf["x"], self.pairs, buf["nv"], buf["scratch"], buf["cols"],
+                data, a, b, buf["x"], self.pairs, self.ends, buf["nv"], buf["scratch"], buf["cols"],
                 self.thr, self.off, self.integer, self.method == "median",
                 p.sigma_lower, p.sigma_upper, p.maxiters, p.use_median, self.fill, res)
         else:

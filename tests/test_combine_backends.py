@@ -276,6 +276,9 @@ def test_engines_agree_on_frame_shapes_blocks_and_threads(shape):
     for clip in (None, "frame", "pixel"):
         both(stack, method="mean", clip=clip)
     both(stack, method="median", clip="pixel", memory_limit=4 * 2**20)
+    # Mean of a mean-centred clip: the kernels sort only the pixels that clip.
+    for maxiters in (1, None):
+        both(stack, method="mean", clip="pixel", cenfunc="mean", maxiters=maxiters)
 
 
 @needs_numba
@@ -437,3 +440,18 @@ def test_sorting_networks_sort_everything():
         values = rng.integers(0, 50, size=(n, 200))
         np.testing.assert_array_equal(apply_network(values, K.batcher_pairs(n)), np.sort(values, axis=0))
     assert len(K.batcher_pairs(40)) < 40 * 10  # a few hundred steps, not n**2
+
+
+@needs_numba
+def test_extremes_network_finds_the_smallest_and_largest():
+    rng = np.random.default_rng(12)
+    for n in range(1, 70):
+        pairs = K.extreme_pairs(n)
+        assert len(pairs) <= 1.5 * n
+        if n > 1:
+            assert ((pairs[:, 0] < pairs[:, 1]) & (pairs[:, 1] < n)).all()
+        values = rng.integers(0, int(rng.integers(2, 60)), size=(n, 300))
+        got = apply_network(values, pairs)
+        np.testing.assert_array_equal(got[0], values.min(axis=0))
+        np.testing.assert_array_equal(got[-1], values.max(axis=0))
+        np.testing.assert_array_equal(np.sort(got, axis=0), np.sort(values, axis=0))  # a permutation
