@@ -80,7 +80,6 @@ from numba import njit
 __all__ = ["batcher_pairs", "extreme_pairs", "histogram16", "combine_plain", "combine_pixel"]
 
 _EPS = 2.0**-52
-_BIG = float(np.finfo(np.float64).max)
 
 
 @lru_cache(maxsize=None)
