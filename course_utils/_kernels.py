@@ -47,8 +47,9 @@ set is every valid value within the last bounds. Per-frame bounds
 
 Few functions, one working type for the per-pixel clipping (float64), three
 for the tiles (uint16 for 8/16-bit integers, float32, float64) and no
-literal-valued arguments keep the compilation (paid on a student's first
-call, then cached on disk by numba) short.
+literal-valued arguments keep the compilation short. It is done once per
+kind of kernel, by a background process (:mod:`course_utils._warmup`) while
+the first calls run on the numpy engine, and cached on disk by numba.
 
 Exactness
 ---------
@@ -136,8 +137,8 @@ def histogram16(values, counts):
 # The helpers are compiled into the entry points (whose compiled code numba
 # caches); they need no Python wrapper of their own. Few functions, few
 # array arguments, no literal-valued arguments and one working type for the
-# per-pixel clipping keep compilation short: it is paid on a student's first
-# call.
+# per-pixel clipping keep compilation short (a few seconds of a background
+# process in each fresh Colab runtime).
 _HELPER = dict(nogil=True, error_model="numpy", no_cpython_wrapper=True)
 
 

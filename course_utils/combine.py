@@ -1,6 +1,6 @@
 """Combine a stack of calibration frames, fast and in bounded memory.
 
-Two public functions:
+Three public functions:
 
 * :func:`combine` median- or mean-combines frames, optionally after
   sigma-clipping each frame against its own statistics (``clip='frame'``)
@@ -8,18 +8,22 @@ Two public functions:
   :func:`astropy.stats.sigma_clip` followed by :func:`numpy.nanmedian` or
   :func:`numpy.nanmean`;
 * :func:`read_stack` reads FITS files straight into one preallocated
-  ``(N, ny, nx)`` array.
+  ``(N, ny, nx)`` array;
+* :func:`prepare_kernels` makes the compiled kernels ready before they are
+  needed (say, before timing :func:`combine`).
 
 Two engines compute the same results: numba kernels
 (:mod:`course_utils._kernels`), used when numba can be imported, and a
 pure-numpy engine (:mod:`course_utils._clip`), which also settles the rare
-pixels the kernels cannot decide exactly (a value on a clipping bound). The
-``backend`` argument of :func:`combine`, or the environment variable
-``COURSE_UTILS_BACKEND``, chooses.
+pixels the kernels cannot decide exactly (a value on a clipping bound), and
+runs the calls whose kernel numba is still compiling in the background
+(:mod:`course_utils._warmup`). The ``backend`` argument of :func:`combine`,
+or the environment variable ``COURSE_UTILS_BACKEND``, chooses.
 
 Examples
 --------
 >>> import numpy as np
+import numpy.typing as npt
 >>> from course_utils.combine import combine
 >>> frames = [np.full((2, 3), 817, dtype=np.uint16) for _ in range(5)]
 >>> frames[2][0, 0] = 4000                      # a cosmic ray
@@ -47,9 +51,10 @@ from typing import Literal, Sequence, Union
 
 import numpy as np
 
+from . import _warmup
 from ._clip import ClipParams, FrameKernel, PixelKernel, PlainKernel, frame_bounds
 
-__all__ = ["combine", "read_stack"]
+__all__ = ["combine", "prepare_kernels", "read_stack"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -450,11 +455,14 @@ def combine(
     backend : {'auto', 'numba', 'numpy'}, optional
         The engine. ``'auto'`` (default) uses compiled kernels if numba can
         be imported (``pip install numba``, or ``course_utils[fast]``;
-        Colab has it), and the pure-numpy engine otherwise, silently; the
+        Colab has it), and the pure-numpy engine otherwise, silently. It
+        never waits for numba to compile: until a kernel is compiled (in a
+        background process), calls that need it use the numpy engine. The
         environment variable ``COURSE_UTILS_BACKEND`` (auto, numba or
-        numpy) overrides this choice. ``'numba'`` insists on the kernels
-        (ImportError without a usable numba); ``'numpy'`` never uses them.
-        Both give the same results. See Notes.
+        numpy) overrides this choice. ``'numba'`` insists on the kernels,
+        compiling them first if need be (ImportError without a usable
+        numba); ``'numpy'`` never uses them. Both give the same results.
+        See Notes.
 
     Returns
     -------
@@ -515,16 +523,31 @@ def combine(
     instead of 3 to 25 seconds, and a few megabytes of working memory
     instead of gigabytes.
 
-    **numba and the numpy engine.** The tile kernels are compiled by numba
-    (``backend``). The first call in a new Python process pays numba's
-    import and the compilation, 1 to 3 seconds (about half a second once
-    numba has cached the compiled code on disk, in ``__pycache__`` next to
-    course_utils or in ``NUMBA_CACHE_DIR``); each data type
-    (16-bit integers, float32, float64) compiles once. numba itself takes
-    some 120 MB of memory once imported. Without numba, the same algorithm
-    runs on numpy arrays: same results, a few times slower (about half a
-    second for the 40 frames), no compilation. Clipping per pixel with
+    **numba and the numpy engine.** The tile kernels are compiled by numba.
+    Without numba, the same algorithm runs on numpy arrays: same results, a
+    few times slower (about half a second for the 40 frames), no
+    compilation. Compiling takes 1.5 to 3 seconds, once per kind of kernel
+    (clipping per pixel or not) and of data (16-bit integers, float32,
+    float64); numba then caches the compiled code on disk (in
+    ``__pycache__`` next to course_utils, or in ``NUMBA_CACHE_DIR``), but
+    in a fresh Colab runtime that cache starts empty. So with
+    ``backend='auto'`` nobody waits for it: a call whose kernel is not
+    compiled yet runs on the numpy engine and starts a background Python
+    process (at a low priority) that compiles the kernel into the cache;
+    the calls after it has finished load the kernel (a few tenths of a
+    second, once per process) and run on it. If that process cannot run
+    (or fails, or takes more than five minutes), the kernel is compiled in
+    the calling process instead. ``backend='numba'`` compiles (or loads) the
+    kernel before it returns, waiting for a background process that is
+    already at it: use it before timing the kernels. numba itself takes
+    some 120 MB of memory once imported. Clipping per pixel with
     ``stdfunc='mad_std'`` always uses the numpy engine.
+
+    The two engines give the same results to the last bit for integer
+    data, and in practice for float32 data (computed in float64, rounded
+    to a float32 result). For float64 data, whose result is float64, a
+    mean may differ in the last bit (the engines add the values in a
+    different order), so which engine ran can show in the 16th digit.
 
     **Memory.** The working memory (tile buffers, and in the worst case
     float64 copies of every pixel of a tile) is planned to stay within
@@ -632,7 +655,8 @@ def combine(
         elif any(isinstance(f, (str, os.PathLike)) for f in frames):
             raise TypeError("frames mixes FITS paths with other things; pass only paths or only arrays")
     src = _Frames(frames)
-    kernels = _kernels_for(backend, clip, params)
+    kind = ("pixel" if clip == "pixel" else "plain", _numba_work(src.dtype)[0].name)
+    kernels = _kernels_for(backend, clip, params, kind)
 
     n = src.n
     ny, nx = src.shape
@@ -650,6 +674,7 @@ def combine(
         _run_numpy(src, method, clip, params, lower, upper, outputs, budget)
     else:
         _run_numba(kernels, src, method, clip, params, lower, upper, outputs, budget)
+        _warmup.mark_ready(kind)
 
     if not (return_count or return_mask):
         return out
@@ -699,10 +724,78 @@ def _load_kernels():
     return _kernels_state["module"]
 
 
-def _kernels_for(backend: str, clip, params: ClipParams):
-    """The numba kernels to use (backend "auto" or "numba"), or None for the numpy engine."""
+def prepare_kernels(dtype: npt.DTypeLike = np.uint16) -> str:
+    """Make :func:`combine`'s compiled kernels for data of ``dtype`` ready, and wait for them.
+
+    By default :func:`combine` never waits for numba: until its kernels are
+    compiled (in a background process, a few seconds after the first call
+    that needs them), it runs on the numpy engine. Call this first when
+    the kernels themselves should run from the start, for example before
+    timing :func:`combine`. It compiles the kernels for every ``clip`` mode
+    at once (or loads them from numba's cache), waiting for background
+    compilations already under way rather than repeating them.
+
+    Parameters
+    ----------
+    dtype : data-type, optional
+        The type of the frames to be combined (default uint16, raw CCD
+        frames). One compilation serves 8- and 16-bit integers, another
+        float16 and float32, a third any other type.
+
+    Returns
+    -------
+    str
+        ``'numba'`` once the kernels are ready, or ``'numpy'`` if numba is
+        not installed or not usable, so that :func:`combine` runs on its
+        numpy engine (then this returns at once).
+
+    Raises
+    ------
+    ValueError
+        If ``dtype`` is not a type of numbers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from course_utils.combine import prepare_kernels
+    >>> engine = prepare_kernels(np.float32)  # a few seconds the first time
+    >>> engine in ("numba", "numpy")
+    True
+    """
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError as exc:
+        raise ValueError(f"dtype={dtype!r} is not a data type: {exc}") from None
+    if dtype.kind not in "uif":
+        raise ValueError(
+            f"dtype={dtype} is not a type of numbers; combine() takes integer or floating-point "
+            "frames, e.g. np.uint16 or np.float32"
+        )
+    if _load_kernels() is None:
+        return "numpy"
+    work = _numba_work(dtype)[0].name
+    for entry in ("pixel", "plain"):
+        _warmup.status((entry, work))  # both compile at once, in the background
+    tiny = np.zeros((3, 2, 2), dtype=dtype)
+    for clip in ("pixel", "frame"):  # loads what the background compiled (or compiles it)
+        combine(tiny, clip=clip, backend="numba")
+    return "numba"
+
+
+def _kernels_for(backend: str, clip, params: ClipParams, kind: tuple[str, str]):
+    """The numba kernels to use (backend "auto" or "numba"), or None for the numpy engine.
+
+    With "auto", a kernel that is not compiled yet is compiled in a
+    background process (:mod:`course_utils._warmup`) while this call uses
+    the numpy engine; "numba" waits for such a process, then compiles (or
+    loads from numba's cache) in this one.
+    """
     if backend == "numpy" or (backend == "auto" and clip == "pixel" and params.use_mad_std):
         return None  # (no kernel for mad_std per pixel: numba is not even imported)
+    if backend == "auto" and _warmup.status(kind) == "compiling":
+        return None
+    if backend == "numba":
+        _warmup.wait(kind)  # rather than compile the same kernel twice at once
     kernels = _load_kernels()
     if kernels is None and backend == "numba":
         error = _kernels_state["error"]

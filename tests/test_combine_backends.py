@@ -28,11 +28,22 @@ from course_utils.combine import combine
 
 C = importlib.import_module("course_utils.combine")
 K = importlib.import_module("course_utils._kernels") if NUMBA else None
+W = importlib.import_module("course_utils._warmup")
+ALL_KINDS = [(entry, work) for entry in W._ENTRIES for work in W._WORK_TYPES]
 
 
 @pytest.fixture(autouse=True)
 def _no_backend_variable(monkeypatch):
     monkeypatch.delenv(C.BACKEND_ENV, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _kernels_compiled(monkeypatch):
+    """backend='auto' finds every kernel compiled, as once the background compilations are done.
+
+    (The tests of the background compilation itself start from a fresh state.)
+    """
+    monkeypatch.setattr(W, "_state", {kind: "ready" for kind in ALL_KINDS})
 
 
 @pytest.fixture
@@ -75,10 +86,12 @@ def without_numba(monkeypatch, module):
     monkeypatch.setattr(C, "_kernels_state", {})
 
 
-def _fresh_python_prints(code: str) -> list[str]:
+def _fresh_python_prints(code: str, **variables: str) -> list[str]:
     """What ``code`` prints (split into words) in a new interpreter, with
-    ``sys``, ``numpy as np`` and ``course_utils`` imported and no backend variable."""
+    ``sys``, ``numpy as np`` and ``course_utils`` imported, no backend
+    variable and these other environment ``variables``."""
     env = {k: v for k, v in os.environ.items() if k != C.BACKEND_ENV}
+    env.update(variables)
     script = "import sys, numpy as np, course_utils; " + code
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           check=True, env=env).stdout.split()
@@ -103,7 +116,7 @@ def test_importing_course_utils_does_not_import_numba():
 
 
 @needs_numba
-def test_auto_uses_the_numba_kernels_when_numba_imports(engines):
+def test_auto_uses_the_numba_kernels_once_compiled(engines):
     stack = stack_of(np.random.default_rng(0), 5)
     for clip in (None, "frame", "pixel"):
         combine(stack, clip=clip)
@@ -159,13 +172,168 @@ def test_without_numba_auto_falls_back_to_numpy(monkeypatch, engines):
     expected = combine(stack, clip="pixel", backend="numpy", return_count=True)
     engines.clear()
     without_numba(monkeypatch, None)
+    _background(monkeypatch, "raise SystemExit(0)")
     got = combine(stack, clip="pixel", return_count=True)
     assert engines == ["numpy"]
+    assert W._state == {("pixel", "uint16"): "in-process"}  # no background process either
     for a, b in zip(got, expected):
         np.testing.assert_array_equal(a, b)
     monkeypatch.setenv(C.BACKEND_ENV, "numba")  # the variable insists, like backend='numba'
     with pytest.raises(ImportError, match="needs numba"):
         combine(stack, clip="pixel")
+
+
+# ---------------------------------------------------------------------------
+# Compiling in the background (course_utils._warmup)
+# ---------------------------------------------------------------------------
+
+FRESH_PROCESS = """
+import json
+C, W = sys.modules["course_utils.combine"], sys.modules["course_utils._warmup"]
+used = []
+def spy(name):
+    run = getattr(C, "_run_" + name)
+    def spied(*args, **kwargs):
+        used.append(name)
+        return run(*args, **kwargs)
+    setattr(C, "_run_" + name, spied)
+spy("numba"); spy("numpy")
+engines, results = [], []
+def run(data, **kwargs):  # the engine a call starts on (the numba one may hand pixels to numpy)
+    del used[:]
+    results.append(course_utils.combine(data, **kwargs))
+    engines.append(used[0])
+rng = np.random.default_rng(0)
+u16 = np.round(rng.normal(817, 4, size=(9, 40, 50))).astype(np.uint16)
+u16[3, 5, 5] = 9000
+f32 = u16.astype(np.float32) - np.float32(800.5)
+kinds = [("pixel", "uint16"), ("plain", "uint16"), ("pixel", "float32")]
+run(u16, clip="pixel"); run(u16, method="mean", clip="frame"); run(f32, clip="pixel")
+report = {"first": engines[:3], "numba_imported": "numba" in sys.modules,
+          "states": [W.status(kind, start=False) for kind in kinds]}
+run(f32, clip="pixel", backend="numba")  # waits for its background process
+report["backend_numba"] = engines[3:]
+report["waited"] = W.wait(timeout=300)
+report["states_after"] = [W.status(kind, start=False) for kind in kinds]
+readonly = u16.copy()
+readonly.flags.writeable = False
+run(u16, clip="pixel"); run(u16, method="mean", clip="frame"); run(f32, clip="pixel")
+run(list(u16), clip="pixel"); run(readonly, clip="pixel"); run(u16.astype(np.int16), clip="pixel")
+run(u16, method="median"); run(f32.astype(np.float16), clip="pixel")
+report["after"] = engines[4:]
+K = sys.modules["course_utils._kernels"]
+names = ("combine_pixel", "combine_plain", "histogram16")
+report["compiled_here"] = {n: sum(getattr(K, n).stats.cache_misses.values()) for n in names}
+report["from_the_cache"] = {n: sum(getattr(K, n).stats.cache_hits.values()) for n in names}
+report["same_results"] = [bool(np.array_equal(results[i], results[j], equal_nan=True))
+                          for i, j in [(0, 4), (1, 5), (2, 6), (3, 6)]]
+print(json.dumps(report).replace(" ", ""))
+"""
+
+
+@needs_numba
+def test_first_calls_run_on_numpy_while_a_background_process_compiles(tmp_path):
+    """A fresh process with an empty numba cache, as a student's new Colab runtime."""
+    import json
+
+    report = json.loads(_fresh_python_prints(FRESH_PROCESS, NUMBA_CACHE_DIR=str(tmp_path))[-1])
+    # The first calls wait for nothing: the numpy engine, numba not even imported.
+    assert report["first"] == ["numpy"] * 3
+    assert report["numba_imported"] is False
+    assert report["states"] == ["compiling"] * 3
+    # backend='numba' waited for the background process instead of compiling again.
+    assert report["backend_numba"] == ["numba"]
+    assert report["waited"] is True
+    assert report["states_after"] == ["ready"] * 3
+    # Then every call runs on the kernels, all loaded from the cache that the
+    # background processes filled: in place or staged, every input type.
+    assert report["after"] == ["numba"] * 8
+    assert report["compiled_here"] == {"combine_pixel": 0, "combine_plain": 0, "histogram16": 0}
+    assert report["from_the_cache"] == {"combine_pixel": 2, "combine_plain": 1, "histogram16": 1}
+    assert report["same_results"] == [True] * 4
+
+
+def _background(monkeypatch, code: str | None) -> None:
+    """Start from no background compilation; its process runs ``code`` (None: it cannot start)."""
+    monkeypatch.setattr(W, "_state", {})
+    if code is None:
+        def refuse(*args, **kwargs):
+            raise OSError("Resource temporarily unavailable")
+
+        monkeypatch.setattr(W.subprocess, "Popen", refuse)
+    else:
+        monkeypatch.setattr(W, "_command", lambda kind: [sys.executable, "-c", code])
+
+
+@needs_numba
+def test_a_failed_background_compilation_is_done_here_instead(monkeypatch, engines):
+    _background(monkeypatch, "import time; time.sleep(1); raise SystemExit(3)")
+    stack = stack_of(np.random.default_rng(2), 5)
+    expected = combine(stack, clip="pixel", backend="numpy")
+    engines.clear()
+    np.testing.assert_array_equal(combine(stack, clip="pixel"), expected)
+    assert engines == ["numpy"]  # while the process runs
+    assert W.wait(timeout=60)
+    assert W.status(("pixel", "uint16")) == "in-process"
+    np.testing.assert_array_equal(combine(stack, clip="pixel"), expected)
+    assert engines == ["numpy", "numba"]
+
+
+@needs_numba
+def test_a_background_process_that_cannot_start_means_compiling_here(monkeypatch, engines):
+    _background(monkeypatch, None)
+    combine(stack_of(np.random.default_rng(2), 5), method="mean")
+    assert engines == ["numba"]
+    assert W.status(("plain", "uint16")) == "ready"
+
+
+@needs_numba
+def test_a_background_compilation_that_takes_too_long_is_stopped(monkeypatch, engines):
+    _background(monkeypatch, "import time; time.sleep(120)")
+    monkeypatch.setattr(W, "TIMEOUT", 0.5)
+    stack = stack_of(np.random.default_rng(2), 5).astype(np.float32)
+    combine(stack, clip="pixel")
+    job = W._state[("pixel", "float32")]
+    assert engines == ["numpy"]
+    assert job.proc.poll() is None
+    assert W.wait(timeout=30)
+    assert job.proc.returncode is not None  # killed
+    combine(stack, clip="pixel")
+    assert engines == ["numpy", "numba"]
+
+
+@needs_numba
+def test_prepare_kernels_returns_when_combine_runs_on_them(monkeypatch, engines):
+    monkeypatch.setattr(W, "_state", {})
+    assert C.prepare_kernels(np.int16) == "numba"
+    assert W.status(("pixel", "uint16"), start=False) == "ready"
+    assert W.status(("plain", "uint16"), start=False) == "ready"
+    assert W.status(("pixel", "float32"), start=False) == "idle"  # only what was asked for
+    engines.clear()
+    stack = stack_of(np.random.default_rng(3), 7, dtype=np.int16)
+    for clip in (None, "frame", "pixel"):
+        combine(stack, clip=clip)
+    assert engines == ["numba"] * 3
+
+
+def test_prepare_kernels_without_numba_says_numpy(monkeypatch):
+    without_numba(monkeypatch, None)
+    _background(monkeypatch, "raise SystemExit(0)")
+    assert C.prepare_kernels() == "numpy"
+    assert W._state == {}  # nothing started
+
+
+@pytest.mark.parametrize("dtype, message", [(bool, "not a type of numbers"), ("U5", "not a type of numbers"),
+                                            ("no such type", "not a data type")])
+def test_prepare_kernels_needs_a_numeric_type(dtype, message):
+    with pytest.raises(ValueError, match=message):
+        C.prepare_kernels(dtype)
+
+
+def test_unknown_kernel_kinds_are_refused():
+    for kind in [("pixel", "int8"), ("median", "uint16"), "pixel", ("pixel",)]:
+        with pytest.raises(ValueError, match="unknown kernel kind"):
+            W.status(kind)
 
 
 def test_backend_numba_without_numba_is_a_clear_error(monkeypatch):
