@@ -23,7 +23,6 @@ or the environment variable ``COURSE_UTILS_BACKEND``, chooses.
 Examples
 --------
 >>> import numpy as np
-import numpy.typing as npt
 >>> from course_utils.combine import combine
 >>> frames = [np.full((2, 3), 817, dtype=np.uint16) for _ in range(5)]
 >>> frames[2][0, 0] = 4000                      # a cosmic ray
@@ -50,6 +49,7 @@ from pathlib import Path
 from typing import Literal, Sequence, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _warmup
 from ._clip import ClipParams, FrameKernel, PixelKernel, PlainKernel, frame_bounds
