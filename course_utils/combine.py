@@ -539,8 +539,10 @@ def combine(
     (or fails, or takes more than five minutes), the kernel is compiled in
     the calling process instead. ``backend='numba'`` compiles (or loads) the
     kernel before it returns, waiting for a background process that is
-    already at it: use it before timing the kernels. numba itself takes
-    some 120 MB of memory once imported. Clipping per pixel with
+    already at it; :func:`prepare_kernels` does that for every ``clip``
+    mode at once, for example before timing the kernels. numba itself takes
+    some 120 MB of memory once imported (a background process, about 200 MB
+    for the few seconds it runs). Clipping per pixel with
     ``stdfunc='mad_std'`` always uses the numpy engine.
 
     The two engines give the same results to the last bit for integer
