@@ -43,7 +43,7 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["TIMEOUT", "status", "wait", "mark_ready"]
+__all__ = ["TIMEOUT", "status", "wait", "mark_ready", "compile_here"]
 
 #: Seconds after which a background compilation is given up (and killed).
 TIMEOUT = 300.0
@@ -214,6 +214,23 @@ def mark_ready(kind: tuple[str, str]) -> None:
         _state[kind] = _READY
 
 
+def compile_here(kind: tuple[str, str]) -> None:
+    """Compile the kernel of ``kind`` in this process (or load it from numba's cache).
+
+    One tiny :func:`course_utils.combine.combine` call with
+    ``backend='numba'``: it compiles exactly the kernel that calls on data of
+    that working type need.
+    """
+    _check(kind)
+    import numpy as np
+
+    from .combine import combine
+
+    # clip='frame' compiles what clip=None needs, and for 16-bit integers the histogram kernel too.
+    combine(np.zeros((3, 2, 2), dtype=kind[1]), clip="pixel" if kind[0] == "pixel" else "frame",
+            backend="numba")
+
+
 def _main(entry: str, work: str) -> None:
     """Body of the background process: compile one kind of kernel into numba's cache."""
     _check((entry, work))
@@ -222,10 +239,4 @@ def _main(entry: str, work: str) -> None:
             os.nice(10)  # the student's own work comes first
         except OSError:
             pass
-    import numpy as np
-
-    from .combine import combine
-
-    stack = np.zeros((3, 2, 2), dtype=work)
-    # clip='frame' compiles what clip=None needs, and for 16-bit integers the histogram kernel too.
-    combine(stack, clip="pixel" if entry == "pixel" else "frame", backend="numba")
+    compile_here((entry, work))

@@ -657,7 +657,7 @@ def combine(
         elif any(isinstance(f, (str, os.PathLike)) for f in frames):
             raise TypeError("frames mixes FITS paths with other things; pass only paths or only arrays")
     src = _Frames(frames)
-    kind = ("pixel" if clip == "pixel" else "plain", _numba_work(src.dtype)[0].name)
+    kind = _kind(clip, src.dtype)
     kernels = _kernels_for(backend, clip, params, kind)
 
     n = src.n
@@ -775,12 +775,11 @@ def prepare_kernels(dtype: npt.DTypeLike = np.uint16) -> str:
         )
     if _load_kernels() is None:
         return "numpy"
-    work = _numba_work(dtype)[0].name
-    for entry in ("pixel", "plain"):
-        _warmup.status((entry, work))  # both compile at once, in the background
-    tiny = np.zeros((3, 2, 2), dtype=dtype)
-    for clip in ("pixel", "frame"):  # loads what the background compiled (or compiles it)
-        combine(tiny, clip=clip, backend="numba")
+    kinds = [_kind(clip, dtype) for clip in ("pixel", "frame")]
+    for kind in kinds:
+        _warmup.status(kind)  # both compile at once, in the background
+    for kind in kinds:
+        _warmup.compile_here(kind)  # waits for it, then loads what it compiled
     return "numba"
 
 
@@ -994,6 +993,11 @@ def _numba_work(dtype: np.dtype) -> tuple[np.dtype, float]:
     if dtype.kind == "f" and dtype.itemsize <= 4:
         return np.dtype(np.float32), 0.0
     return np.dtype(np.float64), 0.0
+
+
+def _kind(clip, dtype: np.dtype) -> tuple[str, str]:
+    """The kind of numba kernel (:mod:`course_utils._warmup`) a call needs."""
+    return ("pixel" if clip == "pixel" else "plain", _numba_work(dtype)[0].name)
 
 
 class _NumbaRun:
