@@ -361,8 +361,10 @@ def test_exercise_4_per_frame_clipping_removes_the_glow(data, dark_answers):
 
 def test_exercise_4_glow_removed(data, dark_answers):
     answer = dark_answers["median"].copy()
-    ref = check._dark_reference(str(data))
-    answer[ref["glow"]] = np.median(answer)
+    # The glowing corner, found independently of the check: far above typical.
+    typical = np.median(answer)
+    glow = answer > typical + 0.5 * (np.percentile(answer, 99.9) - typical)
+    answer[glow] = typical
     _assert(_ex4(data, answer), "incorrect", "glowing corner", "must stay")
 
 
