@@ -89,7 +89,15 @@ def _not_a_dark(raw_answer: np.ndarray, ref: dict) -> str | None:
     if abs(offset + level) < 0.05 * level:
         return (f"`master_dark` is about {-offset:.0f} DU too low, the bias level: the bias "
                 "was subtracted twice. Subtract the master bias once, from the raw darks.")
-    scale = float(np.median(answer)) / ref["levels"].median
+    if np.allclose(answer, ref["drop_max"], rtol=0, atol=1e-2):
+        return ("`master_dark` drops the highest value of every pixel and averages the rest. "
+                "That removes the cosmic rays, but it also removes the top of the noise of "
+                f"every pixel, so the whole dark is {-offset:.1f} DU too low. Reject only "
+                "real outliers: use the median, or a sigma clip with `stdfunc='mad_std'`.")
+    # A factor shows in the typical pixels and in the glowing corner alike.
+    glow = ref["glow"]
+    scales = (float(np.median(answer)) / float(np.median(expected)),
+              float(np.median(answer[glow])) / float(np.median(expected[glow])))
     for factor, text in [
         (1 / exptime, f"divided by the exposure time ({exptime:.0f} s): that is a rate in DU "
                       "per second. Exercise 4 asks for the master dark itself, the DU "
@@ -99,13 +107,8 @@ def _not_a_dark(raw_answer: np.ndarray, ref: dict) -> str | None:
         (ref["n_frames"], f"the sum of the {ref['n_frames']} darks: combine them with a "
                           "median or a (clipped) mean, which stays at the level of one dark."),
     ]:
-        if close(scale, factor, 0.1):
-            return f"`master_dark` is {scale:.3g} times the reference: it looks {text}"
-    if np.allclose(answer, ref["drop_max"], rtol=0, atol=1e-2):
-        return ("`master_dark` drops the highest value of every pixel and averages the rest. "
-                "That removes the cosmic rays, but it also removes the top of the noise of "
-                f"every pixel, so the whole dark is {-offset:.1f} DU too low. Reject only "
-                "real outliers: use the median, or a sigma clip with `stdfunc='mad_std'`.")
+        if all(close(scale, factor, 0.1) for scale in scales):
+            return f"`master_dark` is {scales[1]:.3g} times the reference: it looks {text}"
     if abs(offset) > 2:
         return (f"`master_dark` is offset by {offset:+.1f} DU from the reference on average: "
                 "the bias you subtracted is not the master bias of these frames. Subtract "
