@@ -10,9 +10,14 @@ Exercise                  Reference solution
 ========================  =====================================================
 1 (bias statistics)       :func:`bias_statistics`
 2 (two bias frames)       :func:`bias_difference`, :func:`read_noise`
-3 (correcting flats)      :func:`overscan_level`, :func:`master_flat`
+3 (sigma clip by hand)    :func:`sigma_clip_by_hand`
 4 (master dark)           :func:`master_bias`, :func:`master_dark`
+5 (dark current)          :func:`dark_current`, :func:`scaled_dark`
+6 (correcting flats)      :func:`overscan_level`, :func:`master_flat`
 ========================  =====================================================
+
+:func:`dark_levels` measures a master dark's typical pixel and its glowing
+corner, the two numbers the dark notebook and the checks quote.
 """
 
 from __future__ import annotations
@@ -30,10 +35,15 @@ __all__ = [
     "bias_statistics",
     "bias_difference",
     "read_noise",
+    "sigma_clip_by_hand",
     "overscan_level",
     "master_flat",
     "master_bias",
     "master_dark",
+    "DarkLevels",
+    "dark_levels",
+    "dark_current",
+    "scaled_dark",
 ]
 
 class BiasStatistics(NamedTuple):
@@ -146,6 +156,56 @@ def read_noise(first: np.ndarray, second: np.ndarray, nsigma: float = 5.0) -> fl
     return float(std) / np.sqrt(2.0)
 
 
+def sigma_clip_by_hand(values, sigma: float = 3.0, maxiters: int | None = 5) -> np.ndarray:
+    """Iterative sigma clipping, written out (reference solution of Exercise 3).
+
+    Each round measures the median and the standard deviation of the values
+    still kept, and rejects every value more than ``sigma`` standard
+    deviations from that median, on either side. Rounds repeat on the
+    survivors until a round rejects nothing or ``maxiters`` rounds are done.
+    The rule is astropy's ``sigma_clip(values, sigma=sigma, maxiters=maxiters,
+    cenfunc="median", stdfunc="std").mask``.
+
+    Parameters
+    ----------
+    values : array-like
+        The values to clip (any shape; NaN values count as rejected).
+    sigma : float
+        The clipping threshold, in standard deviations.
+    maxiters : int or None
+        At most this many rounds; None repeats until nothing changes.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        Same shape as ``values``: True where a value is rejected.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> values = np.array([10.0, 11, 9, 10, 12, 10, 11, 9, 10, 30, 500])
+    >>> sigma_clip_by_hand(values).nonzero()[0].tolist()     # two rounds: 500, then 30
+    [9, 10]
+    """
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values)
+    kept = finite
+    low, high = -np.inf, np.inf
+    rounds = 0
+    while kept.any():
+        rounds += 1
+        center, spread = np.median(values[kept]), np.std(values[kept])
+        low, high = center - sigma * spread, center + sigma * spread
+        # Each round keeps only survivors of the previous ones, as astropy does.
+        survivors = kept & (values >= low) & (values <= high)
+        changed = np.count_nonzero(survivors) != np.count_nonzero(kept)
+        kept = survivors
+        if not changed or (maxiters is not None and rounds >= maxiters):
+            break
+    # The final interval judges every value, as astropy's mask does.
+    return ~finite | (values < low) | (values > high)
+
+
 def overscan_level(raw: np.ndarray, biassec: str) -> float:
     """Median of a raw frame's overscan region, given by its BIASSEC keyword.
 
@@ -212,7 +272,9 @@ def master_flat(
     return (master / np.median(master)).T
 
 
-def master_bias(raw_biases, clip: Literal["pixel", "frame"] | None = "pixel") -> np.ndarray:
+def master_bias(
+    raw_biases, clip: Literal["pixel", "frame"] | None = "pixel", *, progress: bool | None = None
+) -> np.ndarray:
     """Master bias: per-pixel 3-sigma clipped mean of the bias frames.
 
     Parameters
@@ -221,6 +283,8 @@ def master_bias(raw_biases, clip: Literal["pixel", "frame"] | None = "pixel") ->
         The bias frames.
     clip : {'pixel', 'frame', None}
         Sigma-clipping mode passed to :func:`course_utils.combine`.
+    progress : bool or None
+        Progress bar when reading files, as in :func:`course_utils.combine`.
 
     Examples
     --------
@@ -232,7 +296,7 @@ def master_bias(raw_biases, clip: Literal["pixel", "frame"] | None = "pixel") ->
     >>> bool(abs(master[10, 10] - 817) < 5)
     True
     """
-    return combine(raw_biases, method="mean", clip=clip, sigma=3.0, maxiters=5)
+    return combine(raw_biases, method="mean", clip=clip, sigma=3.0, maxiters=5, progress=progress)
 
 
 def master_dark(
@@ -291,3 +355,94 @@ def master_dark(
     if method == "clipped":
         return combine(stack, method="mean", clip="pixel", sigma=3.0, stdfunc="mad_std")
     raise ValueError(f"method must be 'mean', 'median' or 'clipped', got {method!r}.")
+
+
+class DarkLevels(NamedTuple):
+    """A master dark's levels in DU (see :func:`dark_levels`)."""
+
+    median: float
+    """Median of the whole frame (glow and hot pixels barely move it)."""
+    typical: float
+    """Median far from the glowing corner: the dark current alone."""
+    corner: float
+    """Median of the glowing corner."""
+
+
+def dark_regions(shape: tuple[int, ...]) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+    """The glowing corner and a region far from it, as numpy slices of a frame.
+
+    The corner is the square of side 1/20 of the rows at the lowest row and
+    column (where the IFU-M amplifier glows); the far region is the upper
+    half of the rows and the last quarter of the columns. At full size
+    (1028 x 2048 data pixels) they are ``[:51, :51]`` and ``[514:, 1536:]``.
+
+    Examples
+    --------
+    >>> dark_regions((1028, 2048))
+    ((slice(0, 51, None), slice(0, 51, None)), (slice(514, None, None), slice(1536, None, None)))
+    """
+    rows, cols = shape[-2:]
+    side = max(1, min(rows, cols) // 20)
+    return (slice(0, side), slice(0, side)), (slice(rows // 2, None), slice(3 * cols // 4, None))
+
+
+def dark_levels(master_dark, data_shape: tuple[int, int] | None = None) -> DarkLevels:
+    """The whole-frame median, a typical pixel and the glowing corner of a master dark.
+
+    Parameters
+    ----------
+    master_dark : 2-D array
+        A bias-subtracted master dark, in DU.
+    data_shape : (int, int), optional
+        The shape of the exposed data section at the lower left of the frame
+        (the header's DATASEC); by default the whole frame. The overscan has
+        no dark signal and is left out.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> dark = np.full((100, 200), 4.0)
+    >>> dark[:5, :5] = 120.0
+    >>> dark_levels(dark)
+    DarkLevels(median=4.0, typical=4.0, corner=120.0)
+    """
+    data = np.asarray(master_dark, dtype=np.float64)
+    if data_shape is not None:
+        data = data[: data_shape[0], : data_shape[1]]
+    corner, far = dark_regions(data.shape)
+    return DarkLevels(
+        median=float(np.median(data)),
+        typical=float(np.median(data[far])),
+        corner=float(np.median(data[corner])),
+    )
+
+
+def dark_current(master_dark, gain: float, exptime: float) -> float:
+    """Typical dark current in electrons per pixel per hour (reference of Exercise 5).
+
+    The median of the bias-subtracted master dark (DU, robust against the
+    glowing corner and hot pixels) times the gain (EGAIN, electrons per DU),
+    divided by the exposure time in hours (EXPTIME / 3600).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(dark_current(np.full((10, 10), 4.0), gain=0.68, exptime=3600.0), 2)
+    2.72
+    """
+    return float(np.median(np.asarray(master_dark, dtype=np.float64))) * gain / (exptime / 3600.0)
+
+
+def scaled_dark(master_dark, exptime: float, new_exptime: float = 600.0) -> np.ndarray:
+    """A bias-subtracted master dark scaled to another exposure time (Exercise 5).
+
+    Dark current and glow grow in proportion to the exposure time, the bias
+    does not: only a bias-subtracted dark may be scaled.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> scaled_dark(np.array([[36.0, 6.0]]), exptime=3600.0).tolist()
+    [[6.0, 1.0]]
+    """
+    return np.asarray(master_dark, dtype=np.float64) * (new_exptime / exptime)

@@ -32,7 +32,7 @@ def _assert(feedback, status, *words):
 # --- Finding the answers -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("exercise", [1, 2, 3, 4])
+@pytest.mark.parametrize("exercise", [1, 2, 3, 4, 5, 6])
 def test_nothing_defined_is_not_attempted_and_raises_no_name_error(exercise, data):
     # As in a student notebook: the check cell runs with no answer variables.
     namespace = {"check": check, "data_dir": data}
@@ -174,7 +174,7 @@ def test_exercise_2_wrong_frames_and_shape(data, bias_pair):
     _assert(_ex2(data, first[:10].astype(float), noise), "incorrect", "shape")
 
 
-# --- Exercise 3 ---------------------------------------------------------------------
+# --- Exercise 6 ---------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -184,8 +184,8 @@ def flats(data):
     return [fits.getdata(p) for p in paths], header["DATASEC"], header["BIASSEC"]
 
 
-def _ex3(data, flat):
-    return check.exercise_3(flat, data_dir=data, namespace={})
+def _ex6(data, flat):
+    return check.exercise_6(flat, data_dir=data, namespace={})
 
 
 def _normalized(frames):
@@ -193,42 +193,42 @@ def _normalized(frames):
     return master / np.median(master)
 
 
-def test_exercise_3_correct(data, flats):
-    _assert(_ex3(data, solutions.master_flat(*flats)), "correct", "overscan level")
+def test_exercise_6_correct(data, flats):
+    _assert(_ex6(data, solutions.master_flat(*flats)), "correct", "overscan level")
 
 
-def test_exercise_3_bias_not_subtracted(data, flats):
+def test_exercise_6_bias_not_subtracted(data, flats):
     raws, datasec, _ = flats
     rows, cols = fits_section(datasec)
     answer = _normalized([raw[rows, cols].astype(float) for raw in raws]).T
-    _assert(_ex3(data, answer), "incorrect", "bias level", "was not subtracted")
+    _assert(_ex6(data, answer), "incorrect", "bias level", "was not subtracted")
 
 
-def test_exercise_3_wrong_camera_bias(data, flats):
+def test_exercise_6_wrong_camera_bias(data, flats):
     raws, datasec, _ = flats
     rows, cols = fits_section(datasec)
     answer = _normalized([raw[rows, cols].astype(float) - 817 for raw in raws]).T
-    _assert(_ex3(data, answer), "incorrect", "IFU-M", "overscan")
+    _assert(_ex6(data, answer), "incorrect", "IFU-M", "overscan")
 
 
-def test_exercise_3_not_normalized(data, flats):
-    _assert(_ex3(data, solutions.master_flat(*flats) * 9000), "incorrect", "not normalized")
+def test_exercise_6_not_normalized(data, flats):
+    _assert(_ex6(data, solutions.master_flat(*flats) * 9000), "incorrect", "not normalized")
 
 
-def test_exercise_3_shape_mistakes(data, flats):
+def test_exercise_6_shape_mistakes(data, flats):
     flat = solutions.master_flat(*flats)
     raws = flats[0]
-    _assert(_ex3(data, flat.T), "incorrect", "transpose")
-    _assert(_ex3(data, raws[0].T.astype(float) / np.median(raws[0])), "incorrect", "overscan strip")
+    _assert(_ex6(data, flat.T), "incorrect", "transpose")
+    _assert(_ex6(data, raws[0].T.astype(float) / np.median(raws[0])), "incorrect", "overscan strip")
     stack = np.array([flat] * 6)
-    _assert(_ex3(data, stack), "incorrect", "stack of 6 frames", "axis 0")
-    _assert(_ex3(data, np.median(stack, axis=1)), "incorrect", "wrong axis")
+    _assert(_ex6(data, stack), "incorrect", "stack of 6 frames", "axis 0")
+    _assert(_ex6(data, np.median(stack, axis=1)), "incorrect", "wrong axis")
 
 
-def test_exercise_3_nan_pixels(data, flats):
+def test_exercise_6_nan_pixels(data, flats):
     flat = solutions.master_flat(*flats).copy()
     flat[3, 3] = np.nan
-    _assert(_ex3(data, flat), "incorrect", "NaN")
+    _assert(_ex6(data, flat), "incorrect", "NaN")
 
 
 # --- Exercise 4 ---------------------------------------------------------------------
@@ -321,14 +321,14 @@ def test_exercise_2_variance(data, bias_pair):
     _assert(_ex2(data, difference, noise**2), "incorrect", "variance")
 
 
-def test_exercise_3_cosmic_rays_from_a_mean(data, flats):
+def test_exercise_6_cosmic_rays_from_a_mean(data, flats):
     master = solutions.master_flat(*flats).copy()
     master[5, 7] += 0.2  # a cosmic ray that a mean of the flats would keep
     master[40, 70] += 0.15
-    _assert(_ex3(data, master), "incorrect", "cosmic rays", "median-combine")
+    _assert(_ex6(data, master), "incorrect", "cosmic rays", "median-combine")
 
 
-def test_exercise_3_overscan_of_the_transposed_frame(data, flats):
+def test_exercise_6_overscan_of_the_transposed_frame(data, flats):
     raws, datasec, _ = flats
     rows, cols = fits_section(datasec)
     frames = []
@@ -336,7 +336,7 @@ def test_exercise_3_overscan_of_the_transposed_frame(data, flats):
         flat = raw.T.astype(float)
         frames.append(flat[:cols.stop, :rows.stop] - np.median(flat[:, cols.stop:]))  # wrong strip
     answer = _normalized(frames)
-    _assert(_ex3(data, answer), "incorrect", "transposed", "raw[:, 1024:]")
+    _assert(_ex6(data, answer), "incorrect", "transposed", "raw[:, 1024:]")
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,26 @@ Each notebook exercise is followed by a cell such as ``check.exercise_1()``.
 The check finds the student's answer variables by name in the notebook (or
 takes them as arguments), compares them with the reference solutions of
 :mod:`course_utils.solutions` computed from the same dataset, and says one of
-three things:
+one of four things:
 
 * the answer is correct;
 * the exercise is not attempted yet (a variable is missing: this is what the
   student version of a notebook shows before any work);
 * the answer is wrong, naming the likely mistake (for example a ``uint16``
-  subtraction that wrapped around, or a bias that was not subtracted).
+  subtraction that wrapped around, or a bias that was not subtracted);
+* the answer could not be checked (the dataset is missing, say), and why.
+
+A check never raises and prints nothing: whatever the answer (a ragged list,
+a string, NaN), it returns its verdict as a :class:`Feedback`.
+
+==========  ============================  ==========================
+Exercise    Notebook                      Module
+==========  ============================  ==========================
+1, 2        01 bias frames                ``checks/bias.py``
+3           02 sigma clipping             ``checks/sigma.py``
+4, 5        03 dark frames                ``checks/dark.py``
+6           04 flat frames                ``checks/flat.py``
+==========  ============================  ==========================
 
 Examples
 --------
@@ -23,8 +36,9 @@ Examples
 from ._common import Feedback
 from ._references import BIAS_FIRST, BIAS_FRAMES, BIAS_SECOND, DARK_FRAMES, FLAT_FRAMES
 from .bias import exercise_1, exercise_2
-from .dark import exercise_4
-from .flat import exercise_3
+from .dark import exercise_4, exercise_5
+from .flat import exercise_6
+from .sigma import exercise_3
 
 __all__ = [
     "Feedback",
@@ -32,6 +46,8 @@ __all__ = [
     "exercise_2",
     "exercise_3",
     "exercise_4",
+    "exercise_5",
+    "exercise_6",
     # The frames the exercises are about, as the notebooks name them.
     "BIAS_FIRST",
     "BIAS_SECOND",

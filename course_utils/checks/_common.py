@@ -6,17 +6,21 @@ of their own next to this one.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import inspect
+import io
 import math
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 import numpy as np
 
-Status = Literal["correct", "incorrect", "not attempted"]
+Status = Literal["correct", "incorrect", "not attempted", "not checked"]
 MISSING: Any = object()
-ICONS = {"correct": "✅", "incorrect": "❌", "not attempted": "⏳"}
+ICONS = {"correct": "✅", "incorrect": "❌", "not attempted": "⏳", "not checked": "⚠️"}
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,9 @@ class Feedback:
         The exercise number.
     title : str
         The exercise's short title.
-    status : {'correct', 'incorrect', 'not attempted'}
+    status : {'correct', 'incorrect', 'not attempted', 'not checked'}
+        'not checked' means the check could not run (no dataset, say); the
+        messages say why.
     messages : tuple of str
         One remark per point checked, most important first.
     """
@@ -107,42 +113,160 @@ def not_attempted(exercise: int, title: str, missing: list[str], hint: str) -> F
     )
 
 
+def _dataset_folder(candidate) -> Path | None:
+    """``candidate`` as a dataset folder (it holds calibration_frames/), or None."""
+    if candidate is None or not isinstance(candidate, (str, Path)):
+        return None
+    try:
+        path = Path(candidate)
+        return path if (path / "calibration_frames").is_dir() else None
+    except (TypeError, ValueError, OSError):
+        return None
+
+
 def data_dir_of(namespace: Mapping[str, Any], data_dir) -> Path:
-    """The dataset the notebook uses: ``data_dir`` given, the notebook's, or the default."""
+    """The dataset the notebook uses: ``data_dir`` given, the notebook's, or the default.
+
+    Anything that is not a dataset folder (an overwritten ``data_dir = 5``,
+    say) is passed over, never an error: :func:`data_dir_note` tells the
+    student.
+    """
     for candidate in (data_dir, namespace.get("data_dir")):
-        if candidate is not None and (Path(candidate) / "calibration_frames").is_dir():
-            return Path(candidate)
+        folder = _dataset_folder(candidate)
+        if folder is not None:
+            return folder
     from ..data import dataset_dir
 
     return dataset_dir(verbose=False)
 
 
-def number(value) -> float | None:
-    """``value`` as a float, or None if it is not a single real number."""
+def data_dir_note(namespace: Mapping[str, Any], data_dir) -> str | None:
+    """A note when the notebook's ``data_dir`` is set but is not a dataset folder."""
+    if data_dir is not None or "data_dir" not in namespace:
+        return None
+    value = namespace.get("data_dir")
+    if _dataset_folder(value) is not None:
+        return None
+    return (
+        f"Note: `data_dir` in your notebook is now {short_repr(value)}, not the dataset "
+        "folder, so this check used the course's dataset (`dataset_dir()`). If you "
+        "reassigned `data_dir` by accident, run the set-up cell again."
+    )
+
+
+def short_repr(value, limit: int = 40) -> str:
+    """A short description of any value: its repr if short, else its type."""
+    if isinstance(value, np.ndarray) or hasattr(value, "shape"):
+        return f"an array of shape {tuple(getattr(value, 'shape', ()))}"
     try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not break the check
+        text = ""
+    if text and len(text) <= limit:
+        return f"`{text}` ({type(value).__name__})"
+    return f"a {type(value).__name__}"
+
+
+def number(value) -> float | None:
+    """``value`` as a float, or None if it is not a single finite real number."""
+    try:
+        value = getattr(value, "value", value) if hasattr(value, "unit") else value
         array = np.asarray(value)
         if array.size != 1 or not np.issubdtype(array.dtype, np.number):
             return None
+        if np.issubdtype(array.dtype, np.complexfloating):
+            return None
         number = float(array.reshape(()))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return number if math.isfinite(number) else None
+
+
+def number_problem(name: str, value, what: str) -> str:
+    """Why ``value`` is not a single finite number, as a message naming ``name``.
+
+    ``what`` describes the number expected, e.g. "a standard deviation, in DU".
+    """
+    head = f"`{name}` should be a single number ({what})"
+    if isinstance(value, str):
+        return f"{head}, not the text {value[:30]!r}: write the number without quotes."
+    if isinstance(value, (bool, np.bool_)):
+        return f"{head}, not {value}."
+    if isinstance(value, dict):
+        return f"{head}, not a dict."
+    try:
+        array = np.asarray(np.ma.filled(value, np.nan) if np.ma.isMaskedArray(value) else value,
+                           dtype=float)
+    except (TypeError, ValueError):
+        return f"{head}, not {short_repr(value)}."
+    if array.size == 1:
+        scalar = float(array.reshape(()))
+        if math.isnan(scalar):
+            return (
+                f"`{name}` is NaN (not a number), so it cannot be checked: a NaN spreads "
+                "from any NaN in the data (use `np.nanmedian`, `np.nanstd`, ...) or from a "
+                "masked value or 0/0 along the way. Find which step made it."
+            )
+        return f"`{name}` is infinite: look for a division by zero."
+    if array.size == 0:
+        return f"{head}, but it is empty."
+    return (
+        f"{head}, but it holds {array.size} values (shape {array.shape}): reduce them to "
+        "one, e.g. with `np.median(...)` without `axis=`."
+    )
 
 
 def close(a: float, b: float, rel: float) -> bool:
     return abs(a - b) <= rel * abs(b)
 
 
-# --- Shape problems, common to the array answers ---------------------------------
+# --- Array answers -----------------------------------------------------------------
+
+
+def as_array(answer) -> np.ndarray | None:
+    """An array answer as a numeric numpy array, or None if it is not one.
+
+    ``CCDData`` and ``Quantity`` give their data; a masked array gives its
+    data with NaN where it is masked (a masked pixel has no value to
+    subtract); lists of equal rows become arrays; ragged lists, strings,
+    dicts and other objects give None.
+    """
+    if isinstance(answer, (str, bytes, dict)) or answer is None:
+        return None
+    try:
+        if np.ma.isMaskedArray(answer):
+            data = np.ma.getdata(answer)
+            if data.dtype.kind in "biuf" and np.ma.getmaskarray(answer).any():
+                return np.where(np.ma.getmaskarray(answer), np.nan, data.astype(np.float64))
+            return np.asarray(data) if data.dtype.kind in "biuf" else None
+        if not isinstance(answer, np.ndarray):
+            if hasattr(answer, "unit") and hasattr(answer, "data") and not hasattr(answer, "value"):
+                answer = answer.data  # CCDData (or NDData)
+            elif hasattr(answer, "unit") and hasattr(answer, "value"):
+                answer = answer.value  # Quantity
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            array = np.asarray(answer)
+    except (TypeError, ValueError, AttributeError):
+        return None
+    if array.dtype.kind not in "biuf":
+        return None
+    return array
 
 
 def shape_problem(
     name: str, answer, expected: tuple[int, int], *, raw_shape=None, n_frames=None
 ) -> str | None:
     """Name what is wrong with the shape of an array answer, or None."""
-    array = np.asarray(answer) if not isinstance(answer, np.ndarray) else answer
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        return f"`{name}` should be a 2-D numpy array of numbers, not {type(answer).__name__}."
+    array = as_array(answer)
+    if array is None:
+        if isinstance(answer, (list, tuple)):
+            return (
+                f"`{name}` is a {type(answer).__name__} that numpy cannot turn into one "
+                "array of numbers (its items differ in length or type): it should be a "
+                "2-D numpy array."
+            )
+        return f"`{name}` should be a 2-D numpy array of numbers, not {short_repr(answer)}."
     shape = array.shape
     if shape == expected:
         return None
@@ -169,3 +293,59 @@ def shape_problem(
     return f"`{name}` has shape {shape}, but the answer should have shape {expected}."
 
 
+
+
+# --- Running a check: silent, and never a traceback ----------------------------------
+
+
+@contextlib.contextmanager
+def quiet():
+    """Nothing printed, no warnings: a check shows only its verdict.
+
+    Progress bars (tqdm writes to ``sys.stderr``), numpy's floating-point
+    warnings and ``RuntimeWarning: All-NaN slice`` from a student's NaN-filled
+    array are all kept out of the notebook.
+    """
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(warnings.catch_warnings())
+        warnings.simplefilter("ignore")
+        stack.enter_context(np.errstate(all="ignore"))
+        stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+        stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+        yield
+
+
+def answer_check(exercise: int, title: str) -> Callable:
+    """Make a check function safe to call from a notebook.
+
+    The decorated function receives the notebook's ``namespace`` (the
+    caller's global names unless one is given) and ``data_dir``. Whatever it
+    is given, the check prints nothing but returns a :class:`Feedback`: an
+    unexpected error becomes a 'not checked' verdict that names it, and a
+    ``data_dir`` that is no longer the dataset folder adds a note.
+    """
+
+    def decorate(body: Callable[..., Feedback]) -> Callable[..., Feedback]:
+        @functools.wraps(body)
+        def check(*args, data_dir=None, namespace=None, **kwargs) -> Feedback:
+            namespace = caller_namespace(depth=2) if namespace is None else namespace
+            if not isinstance(namespace, Mapping):
+                namespace = {}
+            with quiet():
+                try:
+                    feedback = body(*args, data_dir=data_dir, namespace=namespace, **kwargs)
+                except Exception as error:  # a verdict, never a traceback
+                    feedback = Feedback(
+                        exercise, title, "not checked",
+                        (f"The check could not run: {type(error).__name__}: {error}",
+                         "If the dataset is missing, run the set-up cells at the top of "
+                         "the notebook again; otherwise please report this message."),
+                    )
+                note = data_dir_note(namespace, data_dir)
+            if note and feedback.status != "not attempted":
+                feedback = replace(feedback, messages=(*feedback.messages, note))
+            return feedback
+
+        return check
+
+    return decorate

@@ -1,6 +1,8 @@
 """Reference answers the checks compare with, computed once per dataset.
 
-Private to :mod:`course_utils.checks`.
+Private to :mod:`course_utils.checks`. Everything here is computed silently
+(no progress bars) and cached per dataset folder, so that a check takes well
+under a second once its references exist.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ BIAS_FRAMES = [f"calibration_frames/bias/b0{i}c1.fits" for i in range(860, 900)]
 DARK_FRAMES = [f"calibration_frames/dark/b{i}c1.fits" for i in range(1212, 1217)]
 FLAT_FRAMES = [f"calibration_frames/flat/ift/ift{i:04d}c2.fits" for i in range(14, 20)]
 
+#: A residual beyond this many DU in a master dark is a defect, not noise
+#: (the noise of a master dark of five frames is about 2-3 DU per pixel).
+DARK_DEFECT_DU = 25.0
+
 
 # --- Cached references (computed once per dataset) ----------------------------
 
@@ -31,6 +37,13 @@ def bias_pair(root: str) -> tuple[np.ndarray, np.ndarray]:
         fits.getdata(Path(root, BIAS_FIRST)),
         fits.getdata(Path(root, BIAS_SECOND)),
     )
+
+
+@functools.lru_cache(maxsize=4)
+def bias_header(root: str) -> dict[str, float]:
+    """EGAIN (electrons/DU) and ENOISE (electrons) of the bias frames."""
+    header = fits.getheader(Path(root, BIAS_FIRST))
+    return {"gain": float(header["EGAIN"]), "noise_e": float(header["ENOISE"])}
 
 
 @functools.lru_cache(maxsize=4)
@@ -51,32 +64,75 @@ def flat_reference(root: str) -> dict[str, Any]:
     datasec, biassec = header["DATASEC"], header["BIASSEC"]
     rows, cols = solutions.fits_section(datasec)
     levels = [solutions.overscan_level(raw, biassec) for raw in raws]
-    signal = float(np.median([np.median(raw[rows, cols] - lvl) for raw, lvl in zip(raws, levels)]))
+    corrected = [(raw[rows, cols].astype(np.float32) - lvl).T for raw, lvl in zip(raws, levels)]
+    signals = [float(np.median(frame)) for frame in corrected]
+    master = solutions.master_flat(raws, datasec, biassec)
+    singles = [frame / np.float32(s) for frame, s in zip(corrected, signals)]
+    # The syllabus's route: median of the flats as they are, normalized once.
+    unnormalized = np.median(np.stack(corrected), axis=0)
     return {
-        "master": solutions.master_flat(raws, datasec, biassec),
+        "master": master,
+        "syllabus": unnormalized / np.median(unnormalized),
+        "singles": singles,
+        # Noise of one flat, and of the median of all (1.25: a median's noise).
+        "single_noise": float(_robust_std(singles[0] - master)),
         "raw_shape": raws[0].shape,
         "n_frames": len(raws),
         "bias_level": float(np.median(levels)),
-        "signal": signal,
+        "signal": float(np.median(signals)),
+        "signals": signals,
     }
+
+
+def _robust_std(values: np.ndarray) -> float:
+    """1.4826 times the median absolute deviation: a spread that ignores outliers."""
+    values = np.asarray(values, dtype=np.float64)
+    return 1.4826 * float(np.median(np.abs(values - np.median(values))))
 
 
 @functools.lru_cache(maxsize=2)
 def dark_reference(root: str) -> dict[str, Any]:
-    bias = solutions.master_bias([Path(root, p) for p in BIAS_FRAMES])
+    bias_paths = [Path(root, p) for p in BIAS_FRAMES]
+    bias = solutions.master_bias(bias_paths, progress=False)
+    header = fits.getheader(Path(root, DARK_FRAMES[0]))
     darks = np.stack([fits.getdata(Path(root, p)) for p in DARK_FRAMES])
     median = solutions.master_dark(darks, bias, "median")
+    subtracted = darks.astype(np.float32) - bias
+    drop_max = (subtracted.sum(axis=0) - subtracted.max(axis=0)) / (len(darks) - 1)
+    del subtracted
     # The glowing corner: where the reference dark signal is far above typical.
     typical = float(np.median(median))
     glow = median > typical + 0.5 * (np.percentile(median, 99.9) - typical)
+    rows, cols = solutions.fits_section(header["DATASEC"])
     return {
         "bias": bias,
         "bias_level": float(np.median(bias)),
-        "bias_hot": bias > np.median(bias) + 25,
+        "bias_hot": bias > np.median(bias) + DARK_DEFECT_DU,
+        "bias_cosmics": _bias_cosmics(bias_paths, bias),
         "median": median,
         "mean": solutions.master_dark(darks, bias, "mean"),
+        "drop_max": drop_max,
         "glow": glow,
+        "levels": solutions.dark_levels(median, (rows.stop, cols.stop)),
+        "data_shape": (rows.stop, cols.stop),
         "n_frames": len(darks),
+        "exptime": float(header["EXPTIME"]),
+        "gain": float(header["EGAIN"]),
     }
 
 
+def _bias_cosmics(paths: list[Path], master: np.ndarray) -> np.ndarray:
+    """For each pixel, which bias frame a cosmic ray hit there (-1: none).
+
+    A pixel counts as hit where a frame exceeds the clipped master bias by
+    more than :data:`DARK_DEFECT_DU`; where several frames were hit, the
+    brightest hit is kept. A master bias made without rejection keeps these.
+    """
+    hit = np.full(master.shape, -1, dtype=np.int16)
+    brightest = np.zeros(master.shape, dtype=np.float32)
+    for index, path in enumerate(paths):
+        excess = fits.getdata(path).astype(np.float32) - master
+        new = (excess > DARK_DEFECT_DU) & (excess > brightest)
+        hit[new] = index
+        brightest[new] = excess[new]
+    return hit

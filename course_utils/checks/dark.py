@@ -1,18 +1,35 @@
-"""Checks of notebook 3 (dark frames): the master dark exercise."""
+"""Checks of notebook 3 (dark frames): the master dark (Exercise 4) and the dark
+current (Exercise 5)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import solutions
 from . import _references as ref_data
-from ._common import MISSING, Feedback, data_dir_of, gather, shape_problem
+from . import _truth
+from ._common import (
+    MISSING, Feedback, answer_check, as_array, close, data_dir_of, gather, number,
+    number_problem, shape_problem,
+)
 
-__all__ = ["exercise_4"]
+__all__ = ["exercise_4", "exercise_5"]
+
+TITLE_4 = "a bias-subtracted master dark"
+TITLE_5 = "dark current and a scaled dark"
+DEFECT = ref_data.DARK_DEFECT_DU
+FIVE_FRAMES = (
+    "With only {n} frames a 3-sigma clip that uses the standard deviation cannot reject "
+    "a single cosmic ray: the ray inflates the standard deviation itself, so it can never "
+    "be more than 2 standard deviations from the mean, or 2.5 from the median. Use the "
+    "median, or clip with `stdfunc='mad_std'`."
+)
 
 
 # --- Exercise 4 -------------------------------------------------------------------
 
 
+@answer_check(4, TITLE_4)
 def exercise_4(master_dark=MISSING, *, data_dir=None, namespace=None) -> Feedback:
     """Check Exercise 4: the bias-subtracted master dark, free of cosmic rays.
 
@@ -22,23 +39,31 @@ def exercise_4(master_dark=MISSING, *, data_dir=None, namespace=None) -> Feedbac
         The master dark: the five 3600 s darks, each minus the master bias,
         combined in a way that rejects cosmic rays.
     data_dir, namespace
-        As for :func:`exercise_1`.
+        As for :func:`course_utils.checks.exercise_1`.
     """
-    title = "a bias-subtracted master dark"
     namespace, answers = gather(
-        4, title, {"master_dark": master_dark}, namespace,
+        4, TITLE_4, {"master_dark": master_dark}, namespace,
         "It is one 2-D image: your best combination of the darks.",
     )
     if isinstance(answers, Feedback):
         return answers
-    ref = ref_data.dark_reference(str(data_dir_of(namespace, data_dir)))
-    expected = ref["median"]
+    root = str(data_dir_of(namespace, data_dir))
+    ref = ref_data.dark_reference(root)
     answer = answers["master_dark"]
-    problem = shape_problem("master_dark", answer, expected.shape, n_frames=ref["n_frames"])
-    if problem:
-        return Feedback(4, title, "incorrect", (problem,))
-    raw_answer = np.asarray(answer)
+    problem = shape_problem("master_dark", answer, ref["median"].shape, n_frames=ref["n_frames"])
+    if problem is None:
+        problem = _not_a_dark(as_array(answer), ref)
+    if problem is None:
+        problem = _defects(as_array(answer).astype(np.float64), ref)
+    if problem is not None:
+        return Feedback(4, TITLE_4, "incorrect", (problem,))
+    return Feedback(4, TITLE_4, "correct", _praise(root, as_array(answer), ref))
+
+
+def _not_a_dark(raw_answer: np.ndarray, ref: dict) -> str | None:
+    """What makes the answer something other than a master dark in DU, or None."""
     answer = raw_answer.astype(np.float64)
+    expected = ref["median"]
     bad = int(np.count_nonzero(~np.isfinite(answer)))
     if bad:
         # Where the true dark signal stands well above a typical pixel's: the glow.
@@ -50,74 +75,264 @@ def exercise_4(master_dark=MISSING, *, data_dir=None, namespace=None) -> Feedbac
             "per pixel, or use the median."
             if in_glow > bad / 2 else ""
         )
-        return Feedback(
-            4, title, "incorrect",
-            (f"`master_dark` has {bad} NaN or inf pixels: a master dark needs a value "
-             f"everywhere, since you will subtract it from every pixel.{reason}",),
-        )
+        return (f"`master_dark` has {bad} NaN or inf pixels: a master dark needs a value "
+                f"everywhere, since you will subtract it from every pixel.{reason}")
     if np.issubdtype(raw_answer.dtype, np.unsignedinteger) or np.max(answer) > 30000:
-        return Feedback(
-            4, title, "incorrect",
-            ("`master_dark` holds values near 65535: the darks are unsigned integers "
-             "(uint16), so subtracting a bias that is sometimes larger wrapped around. "
-             "Convert to float first, e.g. `darks.astype(np.float32) - master_bias`.",),
-        )
+        return ("`master_dark` holds values near 65535: the darks are unsigned integers "
+                "(uint16), so subtracting a bias that is sometimes larger wrapped around. "
+                "Convert to float first, e.g. `darks.astype(np.float32) - master_bias`.")
     offset = float(np.median(answer - expected))
-    bias_level = ref["bias_level"]
-    if abs(offset - bias_level) < 0.05 * bias_level:
-        return Feedback(
-            4, title, "incorrect",
-            (f"`master_dark` is about {offset:.0f} DU too high: that is the bias level. "
-             "Subtract the master bias from each dark (or from the combination).",),
-        )
+    level, exptime = ref["bias_level"], ref["exptime"]
+    if abs(offset - level) < 0.05 * level:
+        return (f"`master_dark` is about {offset:.0f} DU too high: that is the bias level. "
+                "Subtract the master bias from each dark (or from the combination).")
+    if abs(offset + level) < 0.05 * level:
+        return (f"`master_dark` is about {-offset:.0f} DU too low, the bias level: the bias "
+                "was subtracted twice. Subtract the master bias once, from the raw darks.")
+    scale = float(np.median(answer)) / ref["levels"].median
+    for factor, text in [
+        (1 / exptime, f"divided by the exposure time ({exptime:.0f} s): that is a rate in DU "
+                      "per second. Exercise 4 asks for the master dark itself, the DU "
+                      "collected in one exposure; the rate comes in Exercise 5."),
+        (ref["gain"], "converted to electrons (times EGAIN): keep the master dark in DU, "
+                      "like the frames you will subtract it from."),
+        (ref["n_frames"], f"the sum of the {ref['n_frames']} darks: combine them with a "
+                          "median or a (clipped) mean, which stays at the level of one dark."),
+    ]:
+        if close(scale, factor, 0.1):
+            return f"`master_dark` is {scale:.3g} times the reference: it looks {text}"
+    if np.allclose(answer, ref["drop_max"], rtol=0, atol=1e-2):
+        return ("`master_dark` drops the highest value of every pixel and averages the rest. "
+                "That removes the cosmic rays, but it also removes the top of the noise of "
+                f"every pixel, so the whole dark is {-offset:.1f} DU too low. Reject only "
+                "real outliers: use the median, or a sigma clip with `stdfunc='mad_std'`.")
     if abs(offset) > 2:
-        return Feedback(
-            4, title, "incorrect",
-            (f"`master_dark` is offset by {offset:+.1f} DU from the reference on average. "
-             "Subtract the master bias (not a single number) from the darks.",),
-        )
+        return (f"`master_dark` is offset by {offset:+.1f} DU from the reference on average: "
+                "the bias you subtracted is not the master bias of these frames. Subtract "
+                "the master bias image (the combination of the 40 bias frames).")
+    return None
+
+
+def _defects(answer: np.ndarray, ref: dict) -> str | None:
+    """Local defects of a master dark at the right level: glow, holes, bumps."""
+    expected = ref["median"]
     glow = ref["glow"]
     glow_error = float(np.median(answer[glow] - expected[glow]))
     if abs(glow_error) > 10:
-        return Feedback(
-            4, title, "incorrect",
-            (f"`master_dark` is off by {glow_error:+.0f} DU in the glowing corner, where the "
-             f"reference holds {np.median(expected[glow]):.0f} DU: the sensor glow is real "
-             "signal present in every dark and must stay in the master dark (clipping each "
-             "frame against its own statistics removes it).",),
-        )
+        return (f"`master_dark` is off by {glow_error:+.0f} DU in the glowing corner, where the "
+                f"reference holds {np.median(expected[glow]):.0f} DU: the sensor glow is real "
+                "signal present in every dark and must stay in the master dark (clipping each "
+                "frame against its own statistics removes it).")
     excess = answer - expected
-    hot = int(np.count_nonzero(excess > 25))
-    pattern = int(np.count_nonzero((excess > 25) & ref["bias_hot"]))
+    low = _low_pixels(excess, ref)
+    if low:
+        return low
+    hot = int(np.count_nonzero(excess > DEFECT))
+    pattern = int(np.count_nonzero((excess > DEFECT) & ref["bias_hot"]))
     if hot and pattern > hot / 2:
-        return Feedback(
-            4, title, "incorrect",
-            (f"`master_dark` still shows the bias pattern: {pattern} of its {hot} pixels more "
-             "than 25 DU too high are hot pixels and the hot column of the master bias. "
-             "Subtract the master bias image pixel by pixel, not a single bias level.",),
-        )
+        return (f"`master_dark` still shows the bias pattern: {pattern} of its {hot} pixels "
+                f"more than {DEFECT:.0f} DU too high are hot pixels and the hot column of the "
+                "master bias. Subtract the master bias image pixel by pixel, not a single "
+                "bias level.")
     if hot > 1e-4 * excess.size:
-        five_frames = (
-            f"With only {ref['n_frames']} frames a 3-sigma clip that uses the standard "
-            "deviation cannot reject a single cosmic ray: the ray inflates the standard "
-            "deviation itself, so it can never be more than 2 standard deviations from the "
-            "mean, or 2.5 from the median. Use the median, or clip with `stdfunc='mad_std'`."
-        )
+        five = FIVE_FRAMES.format(n=ref["n_frames"])
         if np.allclose(answer, ref["mean"], rtol=0, atol=1e-2):
-            mistake = (
-                "`master_dark` equals the plain mean of the darks, so every cosmic ray is "
-                f"still in it ({hot} pixels more than 25 DU above the median). If you "
-                "sigma-clipped, the clip rejected nothing. " + five_frames
-            )
-        else:
-            mistake = (
-                f"`master_dark` still holds cosmic rays: {hot} pixels are more than 25 DU "
-                "above the median combination. " + five_frames
-            )
-        return Feedback(4, title, "incorrect", (mistake,))
-    return Feedback(
-        4, title, "correct",
-        ("`master_dark`: bias subtracted pixel by pixel, cosmic rays rejected, sensor glow "
-         f"kept ({np.median(answer[glow]):.0f} DU in the glowing corner, "
-         f"{np.median(answer):.1f} DU in a typical pixel after one hour).",),
+            return ("`master_dark` equals the plain mean of the darks, so every cosmic ray is "
+                    f"still in it ({hot} pixels more than {DEFECT:.0f} DU above the median). "
+                    "If you sigma-clipped, the clip rejected nothing. " + five)
+        return (f"`master_dark` still holds cosmic rays: {hot} pixels are more than "
+                f"{DEFECT:.0f} DU above the median combination. " + five)
+    return None
+
+
+def _low_pixels(excess: np.ndarray, ref: dict) -> str | None:
+    """Pixels too low: the master bias subtracted there still held cosmic rays."""
+    low = excess < -DEFECT
+    count = int(np.count_nonzero(low))
+    if count <= 1e-4 * excess.size:
+        return None
+    depth = float(np.median(-excess[low]))
+    hits = ref["bias_cosmics"][low]
+    hit = hits[hits >= 0]
+    head = f"`master_dark` has {count:,} pixels {depth:.0f} DU too low (median)"
+    if hit.size < count / 2:
+        return (f"{head}: the bias you subtracted is too high there. Check the master bias "
+                "for bright spots, and subtract it pixel by pixel.")
+    frames, counts = np.unique(hit, return_counts=True)
+    if counts.max() > 0.7 * hit.size:
+        name = ref_data.BIAS_FRAMES[int(frames[np.argmax(counts)])].rsplit("/", 1)[-1]
+        return (f"{head}, where the bias frame {name} has cosmic rays: one bias frame is not "
+                "a master bias. Its cosmic rays and its read noise go into every frame you "
+                "subtract it from; combine all 40 bias frames (median or clipped mean).")
+    return (f"{head}, where the bias frames had cosmic rays: your master bias still holds "
+            "them (a plain mean keeps every cosmic ray, diluted by 40). Combine the bias "
+            "frames with a median or a sigma-clipped mean.")
+
+
+def _praise(root: str, answer: np.ndarray, ref: dict) -> tuple[str, ...]:
+    levels = solutions.dark_levels(answer, ref["data_shape"])
+    messages = [
+        "`master_dark`: bias subtracted pixel by pixel, cosmic rays rejected, sensor glow "
+        f"kept: {levels.corner:.0f} DU in the glowing corner, {levels.typical:.1f} DU in a "
+        f"typical pixel far from it, after {ref['exptime']:.0f} s."
+    ]
+    truth = _truth.dark_du(root, ref["exptime"])
+    if truth is not None:
+        rows, cols = truth.shape
+        residual = answer[:rows, :cols].astype(np.float64) - truth
+        messages.append(
+            "Compared with the synthetic detector's true dark signal, your master dark is "
+            f"off by {np.median(residual):+.2f} DU on average and scatters by "
+            f"{ref_data._robust_std(residual):.1f} DU per pixel: the noise left after "
+            f"combining {ref['n_frames']} frames."
+        )
+    return tuple(messages)
+
+
+# --- Exercise 5 -------------------------------------------------------------------
+
+
+@answer_check(5, TITLE_5)
+def exercise_5(
+    dark_current=MISSING, dark_scaled=MISSING, *, data_dir=None, namespace=None
+) -> Feedback:
+    """Check Exercise 5: the dark current in e⁻/pixel/hour and a dark scaled to 600 s.
+
+    Parameters
+    ----------
+    dark_current : float
+        The typical dark current, electrons per pixel per hour: the median of
+        the bias-subtracted master dark (DU) times EGAIN, divided by the
+        exposure time in hours.
+    dark_scaled : 2-D array
+        The bias-subtracted master dark scaled to a 600 s exposure.
+    data_dir, namespace
+        As for :func:`course_utils.checks.exercise_1`.
+    """
+    namespace, answers = gather(
+        5, TITLE_5, {"dark_current": dark_current, "dark_scaled": dark_scaled}, namespace,
+        "`dark_current` is a number (e⁻ per pixel per hour); `dark_scaled` an image in DU.",
     )
+    if isinstance(answers, Feedback):
+        return answers
+    root = str(data_dir_of(namespace, data_dir))
+    ref = ref_data.dark_reference(root)
+    good, notes = [], []
+    _dark_current(root, ref, answers["dark_current"], good, notes)
+    _dark_scaled(ref, answers["dark_scaled"], namespace.get("master_dark"), good, notes)
+    return Feedback(5, TITLE_5, "incorrect" if notes else "correct", tuple(notes + good))
+
+
+def _current_candidates(ref: dict) -> dict[str, float]:
+    gain, hours, levels = ref["gain"], ref["exptime"] / 3600.0, ref["levels"]
+    data = ref["median"][: ref["data_shape"][0], : ref["data_shape"][1]]
+    return {
+        "median": solutions.dark_current(ref["median"], gain, ref["exptime"]),
+        # Also right: the median of the exposed pixels alone, or far from the glow.
+        "data": levels.median * gain / hours,
+        "typical": levels.typical * gain / hours,
+        "mean": float(np.mean(ref["median"])) * gain / hours,
+        "mean_data": float(np.mean(data)) * gain / hours,
+    }
+
+
+def _dark_current(root: str, ref: dict, answer, good: list, notes: list) -> None:
+    value = number(answer)
+    if value is None:
+        notes.append(number_problem("dark_current", answer, "electrons per pixel per hour"))
+        return
+    candidates = _current_candidates(ref)
+    expected = candidates["median"]
+    model = _truth.ifum(root)
+    truth = "" if model is None else (
+        f" The synthetic detector's true dark current is {model.dark_current * 3600:.2f} "
+        "e⁻/pixel/hour; the median of the whole frame also holds a little glow."
+    )
+    if any(close(value, candidates[k], 0.05) for k in ("median", "data", "typical")):
+        good.append(f"`dark_current` = {value:.2f} e⁻ per pixel per hour: the median dark "
+                    f"signal, {expected / ref['gain']:.2f} DU, times EGAIN = {ref['gain']:g} "
+                    f"e⁻/DU, per hour.{truth}")
+        return
+    for factor, message in _current_mistakes(ref):
+        if close(value, expected * factor, 0.05):
+            notes.append(f"`dark_current` = {value:.4g}: " + message)
+            return
+    means = [candidates["mean"], candidates["mean_data"]]
+    if any(close(value, m, 0.05) and not close(m, expected, 0.1) for m in means):
+        notes.append(f"`dark_current` = {value:.3g} is the mean, pulled up by the glowing corner "
+                     f"and the hot pixels; the median gives {expected:.2f} e⁻/pixel/hour.")
+        return
+    notes.append(f"`dark_current` = {value:.4g} e⁻/pixel/hour does not match the median of the "
+                 f"master dark ({expected / ref['gain']:.2f} DU in {ref['exptime']:.0f} s) "
+                 f"times EGAIN per hour: {expected:.2f}.{truth}")
+
+
+def _current_mistakes(ref: dict) -> list[tuple[float, str]]:
+    """Classic mistakes as (factor times the right answer, message)."""
+    gain, exptime = ref["gain"], ref["exptime"]
+    return [
+        (1 / gain, f"still in DU: multiply by EGAIN = {gain:g} electrons per DU."),
+        (1 / gain**2, f"divided by EGAIN; EGAIN = {gain:g} is electrons per DU, so multiply."),
+        (1 / 3600, "per second: multiply by 3600 to get electrons per hour."),
+        (3600, "multiplied by 3600 once too often: the master dark already holds one "
+               f"hour ({exptime:.0f} s) of signal."),
+        (1 / 3600 / gain, "in DU per second: multiply by EGAIN and by 3600."),
+        (ref["n_frames"], f"{ref['n_frames']} times too large: the master dark is one "
+                          "combined frame, not the sum of the darks."),
+    ] + [
+        (1 + ref["bias_level"] / (np.median(ref["median"]) or 1.0),
+         "it holds the bias: measure the dark current on the bias-subtracted master dark "
+         "of Exercise 4."),
+    ]
+
+
+def _dark_scaled(ref: dict, answer, master, good: list, notes: list) -> None:
+    exptime, factor = ref["exptime"], 600.0 / ref["exptime"]
+    expected = solutions.scaled_dark(ref["median"], exptime)
+    problem = shape_problem("dark_scaled", answer, expected.shape, n_frames=ref["n_frames"])
+    if problem:
+        notes.append(problem)
+        return
+    array = as_array(answer).astype(np.float64)
+    if not np.isfinite(array).all():
+        notes.append(f"`dark_scaled` has {np.count_nonzero(~np.isfinite(array))} NaN or inf "
+                     "pixels: scale a master dark that has a value everywhere.")
+        return
+    own = as_array(master) if master is not None else None
+    if own is not None and own.shape == array.shape and np.allclose(
+        array, own.astype(np.float64) * factor, rtol=1e-3, atol=1e-3
+    ):
+        scale = 1.0  # exactly the student's own master dark, scaled
+    else:
+        scale = float(np.median(array)) / float(np.median(expected))
+    offset = float(np.median(array - expected))
+    level = ref["bias_level"]
+    if close(offset, level * factor, 0.1):
+        notes.append(f"`dark_scaled` is {offset:.0f} DU too high: you scaled a dark that still "
+                     "holds the bias. The bias does not grow with exposure time; scale the "
+                     "bias-subtracted master dark.")
+    elif close(offset, level, 0.1):
+        notes.append(f"`dark_scaled` holds the bias ({offset:.0f} DU): that predicts a raw 600 s "
+                     "dark. Give the dark signal alone: the bias-subtracted master dark × "
+                     f"600 / {exptime:.0f}.")
+    elif close(scale, 1 / factor**2, 0.1):
+        notes.append(f"`dark_scaled` is scaled the wrong way, by {exptime:.0f} / 600 instead of "
+                     f"600 / {exptime:.0f}: a shorter exposure collects less dark signal.")
+    elif close(scale, 600 / factor, 0.1):
+        notes.append(f"`dark_scaled` is 600 times the master dark: divide by the exposure "
+                     f"time of the darks too ({exptime:.0f} s).")
+    elif close(scale, 1 / factor, 0.1):
+        notes.append("`dark_scaled` is the master dark itself: multiply it by "
+                     f"600 / {exptime:.0f}.")
+    elif close(scale, ref["gain"], 0.1):
+        notes.append("`dark_scaled` is in electrons: keep it in DU, like the frames it will "
+                     "be subtracted from.")
+    elif abs(scale - 1) > 0.1 or abs(offset) > 0.5:
+        notes.append(f"`dark_scaled` differs from the master dark × 600 / {exptime:.0f}: its "
+                     f"median is {np.median(array):.2f} DU, the reference's "
+                     f"{np.median(expected):.2f} DU.")
+    else:
+        levels = solutions.dark_levels(array, ref["data_shape"])
+        good.append(f"`dark_scaled`: in 600 s a typical pixel collects {levels.typical:.2f} DU "
+                    f"and the glowing corner {levels.corner:.0f} DU; the bias, which does not "
+                    "grow with time, stays out.")

@@ -1,16 +1,19 @@
-"""Checks of notebook 4 (flat frames): the master flat exercise."""
+"""Checks of notebook 4 (flat frames): the master flat (Exercise 6)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from . import _references as ref_data
-from ._common import MISSING, Feedback, data_dir_of, gather, shape_problem
+from . import _truth
+from ._common import MISSING, Feedback, answer_check, as_array, data_dir_of, gather, shape_problem
 
-__all__ = ["exercise_3"]
+__all__ = ["exercise_6"]
+
+TITLE_6 = "correcting the flats"
 
 
-# --- Exercise 3 -------------------------------------------------------------------
+# --- Exercise 6 -------------------------------------------------------------------
 
 
 def _contrast(image: np.ndarray) -> float:
@@ -19,8 +22,9 @@ def _contrast(image: np.ndarray) -> float:
     return float(high - low)
 
 
-def exercise_3(master_flat=MISSING, *, data_dir=None, namespace=None) -> Feedback:
-    """Check Exercise 3: the bias-corrected, normalized ift c2 master flat.
+@answer_check(6, TITLE_6)
+def exercise_6(master_flat=MISSING, *, data_dir=None, namespace=None) -> Feedback:
+    """Check Exercise 6: the bias-corrected, normalized ift c2 master flat.
 
     Parameters
     ----------
@@ -28,86 +32,118 @@ def exercise_3(master_flat=MISSING, *, data_dir=None, namespace=None) -> Feedbac
         The master flat of the ``ift`` flats (detector c2), bias-corrected,
         trimmed, transposed as in the notebook, and normalized to median 1.
     data_dir, namespace
-        As for :func:`exercise_1`.
+        As for :func:`course_utils.checks.exercise_1`.
     """
-    title = "correcting the flats"
     namespace, answers = gather(
-        3, title, {"master_flat": master_flat}, namespace,
+        6, TITLE_6, {"master_flat": master_flat}, namespace,
         "It is the normalized ift c2 master flat, one 2-D image.",
     )
     if isinstance(answers, Feedback):
         return answers
-    ref = ref_data.flat_reference(str(data_dir_of(namespace, data_dir)))
-    expected = ref["master"]
+    root = str(data_dir_of(namespace, data_dir))
+    ref = ref_data.flat_reference(root)
     answer = answers["master_flat"]
     problem = shape_problem(
-        "master_flat", answer, expected.shape, raw_shape=ref["raw_shape"], n_frames=ref["n_frames"]
+        "master_flat", answer, ref["master"].shape, raw_shape=ref["raw_shape"],
+        n_frames=ref["n_frames"],
     )
+    answer = None if problem else as_array(answer).astype(np.float64)
+    problem = problem or _level_problem(answer, ref) or _combination_problem(answer, ref)
     if problem:
-        return Feedback(3, title, "incorrect", (problem,))
-    answer = np.asarray(answer, dtype=np.float64)
+        return Feedback(6, TITLE_6, "incorrect", (problem,))
+    return Feedback(6, TITLE_6, "correct", _praise(root, answer, ref))
+
+
+def _level_problem(answer: np.ndarray, ref: dict) -> str | None:
+    """NaN, normalization and a wrong bias level: what shows in the whole flat."""
     if not np.isfinite(answer).all():
-        return Feedback(
-            3, title, "incorrect",
-            (f"`master_flat` has {np.count_nonzero(~np.isfinite(answer))} NaN or inf pixels; "
-             "a flat needs a finite value everywhere you will divide by it.",),
-        )
+        return (f"`master_flat` has {np.count_nonzero(~np.isfinite(answer))} NaN or inf "
+                "pixels; a flat needs a finite value everywhere you will divide by it.")
     median = float(np.median(answer))
     if not 0.9 < median < 1.1:
-        return Feedback(
-            3, title, "incorrect",
-            (f"`master_flat` is not normalized: its median is {median:.4g}. Divide it by its "
-             "median so that a typical pixel is 1.",),
-        )
+        return (f"`master_flat` is not normalized: its median is {median:.4g}. Divide it by "
+                "its median so that a typical pixel is 1.")
+    if abs(median - 1) > 0.002:
+        return (f"`master_flat` has median {median:.4f}, not 1: it was divided by something "
+                "other than its median, probably its mean, which the vignetted edges pull "
+                "down. Normalize with `np.median`.")
     # A leftover bias level B compresses the flat towards 1: contrast shrinks by S / (S + B).
-    ratio = _contrast(answer) / _contrast(expected)
+    ratio = _contrast(answer) / _contrast(ref["master"])
     signal, bias = ref["signal"], ref["bias_level"]
-    if abs(ratio - 1) < 0.01 and np.allclose(answer, expected, atol=0.02):
-        return Feedback(
-            3, title, "correct",
-            (f"`master_flat`: overscan level ({bias:.0f} DU) subtracted, trimmed and "
-             "normalized; its vignetting spans "
-             f"{np.percentile(answer, 1):.2f}–{np.percentile(answer, 99):.2f}.",
-             "Dark current is negligible in a few-second dome flat, so no dark is needed."),
-        )
     if abs(ratio - signal / (signal + bias)) < 0.01:
-        return Feedback(
-            3, title, "incorrect",
-            (f"`master_flat` looks flatter than it should: the bias level (about {bias:.0f} DU, "
-             "measured in the overscan strip of each raw flat) was not subtracted before "
-             "normalizing, which squeezes all values towards 1.",),
-        )
+        return (f"`master_flat` looks flatter than it should: the bias level (about {bias:.0f} "
+                "DU, measured in the overscan strip of each raw flat) was not subtracted "
+                "before normalizing, which squeezes all values towards 1.")
     if abs(ratio - signal / (signal + bias - 817)) < 0.01:
-        return Feedback(
-            3, title, "incorrect",
-            ("`master_flat` looks like the IFU-M bias (about 817 DU) was subtracted. These "
-             "flats come from another camera, IMACS, with its own bias level of about "
-             f"{bias:.0f} DU: measure it in each flat's overscan strip instead.",),
-        )
+        return ("`master_flat` looks like the IFU-M bias (about 817 DU) was subtracted. These "
+                "flats come from another camera, IMACS, with its own bias level of about "
+                f"{bias:.0f} DU: measure it in each flat's overscan strip instead.")
     if ratio > 1.5:
-        return Feedback(
-            3, title, "incorrect",
-            (f"`master_flat` has far too much contrast ({ratio:.1f} times the reference): "
-             f"the level you subtracted is far above the bias level (about {bias:.0f} DU). "
-             "Did you take the overscan of the transposed frame? In the raw array as read "
-             "from the file (before `.T`) the overscan is `raw[:, 1024:]`; after "
-             "transposing it is `raw.T[1024:, :]`.",),
-        )
-    spikes = int(np.count_nonzero(answer - expected > 0.05))
-    if 0 < spikes < 1e-3 * answer.size and abs(ratio - 1) < 0.01:
-        return Feedback(
-            3, title, "incorrect",
-            (f"`master_flat` is right almost everywhere, but {spikes} pixels are more than "
-             "0.05 too bright: cosmic rays that hit one of the flats. A mean (or a clip "
-             f"with the standard deviation of only {ref['n_frames']} values) lets them "
-             "through; median-combine the flats.",),
-        )
-    worst = float(np.max(np.abs(answer - expected)))
-    return Feedback(
-        3, title, "incorrect",
-        (f"`master_flat` differs from the reference by up to {worst:.3f} (contrast ratio "
-         f"{ratio:.3f}). Check each step: overscan subtraction, trimming, combining along "
-         "axis 0, normalizing by the median.",),
-    )
+        return (f"`master_flat` has far too much contrast ({ratio:.1f} times the reference): "
+                f"the level you subtracted is far above the bias level (about {bias:.0f} DU). "
+                "Did you take the overscan of the transposed frame? In the raw array as read "
+                "from the file (before `.T`) the overscan is `raw[:, 1024:]`; after "
+                "transposing it is `raw.T[1024:, :]`.")
+    if abs(ratio - 1) > 0.01:
+        return (f"`master_flat` has {ratio:.3f} times the contrast of the reference: check the "
+                "bias level you subtracted (the median of each raw flat's overscan strip).")
+    return None
 
 
+def _combination_problem(answer: np.ndarray, ref: dict) -> str | None:
+    """One flat instead of a combination, or cosmic rays a mean let through."""
+    residual = answer - ref["master"]
+    n = ref["n_frames"]
+    for index, single in enumerate(ref["singles"]):
+        if np.allclose(answer, single, rtol=0, atol=1e-4):
+            name = ref_data.FLAT_FRAMES[index].rsplit("/", 1)[-1]
+            return (f"`master_flat` is the flat {name} alone: combine all {n} flats "
+                    "(median of the normalized flats), which beats down their noise and "
+                    "removes the cosmic rays of each.")
+    noise = ref_data._robust_std(residual)
+    if noise > 0.7 * ref["single_noise"]:
+        return (f"`master_flat` is about as noisy as a single flat ({noise:.4f} around the "
+                f"reference, one flat: {ref['single_noise']:.4f}): combine all {n} flats.")
+    spikes = int(np.count_nonzero(residual > 0.05))
+    if spikes:
+        return (f"`master_flat` is right almost everywhere, but {spikes} pixels are more than "
+                "0.05 too bright: cosmic rays that hit one of the flats. A mean (or a clip "
+                f"with the standard deviation of only {n} values) lets them through; "
+                "median-combine the flats.")
+    offset = float(np.median(residual))
+    if abs(offset) > 0.002 or np.count_nonzero(np.abs(residual) > 0.05) > 1e-4 * residual.size:
+        return (f"`master_flat` differs from the reference by {offset:+.4f} in the median and "
+                f"up to {np.max(np.abs(residual)):.3f}: check each step (overscan subtraction, "
+                "trimming, combining along axis 0, normalizing by the median).")
+    return None
+
+
+def _praise(root: str, answer: np.ndarray, ref: dict) -> tuple[str, ...]:
+    messages = [
+        f"`master_flat`: overscan level ({ref['bias_level']:.0f} DU) subtracted, trimmed and "
+        f"normalized; its vignetting spans {np.percentile(answer, 1):.2f}–"
+        f"{np.percentile(answer, 99):.2f}.",
+        "Dark current is negligible in a few-second dome flat, so no dark is needed.",
+    ]
+    syllabus = ref_data._robust_std(answer - ref["syllabus"])
+    normalized_first = ref_data._robust_std(answer - ref["master"])
+    if syllabus < normalized_first:
+        low, high = min(ref["signals"]), max(ref["signals"])
+        difference = float(np.median(np.abs(ref["syllabus"] - ref["master"])))
+        messages.append(
+            "You combined the flats before normalizing each one. The lamp drifted between "
+            f"exposures ({low:,.0f} to {high:,.0f} DU), so the median mixes brighter and "
+            f"fainter frames; here that changes the flat by {difference:.4f} (median), less "
+            f"than its own noise ({ref['single_noise'] * 1.25 / np.sqrt(ref['n_frames']):.4f}"
+            "). Normalizing each flat first makes the combination immune to the drift."
+        )
+    truth = _truth.flat_sensitivity(root)
+    if truth is not None and truth.shape == answer.shape:
+        ratio = answer / truth
+        messages.append(
+            "Compared with the synthetic detector's true response, your flat is off by "
+            f"{np.median(ratio) - 1:+.4f} on average and scatters by "
+            f"{ref_data._robust_std(ratio):.4f} per pixel: the photon noise left in "
+            f"{ref['n_frames']} flats."
+        )
+    return tuple(messages)

@@ -1,0 +1,59 @@
+"""The true detector behind a synthetic dataset, for checks that compare with it.
+
+Private to :mod:`course_utils.checks`. The synthetic dataset's marker
+(``course_dataset.json``) records its preset and seed, from which
+:mod:`course_utils.data.models` rebuilds the model the frames were drawn
+from: the true read noise, dark signal and flat. The real Magellan frames
+have no truth: every function here then returns None and the checks compare
+with the reference solutions alone.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from ..data import marker, models
+
+
+@functools.lru_cache(maxsize=2)
+def _model_info(root: str) -> dict[str, Any] | None:
+    try:
+        info = marker.read_marker(root)
+    except ValueError:
+        return None
+    if (
+        not info
+        or info.get("source") != "synthetic"
+        or info.get("generator_version") != models.GENERATOR_VERSION
+        or info.get("preset") not in models.PRESETS
+    ):
+        return None
+    return {"preset": info["preset"], "seed": int(info["seed"])}
+
+
+@functools.lru_cache(maxsize=2)
+def ifum(root: str) -> models.IfumModel | None:
+    """The IFU-M c1 model (biases and darks) of the dataset in ``root``, or None."""
+    info = _model_info(root)
+    return None if info is None else models.ifum_model(info["preset"], info["seed"])
+
+
+@functools.lru_cache(maxsize=2)
+def dark_du(root: str, exptime: float) -> np.ndarray | None:
+    """The true dark signal (DU) of the data section after ``exptime`` seconds, or None."""
+    model = ifum(root)
+    if model is None:
+        return None
+    return model.dark_electrons(exptime) / np.float32(model.gain)
+
+
+@functools.lru_cache(maxsize=2)
+def flat_sensitivity(root: str) -> np.ndarray | None:
+    """The true normalized response of the ift c2 flats (notebook orientation), or None."""
+    info = _model_info(root)
+    if info is None:
+        return None
+    return models.flat_model("ift", "c2", info["preset"], info["seed"]).sensitivity
