@@ -51,7 +51,11 @@ book: $(STAMP) data
 test: $(STAMP) data book
 	$(RUN) $(BIN)/python -m pytest
 
+# The lab renders the solution notebooks' MyST exercises and solution blocks
+# with jupyterlab-myst (pinned in requirements.txt); the student versions are
+# plain Markdown and need nothing.
 lab: $(STAMP)
+	@$(BIN)/python -c 'import jupyterlab_myst' 2>/dev/null || { echo "jupyterlab-myst is missing from $(VENV): run 'make venv'" >&2; exit 1; }
 	$(BIN)/jupyter lab notebooks
 
 # Student notebooks are derived from the solution notebooks, then executed so

@@ -231,7 +231,7 @@ def _check_outputs(nb) -> dict[int, str]:
     """Exercise number -> text of the stored output of its check cell."""
     found = {}
     for cell in nb.cells:
-        match = cell.cell_type == "code" and re.fullmatch(r"check\.exercise_(\d)\(\)", cell.source.strip())
+        match = cell.cell_type == "code" and re.fullmatch(r"check\.exercise_(\d+)\(\)", cell.source.strip())
         if match:
             found[int(match.group(1))] = "\n".join(_text(o) for o in cell.outputs)
     return found
@@ -277,6 +277,29 @@ def test_student_versions_hold_no_myst_directives(path):
             )
 
 
-def test_the_course_has_the_four_syllabus_exercises():
-    numbers = sorted(n for path in SOLUTIONS for n in _check_outputs(_read(path)))
-    assert numbers == [1, 2, 3, 4]
+def test_the_course_numbers_its_exercises_in_order():
+    # Exercise N is checked by check.exercise_N(), in the notebook that teaches it.
+    numbers = {path.name: sorted(_check_outputs(_read(path))) for path in SOLUTIONS}
+    assert numbers["01_bias_frames.ipynb"] == [1, 2]
+    assert numbers["02_sigma_clipping.ipynb"] == [3]
+    assert numbers["03_dark_frames.ipynb"] == [4, 5]
+    assert numbers["04_flat_frames.ipynb"] == [6]
+    every = [n for name in sorted(numbers) for n in numbers[name]]
+    assert every == list(range(1, len(every) + 1))
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=_ids(SOLUTIONS))
+def test_every_notebook_has_an_exercise_and_ends_with_its_summary(path):
+    cells = _read(path).cells
+    assert tool.count_exercises(_read(path)) >= 1
+    last = cells[-1]
+    assert last.cell_type == "markdown" and "## Summary" in last.source, (
+        "the last cell should hold the Summary")
+
+
+@pytest.mark.parametrize("path", STUDENTS + SOLUTIONS, ids=_ids(STUDENTS + SOLUTIONS))
+def test_notebooks_import_nothing_from_the_solutions_module(path):
+    # Student versions must not point at the module that holds every answer.
+    for i, cell in enumerate(_read(path).cells):
+        if cell.cell_type == "code":
+            assert "course_utils.solutions" not in cell.source, f"cell {i} imports the solutions"
