@@ -186,7 +186,7 @@ def _praise(root: str, answer: np.ndarray, ref: dict) -> tuple[str, ...]:
         messages.append(
             "Compared with the synthetic detector's true dark signal, your master dark is "
             f"off by {np.median(residual):+.2f} DU on average and scatters by "
-            f"{ref_data._robust_std(residual):.1f} DU per pixel: the noise left after "
+            f"{ref_data.robust_std(residual):.1f} DU per pixel: the noise left after "
             f"combining {ref['n_frames']} frames."
         )
     return tuple(messages)
