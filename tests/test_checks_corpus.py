@@ -632,3 +632,41 @@ def test_overwritten_data_dir_gives_a_note_not_a_traceback(value, data, monkeypa
     assert feedback.status == "correct", repr(feedback)
     if value is not None:
         assert "`data_dir` in your notebook is now" in feedback.messages[-1]
+
+
+# --- Real data: no synthetic truth to compare with ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_like(data, tmp_path_factory):
+    """The small dataset as the real frames come: no synthetic marker, so no truth."""
+    from data_fixtures import copy_dataset
+
+    root = copy_dataset(data.root, tmp_path_factory.mktemp("real") / "magellan")
+    (root / "course_dataset.json").unlink()
+    return Data(root)
+
+
+@pytest.mark.parametrize("exercise", sorted(CORPUS))
+def test_checks_fall_back_to_the_reference_without_truth(exercise, data, real_like):
+    # Answers made from the same frames; the real dataset only lacks the truth.
+    name, build, status, _ = CORPUS[exercise][0]
+    feedback = _run(exercise, build(data), real_like)
+    assert feedback.status == "correct", repr(feedback)
+    assert "synthetic" not in repr(feedback)
+    mistake = next(entry for entry in CORPUS[exercise] if entry[2] == "incorrect")
+    feedback = _run(exercise, mistake[1](data), real_like)
+    assert feedback.status == "incorrect" and all(w in repr(feedback) for w in mistake[3])
+
+
+@pytest.mark.parametrize("exercise", sorted(CORPUS))
+def test_a_broken_dataset_gives_a_verdict_that_names_the_cause(exercise, data, tmp_path, capfd):
+    # A dataset folder whose frames are missing: the check cannot run, and says why.
+    (tmp_path / "calibration_frames").mkdir()
+    answers = CORPUS[exercise][0][1](data)
+    capfd.readouterr()
+    feedback = getattr(check, f"exercise_{exercise}")(**answers, data_dir=tmp_path, namespace={})
+    assert feedback.status == "not checked", repr(feedback)
+    assert "could not run: FileNotFoundError" in repr(feedback)
+    assert repr(feedback).startswith(f"⚠️ Exercise {exercise}")
+    assert capfd.readouterr() == ("", "")
