@@ -260,7 +260,7 @@ def _read_noise(root: str, answer, wrapped: bool, good: list, notes: list) -> No
         notes.append(number_problem("read_noise", answer, "the noise of one frame, in DU"))
     elif close(value, noise, 0.08):
         good.append(
-            f"`read_noise` = {value:.2f} DU, the same as ENOISE / EGAIN = {noise_e:g} / "
+            f"`read_noise` = {value:.2f} DU, close to ENOISE / EGAIN = {noise_e:g} / "
             f"{gain:g} = {header_du:.2f} DU from the header." + _truth_note(root, value)
         )
     elif value > 1000 * noise or (wrapped and value > 10 * noise):
