@@ -614,7 +614,8 @@ ODD = [(n, name) for n in ARGUMENTS for name in _odd_values((2, 2))]
 
 @pytest.mark.parametrize("exercise, odd", ODD, ids=[f"ex{n}-{o}" for n, o in ODD])
 def test_odd_inputs_get_a_verdict(exercise, odd, data, capfd):
-    shape = data.img.shape if exercise in (1, 2) else data.master_dark.shape
+    shape = {1: data.img.shape, 2: data.img.shape, 6: data.master_flat.shape}.get(
+        exercise, data.master_dark.shape)
     value = _odd_values(shape)[odd]
     capfd.readouterr()
     for argument in ARGUMENTS[exercise]:
@@ -680,4 +681,31 @@ def test_a_broken_dataset_gives_a_verdict_that_names_the_cause(exercise, data, t
     assert feedback.status == "not checked", repr(feedback)
     assert "could not run: FileNotFoundError" in repr(feedback)
     assert repr(feedback).startswith(f"⚠️ Exercise {exercise}")
+    assert capfd.readouterr() == ("", "")
+
+
+def _random_answer(rng, shape):
+    """An array of a random shape, dtype and byte order, with NaN, inf and huge values."""
+    shapes = [(), (1,), (7,), (3, 3), shape, shape[::-1], (2, *shape), (shape[0], 0)]
+    dtypes = ["<u2", ">u2", "<i8", ">f8", "<f4", "?", "<c16", "O", "<f2"]
+    chosen = shapes[int(rng.integers(len(shapes)))]
+    values = rng.normal(0, 10.0 ** rng.integers(0, 300), chosen)
+    if values.size:
+        flat = values.reshape(-1)
+        flat[rng.integers(0, values.size, 3)] = rng.choice([np.nan, np.inf, -np.inf, 1e308], 3)
+    dtype = dtypes[int(rng.integers(len(dtypes)))]
+    with np.errstate(all="ignore"):
+        return values.astype(dtype) if dtype != "O" else values.astype(object)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_arrays_of_any_dtype_and_byte_order_get_a_verdict(seed, data, capfd):
+    rng = np.random.default_rng(seed)
+    capfd.readouterr()
+    for exercise, names in ARGUMENTS.items():
+        shape = {1: data.img.shape, 2: data.img.shape, 6: data.master_flat.shape}.get(
+            exercise, data.master_dark.shape)
+        answers = {name: _random_answer(rng, shape) for name in names}
+        feedback = _run(exercise, answers, data)
+        assert feedback.status == "incorrect", repr(feedback)
     assert capfd.readouterr() == ("", "")
