@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.stats import mad_std, sigma_clip, sigma_clipped_stats
+from astropy.utils.exceptions import AstropyUserWarning
 
 from course_utils import fits_section, solutions
 from data_fixtures import small_dataset
@@ -178,3 +179,88 @@ def test_master_dark_rejects_bad_input(biases_and_darks):
         solutions.master_dark(darks, biases[0], "average")
     with pytest.raises(ValueError, match="do not match the master bias"):
         solutions.master_dark(darks, biases[0][:10], "mean")
+
+
+# --- Exercise 3: sigma clipping by hand -----------------------------------------------
+
+
+def _random_values(rng):
+    """Normal values with a few outliers on either side, some of them far out."""
+    values = rng.normal(rng.uniform(-100, 1000), rng.uniform(0.1, 10), rng.integers(5, 80))
+    n = int(rng.integers(0, 6))
+    values[:n] += rng.exponential(20, n) * rng.choice([-1, 1], n) * values.std()
+    return rng.permutation(values)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_sigma_clip_by_hand_is_astropys_rule(seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        values = _random_values(rng)
+        sigma = float(rng.choice([1.5, 2.0, 2.5, 3.0, 4.0]))
+        maxiters = [1, 2, 5, 10, None][int(rng.integers(0, 5))]
+        expected = np.ma.getmaskarray(
+            sigma_clip(values, sigma=sigma, maxiters=maxiters, cenfunc="median", stdfunc="std"))
+        mask = solutions.sigma_clip_by_hand(values, sigma=sigma, maxiters=maxiters)
+        assert mask.dtype == bool and mask.shape == values.shape
+        np.testing.assert_array_equal(mask, expected)
+
+
+def test_sigma_clip_by_hand_on_a_real_column_with_nan_and_any_shape(data):
+    _, (bias, *_) = _read(data, "calibration_frames/bias/b0*c1.fits")
+    block = bias[:60, :40].astype(float)
+    block[3, 3] = np.nan
+    with pytest.warns(AstropyUserWarning, match="invalid values"):
+        expected = np.ma.getmaskarray(sigma_clip(block, sigma=3, maxiters=5))
+    mask = solutions.sigma_clip_by_hand(block)
+    assert mask.shape == block.shape and mask[3, 3]
+    np.testing.assert_array_equal(mask, expected)
+
+
+def test_sigma_clip_by_hand_does_not_change_its_input():
+    values = np.array([1.0, 2, 3, 2, 1, 2, 100])
+    copy = values.copy()
+    solutions.sigma_clip_by_hand(values)
+    np.testing.assert_array_equal(values, copy)
+
+
+# --- Exercise 5: dark levels, dark current, scaled dark -----------------------------------
+
+
+def test_dark_levels_are_medians_of_the_named_regions():
+    rng = np.random.default_rng(8)
+    dark = rng.normal(4.0, 1.0, (200, 400))
+    dark[:10, :10] += 120.0
+    levels = solutions.dark_levels(dark)
+    assert levels.median == pytest.approx(np.median(dark))
+    assert levels.typical == pytest.approx(np.median(dark[100:, 300:]))
+    assert levels.corner == pytest.approx(np.median(dark[:10, :10]))
+    # The overscan beyond the data section is left out.
+    padded = np.pad(dark, ((0, 20), (0, 30)))
+    assert solutions.dark_levels(padded, dark.shape) == levels
+
+
+def test_dark_current_and_scaled_dark_against_the_synthetic_truth(data, biases_and_darks):
+    from course_utils.data.models import ifum_model
+
+    biases, darks = biases_and_darks
+    header = fits.getheader(next((data / "calibration_frames" / "dark").glob("b1*c1.fits")))
+    gain, exptime = header["EGAIN"], header["EXPTIME"]
+    master = solutions.master_dark(darks, solutions.master_bias(biases), "median")
+    rows, cols = fits_section(header["DATASEC"])
+    current = solutions.dark_current(master, gain, exptime)
+    assert current == pytest.approx(np.median(master) * gain * 3600 / exptime)
+    # Far from the glowing corner the dark current is the model's, to a few per cent.
+    truth = ifum_model("small").dark_current * 3600
+    typical = solutions.dark_levels(master[rows, cols]).typical * gain * 3600 / exptime
+    assert typical == pytest.approx(truth, rel=0.05)
+    assert current > typical  # the glow lifts the median of the whole frame
+    scaled = solutions.scaled_dark(master, exptime, 600.0)
+    np.testing.assert_allclose(scaled, master.astype(float) / 6, rtol=1e-6)
+
+
+def test_master_bias_can_read_files_silently(data, capfd):
+    paths, _ = _read(data, "calibration_frames/bias/b0*c1.fits")
+    capfd.readouterr()
+    solutions.master_bias(paths, progress=False)
+    assert capfd.readouterr() == ("", "")

@@ -75,7 +75,8 @@ def flat_reference(root: str) -> dict[str, Any]:
         "syllabus": unnormalized / np.median(unnormalized),
         "singles": singles,
         # Noise of one flat, and of the median of all (1.25: a median's noise).
-        "single_noise": float(_robust_std(singles[0] - master)),
+        "single_noise": robust_std(singles[0] - master),
+        "contrast": contrast(master),
         "raw_shape": raws[0].shape,
         "n_frames": len(raws),
         "bias_level": float(np.median(levels)),
@@ -84,10 +85,21 @@ def flat_reference(root: str) -> dict[str, Any]:
     }
 
 
-def _robust_std(values: np.ndarray) -> float:
-    """1.4826 times the median absolute deviation: a spread that ignores outliers."""
-    values = np.asarray(values, dtype=np.float64)
+def robust_std(values: np.ndarray) -> float:
+    """1.4826 times the median absolute deviation: a spread that ignores outliers.
+
+    Measured on an even sample of at most about 200,000 values, which pins
+    it down to a fraction of a percent in a few milliseconds.
+    """
+    values = np.asarray(values, dtype=np.float64).ravel()
+    values = values[:: max(1, values.size // 200_000)]
     return 1.4826 * float(np.median(np.abs(values - np.median(values))))
+
+
+def contrast(image: np.ndarray) -> float:
+    """The spread of values between the 5th and 95th percentiles."""
+    low, high = np.percentile(image, [5, 95])
+    return float(high - low)
 
 
 @functools.lru_cache(maxsize=2)
