@@ -94,7 +94,8 @@ def test_glossary_defines_the_course_terms():
     assert ":::{glossary}" in text
     terms = {line.strip() for line in text.splitlines() if line and not line.startswith((" ", ":"))}
     for term in ["Bias", "Overscan", "Read noise", "Gain", "Dark current", "Sensor glow",
-                 "Flat field", "Vignetting", "Cosmic ray", "Sigma clipping", "Master frame"]:
+                 "Flat field", "Vignetting", "Cosmic ray", "Sigma clipping", "Master frame",
+                 "Science frame", "Dead pixel", "Dither", "Aperture photometry"]:
         assert term in terms, f"the glossary lacks {term!r}"
 
 

@@ -55,6 +55,7 @@ def test_there_are_four_notebooks_with_student_versions():
         "02_sigma_clipping.ipynb",
         "03_dark_frames.ipynb",
         "04_flat_frames.ipynb",
+        "05_science_frame.ipynb",
     ]
     assert [p.name for p in STUDENTS] == names
 
