@@ -41,14 +41,17 @@ def _truth(preset: str, seed: int) -> dict:
             "stars": truth - model.sky_du > 50 * noise}
 
 
-def _seed_of(namespace) -> int:
+def _dataset_of(namespace) -> tuple[str, int]:
+    """Preset and seed of the notebook's science frames (``science_root``), else the defaults."""
     root = namespace.get("science_root") if hasattr(namespace, "get") else None
     try:
         content = marker.read_marker(root) if root is not None else None
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OSError):
         content = None
-    seed = (content or {}).get("seed", DEFAULT_SEED)
-    return seed if isinstance(seed, int) and seed >= 0 else DEFAULT_SEED
+    preset, seed = (content or {}).get("preset"), (content or {}).get("seed")
+    preset = preset if preset in PRESETS else "full"
+    seed = seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else DEFAULT_SEED
+    return preset, seed
 
 
 def _preset_of_shape(shape: tuple) -> str | None:
@@ -204,7 +207,7 @@ def exercise_7(calibrated=MISSING, *, namespace=None) -> Feedback:
         return Feedback(7, title, "incorrect", (
             f"`calibrated` has {bad} NaN or infinite pixels ({100 * bad / array.size:.0f} %): only "
             "the few pixels the flat calls dead should be masked.",))
-    ref = _truth(_preset_of_shape(array.shape), _seed_of(namespace))
+    ref = _truth(_preset_of_shape(array.shape), _dataset_of(namespace)[1])
     correct, message = _diagnose(array, ref)
     return Feedback(7, title, "correct" if correct else "incorrect", (message,))
 
@@ -293,13 +296,8 @@ def exercise_8(ratio_before=MISSING, ratio_after=MISSING, *, namespace=None) -> 
     )
     if isinstance(answers, Feedback):
         return answers
-    ref = _photometry_truth("full", _seed_of(namespace))
+    ref = _photometry_truth(*_dataset_of(namespace))
     before, after = number(answers["ratio_before"]), number(answers["ratio_after"])
-    if before is not None and after is not None:
-        # the small preset's star has its own truth: use the one the answer fits
-        small = _photometry_truth("small", _seed_of(namespace))
-        if abs(before - small["before"]) < abs(before - ref["before"]):
-            ref = small
     problems = [m for m in (_before_message(before, ref["before"]), _after_message(after, ref)) if m]
     if problems:
         return Feedback(8, title, "incorrect", tuple(problems))
