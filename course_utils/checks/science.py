@@ -72,7 +72,8 @@ def _as_image(answer) -> tuple[np.ndarray | None, str | None]:
             array = np.ma.filled(answer.astype(np.float64), np.nan)
         else:
             array = np.asarray(answer)
-            if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+            if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) \
+                    or np.iscomplexobj(array):
                 raise TypeError
             array = array.astype(np.float64)
     except (TypeError, ValueError):
