@@ -280,4 +280,4 @@ def test_student_versions_hold_no_myst_directives(path):
 
 def test_the_course_has_the_four_syllabus_exercises():
     numbers = sorted(n for path in SOLUTIONS for n in _check_outputs(_read(path)))
-    assert numbers == [1, 2, 3, 4]
+    assert numbers == [1, 2, 3, 4, 7, 8]  # 5, 6 (notebooks 2, 3) come from other branches
