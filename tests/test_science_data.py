@@ -222,3 +222,23 @@ def test_a_malformed_catalogue_names_the_file(tmp_path):
     bad.write_text("star,x\n1,2\n")
     with pytest.raises(ValueError, match="stars.csv"):
         read_catalogue(bad)
+
+
+def test_the_shipped_manifest_describes_the_science_folder(science):
+    from importlib import resources
+
+    from course_utils.data.manifest import dumps_manifest, load_manifest
+    from course_utils.data.science import MANIFEST_RESOURCE, science_manifest
+
+    shipped = resources.files("course_utils.data_manifest").joinpath(MANIFEST_RESOURCE)
+    assert shipped.read_text("utf-8") == dumps_manifest(science_manifest()), (
+        "regenerate data_manifest/science_frames.json from science_manifest()")
+    manifest = load_manifest(str(shipped))  # a valid manifest
+    listed = {entry["path"] for entry in manifest["files"]}
+    present = {p.relative_to(science).as_posix() for p in science.rglob("*") if p.is_file()}
+    assert present - {marker.MARKER_NAME} == listed
+    for entry in manifest["files"]:
+        if entry["frame_type"] in ("science", "flat"):
+            header = fits.getheader(science / entry["path"])
+            assert [header["NAXIS2"] * 4, header["NAXIS1"] * 4] == entry["shape"]  # small = full / 4
+            assert header["EXPTIME"] == entry["exptime"]

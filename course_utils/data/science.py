@@ -95,6 +95,8 @@ __all__ = [
     "read_catalogue",
     "generate_science",
     "science_dir",
+    "science_manifest",
+    "MANIFEST_RESOURCE",
 ]
 
 #: Version of the science frames' model; bump it whenever an output byte changes.
@@ -103,6 +105,9 @@ SCIENCE_VERSION = 1
 CATALOGUE_PATH = f"{SCIENCE_FOLDER}/ift/stars.csv"
 #: The ift c2 dome flats that come with the science frames (same paths as in the dataset).
 FLAT_PATHS = tuple(f.path for f in FRAMES if (f.camera, f.detector, f.frame_type) == ("ift", "c2", "flat"))
+
+#: The manifest of the science folder, next to the calibration frames' in ``data_manifest/``.
+MANIFEST_RESOURCE = "science_frames.json"
 
 SKY_DU = 600.0  # sky per pixel and exposure, DU (i band, 300 s)
 DITHER = (0.42, 0.35)  # shift of pointing 2: fraction of the columns and rows of data.T
@@ -435,3 +440,45 @@ def science_dir(preset: str = "full", seed: int = DEFAULT_SEED, *, verbose: bool
         print(f"Using the synthetic science frames (preset {preset_obj.name!r}, seed {seed}, "
               f"version {SCIENCE_VERSION}) in {display_path(root)}")
     return root
+
+
+def science_manifest() -> dict:
+    """The manifest of the science folder (``data_manifest/science_frames.json``).
+
+    Entries have the fields of the calibration frames' manifest (path,
+    frame_type, telescope, instrument, detector, shape, dtype, exptime; shapes
+    of the ``full`` preset) plus each exposure's pointing and dither. There are
+    no download addresses or hashes: these files exist only as synthetic data.
+
+    Examples
+    --------
+    >>> manifest = science_manifest()
+    >>> [e["path"] for e in manifest["files"]][:1], manifest["files"][3]["dither"]
+    (['science_frames/ift/ift0040c2.fits'], [860, 358])
+    """
+    from .layout import CAMERAS, PRESETS
+
+    camera = CAMERAS["ift"]
+    shape = list(PRESETS["full"].imacs.shape)
+    common = {"telescope": camera.telescope, "instrument": camera.instrument, "detector": "c2"}
+    files = [
+        {"path": f.path, "frame_type": f.frame_type, **common, "shape": shape, "dtype": "uint16",
+         "exptime": f.exptime, "pointing": 1 if f.index < 3 else 2, "dither": list(dither(f))}
+        for f in SCIENCE_FRAMES
+    ]
+    files.append({"path": CATALOGUE_PATH, "frame_type": "catalogue", **common, "shape": None,
+                  "dtype": None, "exptime": None,
+                  "columns": ["star", "x", "y", "flux_e", "flux_du"]})
+    files += [{"path": p, "frame_type": "flat", **common, "shape": shape, "dtype": "uint16",
+               "exptime": f.exptime} for f in FRAMES for p in [f.path] if p in FLAT_PATHS]
+    return {
+        "format": 1,
+        "about": ("Synthetic science frames of notebook 5, made by course_utils.data.science "
+                  "(python: course_utils.data.science.science_dir()). The real Magellan set has "
+                  "no science frames; this folder is made for either choice of calibration "
+                  "frames. Shapes are those of the 'full' preset ('small': every dimension / 4). "
+                  "dither: shift of the star field (columns, rows of data.T) relative to "
+                  "pointing 1, as in the DITHX and DITHY header keywords. The flats are the "
+                  "synthetic ones of the same detector, identical to the synthetic dataset's."),
+        "files": files,
+    }
