@@ -234,3 +234,43 @@ def test_exercise_8_never_raises_on_odd_inputs(root, odd):
 
 def test_exercise_8_needs_both_ratios(root):
     _assert(check.exercise_8(namespace={"ratio_before": 0.8}), "not attempted", "ratio_after")
+
+
+# --- The reference solutions the checks rely on --------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_aperture_flux_recovers_a_known_star_anywhere_on_any_sky(seed):
+    # An independent construction: a Gaussian star rendered by sub-sampling, on a flat sky.
+    rng = np.random.default_rng(seed)
+    sky, flux, sigma = rng.uniform(0, 5000), rng.uniform(1e3, 1e7), rng.uniform(0.8, 3)
+    x, y = rng.uniform(30, 70), rng.uniform(30, 50)
+    fine = 8
+    yy, xx = (np.mgrid[0:80 * fine, 0:100 * fine] + 0.5) / fine - 0.5
+    star = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma ** 2))
+    image = star.reshape(80, fine, 100, fine).sum(axis=(1, 3))
+    image *= flux / image.sum()
+    image += sky
+    radius = 6 * sigma
+    measured = solutions.aperture_flux(image, x, y, radius, (radius + 2, radius + 8))[0]
+    assert measured == pytest.approx(flux, rel=1e-4)
+
+
+def test_aperture_flux_is_nan_off_the_image_or_on_a_masked_pixel():
+    image = np.ones((50, 50))
+    assert np.isnan(solutions.aperture_flux(image, 2, 25, 3, (5, 8))[0])
+    image[25, 25] = np.nan
+    assert np.isnan(solutions.aperture_flux(image, 25, 25, 3, (5, 8))[0])
+    assert solutions.aperture_flux(image, [12, 38], [12, 38], 3, (5, 8)).tolist() == [0.0, 0.0]
+
+
+def test_calibrate_frame_rejects_a_flat_of_another_shape_and_masks_dead_pixels(parts):
+    header = parts["header"]
+    with pytest.raises(ValueError, match="master flat"):
+        solutions.calibrate_frame(parts["raws"][0], parts["master"].T, header["DATASEC"], header["BIASSEC"])
+    flat = parts["master"].copy()
+    flat[10, 20] = 0.1
+    flat[11, 21] = 0.0
+    out = solutions.calibrate_frame(parts["raws"][0], flat, header["DATASEC"], header["BIASSEC"])
+    assert np.isnan(out[10, 20]) and np.isnan(out[11, 21])
+    assert np.count_nonzero(np.isnan(out)) == 2
