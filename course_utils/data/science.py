@@ -58,6 +58,7 @@ import secrets
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -78,7 +79,10 @@ from .models import (
     _rng,
     flat_model,
 )
-from .synthetic import _add_cosmics, _to_uint16, make_frame
+from .synthetic import _add_cosmics, _to_uint16
+
+if TYPE_CHECKING:
+    from astropy.io import fits
 
 __all__ = [
     "SCIENCE_FRAMES",
@@ -287,7 +291,8 @@ def make_science_frame(frame: FrameSpec, preset: str | Preset = "full", seed: in
     return _to_uint16(frame_t).T
 
 
-def science_header(frame: FrameSpec, preset: str | Preset = "full", seed: int = DEFAULT_SEED):
+def science_header(frame: FrameSpec, preset: str | Preset = "full",
+                   seed: int = DEFAULT_SEED) -> "fits.Header":
     """The FITS header of a science exposure: the flats' keywords, an object, the dither.
 
     Examples
