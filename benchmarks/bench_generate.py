@@ -1,7 +1,8 @@
 """Benchmark: wall time and peak memory of generating the full-size synthetic dataset.
 
 Each run generates the whole dataset (63 frames, about 300 MB) with
-``course_utils.data.synthetic.generate`` in a fresh Python process, into a
+``course_utils.data.synthetic.generate`` and the science folder of notebook 5
+(``course_utils.data.science.generate_science``, about 55 MB) in a fresh Python process, into a
 fresh temporary folder that is deleted afterwards. The peak memory is the
 child's maximum resident set size, as the kernel reports it for that process
 alone (``os.wait4``). The medians are the figures to quote: the machine may be
@@ -33,8 +34,10 @@ CHILD = """
 import sys, time
 start = time.perf_counter()
 from course_utils.data.synthetic import generate
+from course_utils.data.science import generate_science
 imported = time.perf_counter()
 generate(sys.argv[1], sys.argv[2], progress=False)
+generate_science(sys.argv[1] + "-science", sys.argv[2])  # notebook 5's folder
 done = time.perf_counter()
 print(f"{imported - start:.3f} {done - imported:.3f}")
 """
@@ -53,7 +56,7 @@ def run_once(preset: str, folder: Path) -> dict:
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"generation failed:\n{err}")
     import_s, generate_s = map(float, out.split())
-    size = sum(p.stat().st_size for p in (folder / "data").rglob("*") if p.is_file())
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())  # both folders
     # ru_maxrss is in kilobytes on Linux, bytes on macOS
     peak_mb = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
     return {"wall": wall, "import": import_s, "generate": generate_s, "peak_mb": peak_mb,

@@ -14,6 +14,8 @@ Exercise                  Reference solution
 4 (master dark)           :func:`master_bias`, :func:`master_dark`
 5 (dark current)          :func:`dark_current`, :func:`scaled_dark`
 6 (correcting flats)      :func:`overscan_level`, :func:`master_flat`
+7 (science frame)         :func:`calibrate_frame`, :func:`dead_pixels`
+8 (photometry ratio)      :func:`aperture_flux`
 ========================  =====================================================
 
 :func:`dark_levels` measures a master dark's typical pixel and its glowing
@@ -446,3 +448,117 @@ def scaled_dark(master_dark, exptime: float, new_exptime: float = 600.0) -> np.n
     [[6.0, 1.0]]
     """
     return np.asarray(master_dark, dtype=np.float64) * (new_exptime / exptime)
+
+
+# --- Notebook 5: calibrating a science frame (Exercises 7 and 8) ------------------
+# A section of its own: calibrate_frame (Exercise 7), dead_pixels and
+# aperture_flux (Exercise 8).
+
+__all__ += ["calibrate_frame", "dead_pixels", "aperture_flux"]
+
+
+def dead_pixels(master_flat: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Pixels of a normalized flat that respond to less than ``threshold`` of the light.
+
+    Dividing by such a pixel multiplies its noise by more than ``1 / threshold``
+    (and by infinity where the flat is 0): their values are not worth keeping.
+    Non-finite flat values count as dead.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> dead_pixels(np.array([[1.0, 0.2], [0.0, np.nan]])).tolist()
+    [[False, True], [True, True]]
+    """
+    flat = np.asarray(master_flat, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return ~(flat >= threshold)
+
+
+def calibrate_frame(raw: np.ndarray, master_flat: np.ndarray, datasec: str, biassec: str,
+                    *, dead_below: float = 0.5) -> np.ndarray:
+    """Calibrate one raw IMACS science frame (reference solution of Exercise 7).
+
+    ``(raw - overscan level)``, trimmed to DATASEC and transposed as the
+    course shows IMACS frames, divided by the normalized master flat; pixels
+    the flat calls dead (below ``dead_below``) become NaN. No bias frame is
+    needed (the overscan measures this frame's level) and no dark: a few
+    electrons per hour are nothing against the sky of a 300 s exposure.
+
+    Parameters
+    ----------
+    raw : 2-D array
+        The frame as read from the file (long axis first).
+    master_flat : 2-D array
+        Normalized (median 1) master flat, transposed and trimmed (see
+        :func:`master_flat`).
+    datasec, biassec : str
+        The frame's DATASEC and BIASSEC.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, the shape of ``master_flat``, in DU.
+
+    Raises
+    ------
+    ValueError
+        If the trimmed frame and the flat differ in shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> raw = np.full((4, 3), 1100.0)
+    >>> raw[:, :2] += 500.0 * np.array([1.0, 0.5])[None, :]   # flat response 1 and 0.5
+    >>> flat = np.array([[1.0] * 4, [0.5] * 4])
+    >>> calibrate_frame(raw, flat, '[1:2,1:4]', '[3:3,1:4]').tolist()
+    [[500.0, 500.0, 500.0, 500.0], [500.0, 500.0, 500.0, 500.0]]
+    """
+    rows, cols = fits_section(datasec)
+    raw = np.asarray(raw, dtype=np.float32)
+    frame = (raw[rows, cols] - np.float32(overscan_level(raw, biassec))).T
+    flat = np.asarray(master_flat, dtype=np.float32)
+    if flat.shape != frame.shape:
+        raise ValueError(f"the trimmed, transposed frame has shape {frame.shape} but the "
+                         f"master flat {flat.shape}.")
+    dead = dead_pixels(flat, dead_below)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        calibrated = frame / flat
+    calibrated[dead] = np.nan
+    return calibrated
+
+
+def aperture_flux(image: np.ndarray, x, y, radius: float,
+                  sky: tuple[float, float]) -> np.ndarray:
+    """Sky-subtracted flux in circular apertures (the photometry of Exercise 8).
+
+    The flux is the sum of the pixels whose centre lies within ``radius`` of
+    ``(x, y)`` (column, row; pixel ``[r, c]`` has its centre at ``x = c,
+    y = r``), minus that many times the sky: the median of the annulus
+    ``sky[0] <= distance < sky[1]``. An aperture that holds a NaN pixel, or
+    that leaves the image, gives NaN: its flux is unknown.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.full((40, 40), 10.0)
+    >>> image[20, 15] += 500.0
+    >>> aperture_flux(image, 15, 20, 3, (6, 10)).round(6).tolist()
+    [500.0]
+    """
+    image = np.asarray(image, dtype=np.float64)
+    xs, ys = np.atleast_1d(np.asarray(x, dtype=float)), np.atleast_1d(np.asarray(y, dtype=float))
+    outer = int(np.ceil(max(radius, sky[1])))
+    fluxes = np.full(xs.shape, np.nan)
+    for i, (xc, yc) in enumerate(zip(xs, ys)):
+        r0, c0 = int(round(yc)) - outer, int(round(xc)) - outer
+        r1, c1 = r0 + 2 * outer + 1, c0 + 2 * outer + 1
+        if r0 < 0 or c0 < 0 or r1 > image.shape[0] or c1 > image.shape[1]:
+            continue
+        stamp = image[r0:r1, c0:c1]
+        rr, cc = np.mgrid[r0:r1, c0:c1]
+        distance = np.hypot(rr - yc, cc - xc)
+        inside = distance <= radius
+        annulus = stamp[(distance >= sky[0]) & (distance < sky[1])]
+        fluxes[i] = stamp[inside].sum() - inside.sum() * np.nanmedian(annulus)
+    return fluxes

@@ -31,6 +31,7 @@ NOTEBOOKS = [
     "notebooks/02_sigma_clipping",
     "notebooks/03_dark_frames",
     "notebooks/04_flat_frames",
+    "notebooks/05_science_frame",
 ]
 
 
@@ -94,7 +95,8 @@ def test_glossary_defines_the_course_terms():
     assert ":::{glossary}" in text
     terms = {line.strip() for line in text.splitlines() if line and not line.startswith((" ", ":"))}
     for term in ["Bias", "Overscan", "Read noise", "Gain", "Dark current", "Sensor glow",
-                 "Flat field", "Vignetting", "Cosmic ray", "Sigma clipping", "Master frame"]:
+                 "Flat field", "Vignetting", "Cosmic ray", "Sigma clipping", "Master frame",
+                 "Science frame", "Dead pixel", "Dither", "Aperture photometry"]:
         assert term in terms, f"the glossary lacks {term!r}"
 
 

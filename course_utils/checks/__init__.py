@@ -39,6 +39,7 @@ from ._references import BIAS_FIRST, BIAS_FRAMES, BIAS_SECOND, DARK_FRAMES, FLAT
 from .bias import exercise_1, exercise_2
 from .dark import exercise_4, exercise_5
 from .flat import exercise_6
+from .science import PHOTOMETRY_STAR, SCIENCE_FRAME, exercise_7, exercise_8
 from .sigma import exercise_3
 
 __all__ = [
@@ -49,10 +50,14 @@ __all__ = [
     "exercise_4",
     "exercise_5",
     "exercise_6",
+    "exercise_7",
+    "exercise_8",
     # The frames the exercises are about, as the notebooks name them.
     "BIAS_FIRST",
     "BIAS_SECOND",
     "BIAS_FRAMES",
     "DARK_FRAMES",
     "FLAT_FRAMES",
+    "SCIENCE_FRAME",
+    "PHOTOMETRY_STAR",
 ]

@@ -46,6 +46,7 @@ SEQUENCE_STARTS: dict[tuple[str, str], tuple[datetime, float]] = {
     ("ifum", "dark"): (datetime(2023, 3, 21, 18, 4, 12), 3652.0),
     ("ift", "flat"): (datetime(2023, 3, 20, 23, 2, 17), 41.0),
     ("iff", "flat"): (datetime(2023, 3, 20, 22, 31, 5), 38.0),
+    ("ift", "science"): (datetime(2023, 3, 21, 1, 12, 40), 331.0),  # see data/science.py
 }
 
 

@@ -48,6 +48,8 @@ __all__ = [
     "FRAMES",
     "DATA_FOLDER",
     "frame_by_path",
+    "SCIENCE_FOLDER",
+    "SCIENCE_FRAMES",
 ]
 
 #: The top folder of the dataset, inside the folder that ``dataset_dir()`` returns.
@@ -152,7 +154,7 @@ class FrameSpec:
     path : str
         Path relative to the dataset folder, with ``/`` separators.
     frame_type : str
-        ``'bias'``, ``'dark'`` or ``'flat'``.
+        ``'bias'``, ``'dark'``, ``'flat'`` or (`SCIENCE_FRAMES` only) ``'science'``.
     camera : str
         ``'ifum'``, ``'ift'`` or ``'iff'`` (a key of `CAMERAS`).
     detector : str
@@ -232,3 +234,26 @@ def frame_by_path(path: str) -> FrameSpec:
         if frame.path == path:
             return frame
     raise KeyError(f"{path!r} is not a file of the course dataset")
+
+
+# --- Science frames (synthetic only; made by course_utils.data.science) ------------
+# Not part of FRAMES: the real Magellan set has no science frames, so they live in
+# their own folder (``science_frames/``) of their own dataset (see
+# course_utils.data.science), whichever calibration frames are used.
+
+#: The top folder of the science frames, inside the folder that ``science_dir()`` returns.
+SCIENCE_FOLDER = "science_frames"
+#: Exposure time of the science frames, in seconds.
+SCIENCE_EXPTIME = 300.0
+
+
+def _science_frames() -> tuple[FrameSpec, ...]:
+    return tuple(
+        FrameSpec(f"{SCIENCE_FOLDER}/ift/ift{number:04d}c2.fits", "science", "ift", "c2",
+                  number, i, SCIENCE_EXPTIME)
+        for i, number in enumerate(range(40, 46))
+    )
+
+
+#: The synthetic science exposures of IMACS ift c2 (i band), sorted by path.
+SCIENCE_FRAMES: tuple[FrameSpec, ...] = _science_frames()
