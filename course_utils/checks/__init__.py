@@ -25,6 +25,7 @@ from ._references import BIAS_FIRST, BIAS_FRAMES, BIAS_SECOND, DARK_FRAMES, FLAT
 from .bias import exercise_1, exercise_2
 from .dark import exercise_4
 from .flat import exercise_3
+from .ptc import PTC_PAIRS, exercise_9, exercise_10
 
 __all__ = [
     "Feedback",
@@ -32,10 +33,13 @@ __all__ = [
     "exercise_2",
     "exercise_3",
     "exercise_4",
+    "exercise_9",
+    "exercise_10",
     # The frames the exercises are about, as the notebooks name them.
     "BIAS_FIRST",
     "BIAS_SECOND",
     "BIAS_FRAMES",
     "DARK_FRAMES",
     "FLAT_FRAMES",
+    "PTC_PAIRS",
 ]
