@@ -81,10 +81,13 @@ def reference(root: str) -> dict[str, Any]:
 def _curve(name: str, value, n: int) -> tuple[np.ndarray | None, str | None]:
     """``value`` as a float array of ``n`` finite numbers, or a message saying why not."""
     try:
-        array = np.asarray(value, dtype=np.float64)
+        array = np.asarray(value)
     except (TypeError, ValueError):
-        return None, (f"`{name}` should be a list or array of {n} numbers, one per pair; "
-                      f"got a {type(value).__name__} that is not one.")
+        array = None
+    if array is None or array.dtype.kind not in "iuf":  # ragged, text, objects, complex
+        return None, (f"`{name}` should be a list or array of {n} real numbers, one per "
+                      f"pair; got a {type(value).__name__} that is not one.")
+    array = array.astype(np.float64)
     if array.shape != (n,):
         return None, (f"`{name}` has shape {array.shape}: there are {n} pairs, so it should "
                       f"hold {n} numbers, one per pair, in the order of `PTC_PAIRS`.")
@@ -157,27 +160,54 @@ def _saturation_variants(signal, variance) -> list[float]:
     return gains
 
 
+def _mistakes(value: float, ref: dict, curve) -> list[str]:
+    """The mistakes that give a gain near ``value`` (within their tolerance), closest first.
+
+    Gains a mistake gives are computed from the truth and, when the student's
+    curve is readable, from that curve. A fit through saturated levels may
+    land near 1 / gain by chance: then both are named.
+    """
+    truth = ref["gain"]
+    signal, variance = curve if curve is not None else (ref["signal"], ref["variance"])
+    candidates = [("half", truth / 2, 0.04), ("inverse", 1 / truth, 0.04),
+                  ("double", 2 * truth, 0.04)]
+    try:
+        slope = 1 / solutions.fit_gain(signal, variance, ref["read_noise_du"]).gain
+        candidates.append(("inverse", slope, 0.02))
+    except (ValueError, np.linalg.LinAlgError, ZeroDivisionError):
+        pass
+    candidates += [("saturated", g, 0.03) for g in _saturation_variants(signal, variance)]
+    found = sorted((abs(value / g - 1), name) for name, g, tol in candidates
+                   if abs(value / g - 1) <= tol)
+    return list(dict.fromkeys(name for _, name in found))
+
+
+_MISTAKE_MESSAGES = {
+    "half": lambda value, noted: (
+        f"`gain` = {value:.3f} e⁻/DU is half the true gain: fix `variance` first."
+        if "factor 2" in noted else
+        f"`gain` = {value:.3f} e⁻/DU is half the true gain: the factor 2 of the difference "
+        "was forgotten (half the variance of a difference is one frame's variance)."),
+    "inverse": lambda value, noted: (
+        f"`gain` = {value:.3f} is DU per electron, the slope of the curve: DU and electrons "
+        "mixed. The gain is electrons per DU, the inverse of the slope."),
+    "double": lambda value, noted: (
+        f"`gain` = {value:.3f} e⁻/DU is twice the true gain: was the variance halved twice?"),
+    "saturated": lambda value, noted: (
+        f"`gain` = {value:.3f} e⁻/DU: the fit includes the saturated levels, where the wells "
+        "are full and the variance stops growing and then collapses. Fit the shot-noise "
+        "part only, well below full well."),
+}
+
+
 def _gain_notes(value: float, ref: dict, curve, noted: str) -> tuple[list[str], list[str]]:
     truth = ref["gain"]
     if close(value, truth, GAIN_TOLERANCE):
         return [f"`gain` = {value:.3f} e⁻/DU, within {100 * GAIN_TOLERANCE:.0f} % of the "
                 f"header's EGAIN = {truth} e⁻/DU."], []
-    if close(value, truth / 2, 0.04):
-        return [], [f"`gain` = {value:.3f} e⁻/DU is half the true gain: the factor 2 of the "
-                    "difference was forgotten (half the variance of a difference is one "
-                    "frame's variance)." if "factor 2" not in noted else
-                    f"`gain` = {value:.3f} e⁻/DU is half the true gain: fix `variance` first."]
-    if close(value, 1 / truth, 0.04):
-        return [], [f"`gain` = {value:.3f} is DU per electron, the slope of the curve: DU and "
-                    "electrons mixed. The gain is electrons per DU, the inverse of the slope."]
-    if close(value, 2 * truth, 0.04):
-        return [], [f"`gain` = {value:.3f} e⁻/DU is twice the true gain: was the variance "
-                    "halved twice?"]
-    signal, variance = curve if curve is not None else (ref["signal"], ref["variance"])
-    if any(close(value, g, 0.03) for g in _saturation_variants(signal, variance)):
-        return [], [f"`gain` = {value:.3f} e⁻/DU: the fit includes the saturated levels, "
-                    "where the wells are full and the variance stops growing and then "
-                    "collapses. Fit the shot-noise part only, well below full well."]
+    messages = [_MISTAKE_MESSAGES[name](value, noted) for name in _mistakes(value, ref, curve)]
+    if messages:
+        return [], messages[:1] + [f"Or: {m[0].lower()}{m[1:]}" for m in messages[1:]]
     single = ref["single"]
     singles = [solutions.fit_gain(ref["signal"], single, ref["read_noise_du"]).gain]
     singles += list((ref["signal"] / single)[ref["used"]])
