@@ -31,6 +31,7 @@ NOTEBOOKS = [
     "notebooks/02_sigma_clipping",
     "notebooks/03_dark_frames",
     "notebooks/04_flat_frames",
+    "notebooks/06_photon_transfer",
 ]
 
 
