@@ -335,8 +335,10 @@ def dataset_dir_for(paths, what: str, preset: str = "full", *, verbose: bool = T
     if action == "generate":  # the synthetic dataset was chosen: make it as usual
         return dataset_dir(preset=preset, verbose=verbose)
     if verbose:
-        print(f"{what} exist only in the synthetic dataset; the chosen data in "
-              f"{display_path(root)} has none, so they come from the synthetic dataset.")
+        chosen = ("the real Magellan frames, which were chosen, have none" if action == "fetch"
+                  else f"the chosen data in {display_path(root)} has none")
+        print(f"{what} exist only in the synthetic dataset; {chosen}, so they come from "
+              "the synthetic dataset.")
     return synthetic_dataset_dir(preset, verbose=verbose)
 
 
