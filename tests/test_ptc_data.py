@@ -184,6 +184,7 @@ def test_magellan_chosen_but_not_downloaded_nothing_is_downloaded_for_them(monke
     monkeypatch.setenv("COURSE_DATA_SOURCE", "magellan")
     root = locate.dataset_dir_for([f.path for f in PTC_FRAMES], "Photon-transfer frames",
                                   preset="small")
-    assert "exist only in the synthetic dataset" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "exist only in the synthetic dataset; the real Magellan frames" in out
     assert root == cache / "synthetic-small"
     assert not (cache / "magellan").exists()
