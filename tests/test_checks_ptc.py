@@ -201,6 +201,16 @@ def test_odd_inputs_never_raise(data, curve, odd):
         assert feedback.status == "incorrect", repr(feedback)
 
 
+def test_unusual_but_valid_arrays_are_read_as_numbers(data, curve):
+    signal, variance, _ = curve
+    gain = _fit(signal, variance, _shot(signal, variance))
+    big_endian = variance.astype(">f8")
+    unmasked = np.ma.masked_array(signal, mask=False)
+    _assert(_ex9(data, unmasked, big_endian, np.float64(gain)), "correct")
+    masked = np.ma.masked_array(signal, mask=signal > 50000)
+    _assert(_ex9(data, masked, variance, gain), "incorrect", "masked")
+
+
 def test_none_is_not_attempted(data, curve):
     signal, variance, _ = curve
     _assert(_ex9(data, signal, None, 0.68), "not attempted", "`variance`")

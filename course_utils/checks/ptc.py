@@ -79,7 +79,13 @@ def reference(root: str) -> dict[str, Any]:
 
 
 def _curve(name: str, value, n: int) -> tuple[np.ndarray | None, str | None]:
-    """``value`` as a float array of ``n`` finite numbers, or a message saying why not."""
+    """``value`` as a float array of ``n`` finite numbers, or a message saying why not.
+
+    Any real dtype or byte order is accepted; masked values, NaN and infinity
+    are not (each pair must give a number).
+    """
+    if np.ma.isMaskedArray(value) and np.ma.count_masked(value):
+        return None, f"`{name}` has masked values: each pair should give a number."
     try:
         array = np.asarray(value)
     except (TypeError, ValueError):
