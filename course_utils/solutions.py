@@ -16,6 +16,8 @@ Exercise                  Reference solution
 6 (correcting flats)      :func:`overscan_level`, :func:`master_flat`
 7 (science frame)         :func:`calibrate_frame`, :func:`dead_pixels`
 8 (photometry ratio)      :func:`aperture_flux`
+9 (gain, PTC)             :func:`pair_statistics`, :func:`fit_gain`
+10 (read noise, PTC)      :func:`read_noise` of the unlit pair, times the gain
 ========================  =====================================================
 
 :func:`dark_levels` measures a master dark's typical pixel and its glowing
@@ -562,3 +564,119 @@ def aperture_flux(image: np.ndarray, x, y, radius: float,
         annulus = stamp[(distance >= sky[0]) & (distance < sky[1])]
         fluxes[i] = stamp[inside].sum() - inside.sum() * np.nanmedian(annulus)
     return fluxes
+
+
+# --- Notebook 6: the photon transfer curve (Exercises 9 and 10) -------------------------
+
+__all__ += ["PairStatistics", "pair_statistics", "shot_noise_part", "GainFit", "fit_gain"]
+
+
+class PairStatistics(NamedTuple):
+    """One point of the photon transfer curve, from a pair of frames (DU, DU²)."""
+
+    signal: float
+    """Mean bias-subtracted level of the two frames."""
+    variance: float
+    """Half the (clipped) variance of their difference: one frame's noise variance."""
+    single_variance: float
+    """The (clipped) variance of the first frame alone: noise plus the pixel-to-pixel
+    response (PRNU) and fixed pattern, which the difference cancels."""
+
+
+def pair_statistics(
+    first: np.ndarray, second: np.ndarray, datasec: str, biassec: str, nsigma: float = 5.0
+) -> PairStatistics:
+    """Signal and noise variance of a pair of flats (reference solution of Exercise 9).
+
+    Each frame's bias level (the median of its overscan) is subtracted and
+    the frame trimmed to its data section. The signal is the mean of the two
+    frames. Whatever is the same in both frames -- the pixel response, the
+    bias pattern -- cancels in their difference, whose variance is the sum
+    of the two frames' noise variances: half of it is one frame's. Cosmic
+    rays are clipped at ``nsigma`` (5: a 3-sigma clip would also cut the
+    tails of the noise and bias the variance low by 3 %).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(5)
+    >>> prnu = 1 + rng.normal(0, 0.01, (200, 200))
+    >>> frames = [np.hstack([800 + rng.poisson(prnu * 5000 * 0.7) / 0.7,
+    ...                      np.full((200, 10), 800.0)]) for _ in range(2)]
+    >>> point = pair_statistics(*frames, '[1:200,1:200]', '[201:210,1:200]')
+    >>> round(point.signal, -1), round(point.signal / point.variance, 2)   # gain: 0.7 e-/DU
+    (5000.0, 0.7)
+    >>> bool(point.single_variance > 1.3 * point.variance)    # PRNU in one frame
+    True
+    """
+    rows, cols = fits_section(datasec)
+    frames = [np.asarray(raw, dtype=np.float64)[rows, cols] - overscan_level(raw, biassec)
+              for raw in (first, second)]
+    if frames[0].shape != frames[1].shape:
+        raise ValueError(f"the frames differ in shape: {frames[0].shape} and {frames[1].shape}.")
+    _, _, std_difference = sigma_clipped_stats(frames[1] - frames[0], sigma=nsigma,
+                                               maxiters=10, stdfunc="std")
+    _, _, std_single = sigma_clipped_stats(frames[0], sigma=nsigma, maxiters=10, stdfunc="std")
+    signal = 0.5 * (float(np.mean(frames[0])) + float(np.mean(frames[1])))
+    return PairStatistics(signal, float(std_difference) ** 2 / 2.0, float(std_single) ** 2)
+
+
+def shot_noise_part(
+    signal, variance, read_noise_du: float, *, floor: float = 10.0, well_fraction: float = 0.8
+) -> np.ndarray:
+    """Which points of a photon transfer curve lie on its shot-noise part.
+
+    A point is used when its variance is at least ``floor`` times the
+    read-noise variance (shot noise dominates) and its signal is below
+    ``well_fraction`` of the highest signal of the curve (the full-well
+    plateau, where the variance stops growing and then collapses).
+
+    Examples
+    --------
+    >>> shot_noise_part([0, 100, 1000, 20000, 40000, 41000], [16, 150, 1500, 29000, 40000, 20],
+    ...                 4.0).tolist()
+    [False, False, True, True, False, False]
+    """
+    signal = np.asarray(signal, dtype=np.float64)
+    variance = np.asarray(variance, dtype=np.float64)
+    return (variance >= floor * read_noise_du**2) & (signal < well_fraction * np.max(signal))
+
+
+class GainFit(NamedTuple):
+    """A straight-line fit of variance against signal on the shot-noise part."""
+
+    gain: float
+    """Electrons per DU: the inverse of the slope."""
+    intercept: float
+    """Variance at zero signal (DU²): the read-noise variance, poorly constrained."""
+    used: np.ndarray
+    """Which points were fitted."""
+
+
+def fit_gain(signal, variance, read_noise_du: float) -> GainFit:
+    """Fit the gain to the shot-noise part of a photon transfer curve (Exercise 9).
+
+    In electrons the shot-noise variance equals the signal (Poisson); in DU,
+    ``variance = signal / gain + read_noise_du**2``. The fit is a straight
+    line through the points of :func:`shot_noise_part`, weighted by
+    ``1 / variance`` (each variance is measured to the same relative
+    precision, so bright points must not dominate).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> signal = np.array([0.0, 300, 1000, 3000, 10000, 30000, 45000, 47000])
+    >>> variance = signal / 0.68 + 16.0
+    >>> variance[-1] = 20.0                                  # saturated
+    >>> fit = fit_gain(signal, variance, 4.0)
+    >>> round(fit.gain, 3), fit.used.tolist()
+    (0.68, [False, True, True, True, True, True, False, False])
+    """
+    signal = np.asarray(signal, dtype=np.float64)
+    variance = np.asarray(variance, dtype=np.float64)
+    used = shot_noise_part(signal, variance, read_noise_du)
+    if np.count_nonzero(used) < 2:
+        raise ValueError("fewer than two points on the shot-noise part of the curve: "
+                         "nothing to fit the gain to.")
+    slope, intercept = np.polyfit(signal[used], variance[used], 1, w=1.0 / variance[used])
+    return GainFit(float(1.0 / slope), float(intercept), used)

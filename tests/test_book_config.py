@@ -32,6 +32,7 @@ NOTEBOOKS = [
     "notebooks/03_dark_frames",
     "notebooks/04_flat_frames",
     "notebooks/05_science_frame",
+    "notebooks/06_photon_transfer",
 ]
 
 

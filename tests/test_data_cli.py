@@ -60,7 +60,7 @@ def test_generate_verify_and_refuse_to_overwrite(env, tmp_path, source, capsys):
     assert result.returncode == 0, result.stderr
     assert "Wrote the synthetic course dataset (preset 'small', seed 20230321" in result.stdout
     assert "Generating the synthetic course dataset (small)" in result.stderr  # the progress bar
-    assert "/63 [" in result.stderr
+    assert "/89 [" in result.stderr  # 63 files of the real set + 26 photon-transfer frames
     for frame in FRAMES[::9]:
         assert (out / frame.path).read_bytes() == (source / frame.path).read_bytes()
 
@@ -130,7 +130,7 @@ def test_manifest_of_a_folder_to_stdout_and_to_a_file(env, tmp_path, source, cap
     result = run(env, "manifest", folder)
     assert result.returncode == 0, result.stderr
     manifest = json.loads(result.stdout)
-    assert len(manifest["files"]) == 63
+    assert len(manifest["files"]) == 63 + 26  # with the synthetic-only photon-transfer frames
     assert {e["frame_type"] for e in manifest["files"]} == {"bias", "dark", "flat"}
     first = manifest["files"][0]
     assert first["path"] == "calibration_frames/bias/b0860c1.fits"

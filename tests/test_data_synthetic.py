@@ -70,9 +70,11 @@ def test_every_file_is_there_with_the_real_names(root):
     expected = ([f"calibration_frames/bias/b{n:04d}c1.fits" for n in range(860, 900)]
                 + [f"calibration_frames/dark/b{n:04d}c1.fits" for n in range(1212, 1217)]
                 + [f"calibration_frames/flat/iff/iff{n:04d}{d}.fits" for n in range(8, 14) for d in ("c2", "c3")]
-                + [f"calibration_frames/flat/ift/ift{n:04d}c2.fits" for n in range(14, 20)])
+                + [f"calibration_frames/flat/ift/ift{n:04d}c2.fits" for n in range(14, 20)]
+                # synthetic only: the photon transfer sequence of notebook 6
+                + [f"calibration_frames/ptc/b{n:04d}c1.fits" for n in range(1300, 1326)])
     assert found == sorted(expected)
-    assert len(found) == 63
+    assert len(found) == 63 + 26
     assert sorted(p.name for p in root.iterdir()) == ["calibration_frames", "course_dataset.json"]
 
 

@@ -56,6 +56,7 @@ def test_there_are_four_notebooks_with_student_versions():
         "03_dark_frames.ipynb",
         "04_flat_frames.ipynb",
         "05_science_frame.ipynb",
+        "06_photon_transfer.ipynb",
     ]
     assert [p.name for p in STUDENTS] == names
 
@@ -286,6 +287,7 @@ def test_the_course_numbers_its_exercises_in_order():
     assert numbers["03_dark_frames.ipynb"] == [4, 5]
     assert numbers["04_flat_frames.ipynb"] == [6]
     assert numbers["05_science_frame.ipynb"] == [7, 8]
+    assert numbers["06_photon_transfer.ipynb"] == [9, 10]
     every = [n for name in sorted(numbers) for n in numbers[name]]
     assert every == list(range(1, len(every) + 1))
 

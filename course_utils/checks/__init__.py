@@ -39,6 +39,7 @@ from ._references import BIAS_FIRST, BIAS_FRAMES, BIAS_SECOND, DARK_FRAMES, FLAT
 from .bias import exercise_1, exercise_2
 from .dark import exercise_4, exercise_5
 from .flat import exercise_6
+from .ptc import PTC_PAIRS, exercise_9, exercise_10
 from .science import PHOTOMETRY_STAR, SCIENCE_FRAME, exercise_7, exercise_8
 from .sigma import exercise_3
 
@@ -52,6 +53,8 @@ __all__ = [
     "exercise_6",
     "exercise_7",
     "exercise_8",
+    "exercise_9",
+    "exercise_10",
     # The frames the exercises are about, as the notebooks name them.
     "BIAS_FIRST",
     "BIAS_SECOND",
@@ -60,4 +63,5 @@ __all__ = [
     "FLAT_FRAMES",
     "SCIENCE_FRAME",
     "PHOTOMETRY_STAR",
+    "PTC_PAIRS",
 ]

@@ -47,6 +47,8 @@ SEQUENCE_STARTS: dict[tuple[str, str], tuple[datetime, float]] = {
     ("ift", "flat"): (datetime(2023, 3, 20, 23, 2, 17), 41.0),
     ("iff", "flat"): (datetime(2023, 3, 20, 22, 31, 5), 38.0),
     ("ift", "science"): (datetime(2023, 3, 21, 1, 12, 40), 331.0),  # see data/science.py
+    # the synthetic-only photon transfer sequence (course_utils.data.ptc)
+    ("ifum", "ptc"): (datetime(2023, 3, 21, 16, 12, 40), 95.0),
 }
 
 

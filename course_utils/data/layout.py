@@ -50,6 +50,10 @@ __all__ = [
     "frame_by_path",
     "SCIENCE_FOLDER",
     "SCIENCE_FRAMES",
+    "PTC_EXPTIMES",
+    "PTC_FRAMES",
+    "SYNTHETIC_FRAMES",
+    "ptc_geometry",
 ]
 
 #: The top folder of the dataset, inside the folder that ``dataset_dir()`` returns.
@@ -154,7 +158,8 @@ class FrameSpec:
     path : str
         Path relative to the dataset folder, with ``/`` separators.
     frame_type : str
-        ``'bias'``, ``'dark'``, ``'flat'`` or (`SCIENCE_FRAMES` only) ``'science'``.
+        ``'bias'``, ``'dark'``, ``'flat'``; ``'science'`` (`SCIENCE_FRAMES` only);
+        ``'ptc'`` for the synthetic-only photon transfer sequence (`PTC_FRAMES`).
     camera : str
         ``'ifum'``, ``'ift'`` or ``'iff'`` (a key of `CAMERAS`).
     detector : str
@@ -230,7 +235,7 @@ def frame_by_path(path: str) -> FrameSpec:
     >>> frame_by_path("calibration_frames/dark/b1212c1.fits").exptime
     3600.0
     """
-    for frame in FRAMES:
+    for frame in SYNTHETIC_FRAMES:
         if frame.path == path:
             return frame
     raise KeyError(f"{path!r} is not a file of the course dataset")
@@ -257,3 +262,44 @@ def _science_frames() -> tuple[FrameSpec, ...]:
 
 #: The synthetic science exposures of IMACS ift c2 (i band), sorted by path.
 SCIENCE_FRAMES: tuple[FrameSpec, ...] = _science_frames()
+
+
+# --- Synthetic-only frames: the photon transfer sequence (notebook 6) ----------------
+#
+# The real Magellan set has no photon-transfer frames; only the synthetic dataset
+# holds these. They come from the IFU-M c1 detector (the camera of the bias
+# frames), read out as a sub-raster (SUBRASTR) of the middle of the detector with
+# its overscan columns, and lit by the spectrograph's LEDs for increasing
+# exposure times: two frames per exposure time, the first pair unlit (0 s).
+
+#: Exposure times (s) of the photon transfer sequence, two frames each.
+PTC_EXPTIMES = (0.0, 0.3, 0.6, 1.2, 2.5, 5.0, 10.0, 20.0, 35.0, 50.0, 57.0, 60.0, 64.0)
+
+#: Layout of a photon-transfer sub-raster at full size (divided by the preset's scale).
+PTC_GEOMETRY = Geometry(data_rows=256, data_cols=512, overscan_cols=128, bias_rows=0)
+
+#: Where the sub-raster's first data pixel lies on the full IFU-M data section
+#: (row, column; full size, divided by the preset's scale).
+PTC_ORIGIN = (384, 768)
+
+
+def ptc_geometry(preset: Preset) -> Geometry:
+    """Layout of the photon-transfer sub-raster frames of ``preset``."""
+    return PTC_GEOMETRY.scaled(preset.scale)
+
+
+def _ptc_frames() -> tuple[FrameSpec, ...]:
+    frames = []
+    for i, exptime in enumerate(t for t in PTC_EXPTIMES for _ in range(2)):
+        number = 1300 + i
+        frames.append(FrameSpec(f"{DATA_FOLDER}/ptc/b{number:04d}c1.fits",
+                                "ptc", "ifum", "c1", number, i, exptime))
+    return tuple(frames)
+
+
+#: The photon transfer sequence (synthetic only), in the order it was taken.
+PTC_FRAMES: tuple[FrameSpec, ...] = _ptc_frames()
+
+#: Every file of the synthetic dataset: the real set's files, then the
+#: synthetic-only ones.
+SYNTHETIC_FRAMES: tuple[FrameSpec, ...] = FRAMES + PTC_FRAMES

@@ -49,9 +49,10 @@ from pathlib import Path
 
 from . import marker
 from .files import display_path, ensure_writable, is_within
-from .layout import FRAMES, PRESETS
+from .layout import FRAMES, PRESETS, SYNTHETIC_FRAMES
 
-__all__ = ["dataset_dir", "work_dir", "cache_dir", "SOURCES", "describe_choice"]
+__all__ = ["dataset_dir", "work_dir", "cache_dir", "SOURCES", "describe_choice",
+           "dataset_dir_for", "synthetic_dataset_dir"]
 
 #: The data sources ``dataset_dir`` knows.
 SOURCES = ("synthetic", "magellan")
@@ -126,7 +127,7 @@ def _magellan_problem(root: Path, manifest: dict | None = None) -> str | None:
 def _synthetic_problem(root: Path, preset: str) -> str | None:
     from .synthetic import expected_info
 
-    return marker.quick_check(root, expected_info(preset), [f.path for f in FRAMES])
+    return marker.quick_check(root, expected_info(preset), [f.path for f in SYNTHETIC_FRAMES])
 
 
 def _line(description: str, root: Path, note: str = "") -> str:
@@ -276,6 +277,69 @@ def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: boo
     if verbose:
         print(line)
     return root
+
+
+# --- Frames only the synthetic dataset has (the photon transfer sequence) ------------
+
+
+def synthetic_dataset_dir(preset: str = "full", *, verbose: bool = True) -> Path:
+    """The synthetic dataset in the cache, generated if needed, whatever else was chosen.
+
+    Unlike :func:`dataset_dir`, this ignores ``COURSE_DATA_DIR`` and
+    ``COURSE_DATA_SOURCE``: it is for frames that only the synthetic dataset
+    has (see :func:`dataset_dir_for`).
+    """
+    from .synthetic import expected_info, generate
+
+    _check_preset(preset)
+    root = _synthetic_dir(preset)
+    if _synthetic_problem(root, preset) is not None:
+        _discard_unmarked(root)
+        generate(root, preset, progress=verbose, overwrite=True)
+    if verbose:
+        print(_line(marker.describe(expected_info(preset)), root))
+    return root
+
+
+def dataset_dir_for(paths, what: str, preset: str = "full", *, verbose: bool = True) -> Path:
+    """The dataset folder to read ``paths`` from: the chosen one if it has them, else the synthetic one.
+
+    Some frames exist only in the synthetic dataset (the photon transfer
+    sequence of notebook 6: the real Magellan set has none). When the chosen
+    data (``COURSE_DATA_DIR``, or the real frames chosen with
+    ``COURSE_DATA_SOURCE=magellan`` or downloaded earlier) lacks them, this
+    says so in one line and returns the synthetic dataset (generated if
+    needed), without downloading anything.
+
+    Parameters
+    ----------
+    paths : iterable of str
+        Paths relative to the dataset folder that must exist.
+    what : str
+        What the files are, for the message (e.g. ``"Photon-transfer frames"``).
+    preset, verbose
+        As for :func:`dataset_dir`.
+
+    Examples
+    --------
+    >>> from course_utils.data.layout import PTC_FRAMES
+    >>> root = dataset_dir_for([f.path for f in PTC_FRAMES], "Photon-transfer frames")  # doctest: +SKIP
+    Using the synthetic course dataset (preset 'full', seed 20230321, generator 1) in ~/.cache/course_utils/synthetic-full
+    """
+    paths = list(paths)
+    root, line, action = describe_choice(None, preset)
+    if action is None and all((root / path).is_file() for path in paths):
+        if verbose:
+            print(line)
+        return root
+    if action == "generate":  # the synthetic dataset was chosen: make it as usual
+        return dataset_dir(preset=preset, verbose=verbose)
+    if verbose:
+        chosen = ("the real Magellan frames, which were chosen, have none" if action == "fetch"
+                  else f"the chosen data in {display_path(root)} has none")
+        print(f"{what} exist only in the synthetic dataset; {chosen}, so they come from "
+              "the synthetic dataset.")
+    return synthetic_dataset_dir(preset, verbose=verbose)
 
 
 def _raw_data_folder_of(folder: Path) -> Path | None:

@@ -35,7 +35,7 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 
 from .hashing import file_digests
-from .layout import CAMERAS, FRAMES, PRESETS, FrameSpec
+from .layout import CAMERAS, FRAMES, PRESETS, PTC_FRAMES, FrameSpec, ptc_geometry
 
 __all__ = [
     "MANIFEST_FORMAT",
@@ -258,6 +258,23 @@ def _course_entry(frame: FrameSpec, meta: dict, git_sha1: str) -> dict:
     }
 
 
+def _synthetic_only_entry(frame: FrameSpec) -> dict:
+    """A file only the synthetic dataset has (no real counterpart, no address, no hash)."""
+    camera = CAMERAS[frame.camera]
+    return {
+        "path": frame.path,
+        "frame_type": frame.frame_type,
+        "telescope": camera.telescope,
+        "instrument": camera.instrument,
+        "detector": frame.detector,
+        "shape": list(ptc_geometry(PRESETS["full"]).shape),
+        "dtype": "uint16",
+        "exptime": frame.exptime,
+        "about": "photon transfer sequence (notebook 6): LED flats in pairs, read out as a "
+                 "sub-raster; synthetic only, the real set has no such frames",
+    }
+
+
 def build_course_manifest(tsv_path: str | os.PathLike) -> dict:
     """Build the course's manifest from the reference list of the real frames.
 
@@ -324,6 +341,7 @@ def build_course_manifest(tsv_path: str | os.PathLike) -> dict:
             },
         },
         "files": [_course_entry(frame, meta, by_path[frame.path]) for frame in FRAMES],
+        "synthetic_only": [_synthetic_only_entry(frame) for frame in PTC_FRAMES],
         "excluded": [
             {"path": row["path"], "git_sha1": row["git_sha1"],
              "reason": "a derived product written by the old notebook, not raw data the "

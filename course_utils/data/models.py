@@ -47,7 +47,9 @@ __all__ = [
 ]
 
 #: Version of the generator's model. Bump it whenever any output byte changes:
-#: datasets made by another version are regenerated, never reused.
+#: datasets made by another version are regenerated, never reused. (Adding
+#: files, as the photon transfer sequence did, needs no bump: a dataset that
+#: lacks a file fails the marker's check and is regenerated.)
 GENERATOR_VERSION = 1
 
 #: The seed of the course dataset (the date of the real bias frames).

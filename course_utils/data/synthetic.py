@@ -1,7 +1,8 @@
 """A realistic synthetic stand-in for the course's Magellan calibration frames.
 
 :func:`generate` writes the whole dataset (40 IFU-M biases, 5 IFU-M darks,
-18 IMACS dome flats) with the real frames' folder layout, file names, array
+18 IMACS dome flats, and the synthetic-only photon transfer sequence of
+:mod:`course_utils.data.ptc`) with the real frames' folder layout, file names, array
 shapes, dtype (uint16 stored as BITPIX=16, BZERO=32768) and header keywords,
 so that notebook code written for one runs unchanged on the other.
 
@@ -74,11 +75,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import marker, models
+from . import marker, models, ptc
 from .files import ensure_writable
 from .fitsfile import fits_bytes
 from .headers import frame_header
-from .layout import CAMERAS, DETECTORS, FRAMES, Preset, FrameSpec
+from .layout import CAMERAS, DETECTORS, SYNTHETIC_FRAMES, Preset, FrameSpec
 from .models import (  # noqa: F401 - the model is part of this module's interface
     COSMICS_PER_READ,
     COSMICS_PER_SECOND,
@@ -219,7 +220,20 @@ def make_dark(exptime: float, preset: str | Preset = "full", seed: int = DEFAULT
 
 
 def _models_for(preset: Preset, seed: int) -> dict:
-    return {key: detector_model(*key, preset, seed) for key in DETECTORS}
+    models = {key: detector_model(*key, preset, seed) for key in DETECTORS}
+    models["ptc"] = ptc.ptc_model(preset, seed, ifum=models[("ifum", "c1")])
+    return models
+
+
+def _model_key(frame: FrameSpec):
+    """The key of ``frame``'s model in what `_models_for` returns."""
+    return "ptc" if frame.frame_type == "ptc" else (frame.camera, frame.detector)
+
+
+def _ptc_frame(model: ptc.PtcModel, rng: np.random.Generator, exptime: float) -> np.ndarray:
+    frame = ptc.ptc_image(model, rng, exptime)
+    _add_cosmics(frame[:, :model.geometry.data_cols], rng, model.cosmic_events(exptime))
+    return _to_uint16(frame)
 
 
 def make_frame(frame: FrameSpec, preset: str | Preset = "full", seed: int = DEFAULT_SEED,
@@ -238,6 +252,10 @@ def make_frame(frame: FrameSpec, preset: str | Preset = "full", seed: int = DEFA
     """
     preset = _preset(preset)
     seed = _check_seed(seed)
+    if frame.frame_type == "ptc":  # the synthetic-only photon transfer sequence
+        if not isinstance(model, ptc.PtcModel):
+            model = ptc.ptc_model(preset, seed, ifum=model if isinstance(model, IfumModel) else None)
+        return _ptc_frame(model, _rng(seed, 1, frame.name), frame.exptime)
     if model is None:
         model = detector_model(frame.camera, frame.detector, preset, seed)
     rng = _rng(seed, 1, frame.name)
@@ -248,6 +266,8 @@ def make_frame(frame: FrameSpec, preset: str | Preset = "full", seed: int = DEFA
 
 def _frame_file_bytes(frame: FrameSpec, preset: Preset, seed: int, model) -> bytes:
     data = make_frame(frame, preset, seed, model=model)
+    if frame.frame_type == "ptc":
+        return fits_bytes(data, ptc.ptc_header(frame, model, GENERATOR_VERSION))
     header = frame_header(frame, preset, seed, GENERATOR_VERSION,
                           egain=model.gain, enoise=model.read_noise_e)
     return fits_bytes(data, header)
@@ -305,7 +325,7 @@ def _existing_state(out_dir: Path, info: dict) -> tuple[str, str]:
         return "foreign", "it is a file, not a folder"
     if not any(out_dir.iterdir()):
         return "empty", ""
-    problem = marker.quick_check(out_dir, info, [f.path for f in FRAMES])
+    problem = marker.quick_check(out_dir, info, [f.path for f in SYNTHETIC_FRAMES])
     if problem is None:
         return "same", ""
     if (out_dir / marker.MARKER_NAME).exists():
@@ -337,7 +357,8 @@ def generate(out_dir: str | os.PathLike, preset: str = "full", seed: int = DEFAU
              progress: bool = True, overwrite: bool = False) -> Path:
     """Write the synthetic course dataset into ``out_dir``.
 
-    ``out_dir`` receives ``calibration_frames/...`` (63 FITS files) and, last,
+    ``out_dir`` receives ``calibration_frames/...`` (the 63 files of the real
+    set and the 26 synthetic-only photon-transfer frames) and, last,
     the marker ``course_dataset.json`` that records the source, preset, seed,
     generator version and every file's size and SHA-256. The files are first
     written into a temporary sibling folder, which is renamed into place only
@@ -384,7 +405,7 @@ def generate(out_dir: str | os.PathLike, preset: str = "full", seed: int = DEFAU
     ...     print(sorted(p.name for p in root.iterdir()))
     ...     print(len(list(root.glob("calibration_frames/**/*.fits"))))
     ['calibration_frames', 'course_dataset.json']
-    63
+    89
     """
     preset_obj = _preset(preset)
     seed = _check_seed(seed)
@@ -415,9 +436,9 @@ def generate(out_dir: str | os.PathLike, preset: str = "full", seed: int = DEFAU
         models = _models_for(preset_obj, seed)
         records = []
         desc = f"Generating the synthetic course dataset ({preset_obj.name})"
-        with _progress(len(FRAMES), desc, progress) as bar:
-            for frame in FRAMES:
-                content = _frame_file_bytes(frame, preset_obj, seed, models[(frame.camera, frame.detector)])
+        with _progress(len(SYNTHETIC_FRAMES), desc, progress) as bar:
+            for frame in SYNTHETIC_FRAMES:
+                content = _frame_file_bytes(frame, preset_obj, seed, models[_model_key(frame)])
                 target = tmp / frame.path
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with open(target, "xb") as file:
@@ -451,4 +472,10 @@ def describe_model(preset: str = "full", seed: int = DEFAULT_SEED) -> str:
             f"lamp {flat.lamp_level:.0f} DU, sensitivity {float(flat.sensitivity.min()):.2f}-"
             f"{float(flat.sensitivity.max()):.2f}, {len(flat.donuts)} donuts, {flat.dead_rows.size} dead pixels"
         )
+    light = ptc.ptc_model(preset, seed, ifum=ifum)  # the synthetic-only photon transfer sequence
+    lines.append(
+        f"IFU-M c1 photon transfer (synthetic only): sub-raster {light.subraster}, LEDs "
+        f"{light.led_rate:.0f} DU/s, PRNU {100 * ptc.PTC_PRNU:.0f} %, full well "
+        f"{ptc.PTC_FULL_WELL:.0f} e- ({light.full_well_du:.0f} DU)"
+    )
     return "\n".join(lines)
