@@ -15,9 +15,11 @@ STAMP := $(VENV)/.course-installed
 
 # Progress bars report timings, which vary from run to run; keep them out of
 # executed notebooks (stored outputs, website) so that outputs are reproducible.
-RUN := env TQDM_DISABLE=1 COURSE_DATA_SOURCE=synthetic PYTHONHASHSEED=0
+# COURSE_REFERENCE_TIMINGS: notebook 2's timing chart shows the timings recorded
+# in the notebook instead of this machine's (run live, it shows the student's own).
+RUN := env TQDM_DISABLE=1 COURSE_DATA_SOURCE=synthetic PYTHONHASHSEED=0 COURSE_REFERENCE_TIMINGS=1
 
-.PHONY: help venv data book test lab student notebooks bench lock clean
+.PHONY: help venv data book test lab student notebooks bench lock clean release publish-check compat
 
 help:
 	@echo "make book   build the course website into _build/html (executes every notebook)"
@@ -28,6 +30,9 @@ help:
 	@echo "make data   generate the offline course dataset (once)"
 	@echo "make bench  run the benchmarks"
 	@echo "make lock   re-pin requirements.txt from requirements.in"
+	@echo "make release VERSION=x.y.z   set the version, rebuild notebooks, test, commit, tag v<version>"
+	@echo "make publish-check   fail unless the tag of the current version exists"
+	@echo "make compat run the student notebooks on Colab's, the oldest and the newest versions"
 
 venv: $(STAMP)
 
@@ -81,3 +86,23 @@ lock:
 
 clean:
 	rm -rf _build .pytest_cache screenshots
+
+# A release: refuses a dirty tree; sets the version, runs `make notebooks` and
+# `make test`, updates CHANGELOG.md, commits and creates the annotated tag
+# v$(VERSION). It never pushes (see book/publishing.md).
+release: $(STAMP)
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z"; exit 2; }
+	$(BIN)/python tools/release.py release $(VERSION)
+
+# The publishing path's guard: the website and the notebooks' set-up cells name
+# the tag v<version>, so it must exist before anything is published.
+publish-check: $(STAMP)
+	$(BIN)/python tools/release.py check-tag
+	$(BIN)/python tools/notebooks.py check
+
+# Throwaway environments (Colab's versions, the oldest declared, the newest)
+# that install course_utils as a student would and run every student notebook.
+# COMPAT=colab runs one of them; see tools/compat.py.
+COMPAT ?= colab oldest newest
+compat: $(STAMP) data
+	$(BIN)/python tools/compat.py $(COMPAT)
