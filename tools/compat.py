@@ -154,7 +154,8 @@ def make_clone(target: Path) -> tuple[Path, str]:
 def _packages(python: Path) -> dict[str, str]:
     listed = subprocess.run([python, "-m", "pip", "list", "--format=json"],
                             capture_output=True, text=True, check=True).stdout
-    return {p["name"].lower(): p["version"] for p in json.loads(listed)}
+    # Names normalized as pip does: course_utils and course-utils are one package.
+    return {re.sub(r"[-_.]+", "-", p["name"]).lower(): p["version"] for p in json.loads(listed)}
 
 
 def changed_packages(before: dict[str, str], after: dict[str, str]) -> list[str]:
@@ -209,6 +210,9 @@ def run_environment(env: Environment, clone: Path, version: str) -> dict:
     result["setup_seconds"] = round(time.perf_counter() - start, 1)
     environ = {**os.environ, "COURSE_CACHE_DIR": str(home / "cache"),
                "COURSE_WORK_DIR": str(home / "work"), "MPLBACKEND": "Agg",
+               # This machine's pip.conf names local indexes that pip warns about;
+               # a student's pip (Colab's) reads none.
+               "PIP_CONFIG_FILE": os.devnull,
                "PATH": f"{home / 'venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     for name in ("VIRTUAL_ENV", "PYTHONPATH", "TQDM_DISABLE", "COURSE_DATA_DIR",
                  "COURSE_REFERENCE_TIMINGS", "JUPYTER_PATH"):

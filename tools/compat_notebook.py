@@ -61,6 +61,8 @@ def run(path: str, timeout: int = 900) -> dict:
         problems = problems_of(nb)
     except CellExecutionError as error:
         problems = problems_of(nb) + [f"a cell raised an error:\n{str(error)[-2000:]}"]
+    except Exception as error:  # the kernel died, a timeout: report, don't hide
+        problems = problems_of(nb) + [f"{type(error).__name__}: {error}"]
     seconds = time.perf_counter() - start
     nbformat.write(nb, path)  # the executed copy, to read when something failed
     return {"notebook": path, "ok": not problems, "seconds": round(seconds, 1),
