@@ -111,7 +111,8 @@ def _changelog_with_release(text: str, version: str, date: str) -> str:
             f"{CHANGELOG} lists nothing under '{UNRELEASED}': say what changed first"
         )
     later = rest[following.start():] if following else ""
-    return f"{head}{UNRELEASED}\n\n## [{version}] - {date}\n{entries.rstrip()}\n\n{later}".rstrip() + "\n"
+    section = f"## [{version}] - {date}\n\n{entries.strip()}\n\n"
+    return f"{head}{UNRELEASED}\n\n{section}{later}".rstrip() + "\n"
 
 
 def _citation_with_release(text: str, version: str, date: str) -> str:
