@@ -110,5 +110,5 @@ publish-check: $(STAMP)
 # that install course_utils as a student would and run every student notebook.
 # COMPAT=colab runs one of them; see tools/compat.py.
 COMPAT ?= colab oldest newest
-compat: $(STAMP) data
+compat: $(STAMP)
 	$(BIN)/python tools/compat.py $(COMPAT)
