@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import glob
+import importlib.util
 import json
 import os
 import re
@@ -49,10 +50,18 @@ from pathlib import Path
 import nbformat
 from packaging.requirements import Requirement
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import notebooks as notebook_tool  # noqa: E402  (tools/notebooks.py: the set-up cell)
-
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _notebook_tool():
+    """tools/notebooks.py (the set-up cell's template), loaded by its path."""
+    spec = importlib.util.spec_from_file_location("course_notebooks_tool", ROOT / "tools" / "notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+notebook_tool = _notebook_tool()
 COLAB_FILE = ROOT / "tools" / "colab_versions.txt"
 RUNNER = ROOT / "tools" / "compat_notebook.py"
 OUT = ROOT / ".compat"
