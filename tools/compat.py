@@ -22,7 +22,9 @@ and work folder. The notebooks run in order (a later one may read what an
 earlier one wrote), each top to bottom in a fresh kernel, and fail on any
 error or stderr output other than a progress bar (``tools/compat_notebook.py``).
 The run also fails if installing course_utils changed the version of any
-package that was installed before.
+package that was installed before. In the Colab environment, course_utils is
+then uninstalled (``pip uninstall`` leaves numba's cache files behind) and
+the first notebook runs again: its set-up cell must install it anew.
 
 The clone is of the last commit (HEAD), not of uncommitted changes; inside it,
 and only there, the tag ``v<version>`` is set to HEAD, so that the set-up
@@ -193,6 +195,36 @@ def _student_notebooks(clone: Path, run_dir: Path, version: str) -> list[Path]:
     return copies
 
 
+def _run_notebook(venv_python: Path, path: Path, environ: dict) -> dict:
+    out = subprocess.run([venv_python, RUNNER, path.name], cwd=path.parent, env=environ,
+                         capture_output=True, text=True)
+    try:
+        row = json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        row = {"ok": False, "seconds": 0.0, "problems": [out.stderr[-2000:]]}
+    row["notebook"] = path.name
+    return row
+
+
+def _after_uninstall(venv_python: Path, first: Path, environ: dict) -> dict:
+    """Uninstall course_utils and run the first notebook again: its set-up cell must reinstall.
+
+    ``pip uninstall`` leaves numba's cache files in ``course_utils/__pycache__``;
+    the folder then imports as an empty namespace package.
+    """
+    site = subprocess.run([venv_python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run([venv_python, "-m", "pip", "uninstall", "--quiet", "--yes", "course_utils"],
+                   check=True, capture_output=True)
+    leftovers = sorted(p.name for p in (Path(site) / "course_utils").glob("**/*") if p.is_file())
+    again = first.with_name("after_uninstall_" + first.name)
+    shutil.copy(first, again)
+    row = _run_notebook(venv_python, again, environ)
+    row["notebook"] = first.name.replace(".ipynb", "") + " after uninstall"
+    row["leftovers"] = len(leftovers)
+    return row
+
+
 def run_environment(env: Environment, clone: Path, version: str) -> dict:
     """Create ``env``, install course_utils as its users would, run every notebook."""
     home = OUT / env.name
@@ -228,16 +260,11 @@ def run_environment(env: Environment, clone: Path, version: str) -> dict:
         environ.pop(name, None)
     notebooks = _student_notebooks(clone, home / "notebooks", version)
     for path in notebooks:
-        out = subprocess.run([venv_python, RUNNER, path.name], cwd=path.parent, env=environ,
-                             capture_output=True, text=True)
-        try:
-            row = json.loads(out.stdout.strip().splitlines()[-1])
-        except (IndexError, json.JSONDecodeError):
-            row = {"ok": False, "seconds": 0.0, "problems": [out.stderr[-2000:]]}
-        row["notebook"] = path.name
-        result["rows"].append(row)
+        result["rows"].append(_run_notebook(venv_python, path, environ))
         if env.install == "setup-cell" and "changed" not in result:
             result["changed"] = changed_packages(before, _packages(venv_python))
+    if env.install == "setup-cell" and notebooks:
+        result["rows"].append(_after_uninstall(venv_python, notebooks[0], environ))
     installed = _packages(venv_python).get("course-utils")
     if installed != version:
         result["problems"].append(f"course_utils {installed} is installed, not {version}")
