@@ -91,7 +91,7 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf _build .pytest_cache screenshots
+	rm -rf _build .pytest_cache screenshots .compat
 
 # A release: refuses a dirty tree; sets the version, runs `make notebooks` and
 # `make test`, updates CHANGELOG.md, commits and creates the annotated tag
