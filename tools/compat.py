@@ -277,7 +277,7 @@ def run_environment(env: Environment, clone: Path, version: str) -> dict:
 
 def table(results: list[dict]) -> str:
     """A Markdown table: environment x notebook -> pass or FAIL, with wall times."""
-    names = sorted({row["notebook"] for r in results for row in r["rows"]})
+    names = list(dict.fromkeys(row["notebook"] for r in results for row in r["rows"]))
     lines = ["| environment | set-up | " + " | ".join(n.removesuffix(".ipynb") for n in names)
              + " | total |", "|---" * (len(names) + 3) + "|"]
     for r in results:
