@@ -162,7 +162,7 @@ def _mini_book(tmp_path: Path, branch: str) -> Path:
         "execute": {"execute_notebooks": "off"},
         "repository": {**CONFIG["repository"], "branch": branch},
         "launch_buttons": CONFIG["launch_buttons"],
-        "html": {"use_repository_button": True},
+        "html": {"use_repository_button": True, "extra_footer": CONFIG["html"]["extra_footer"]},
         "sphinx": {"local_extensions": {"course_book": str(ROOT / "book" / "_ext")}},
     }
     (tmp_path / "_config.yml").write_text(yaml.safe_dump(config))
@@ -205,6 +205,7 @@ def test_built_launch_links_point_at_the_notebook(tmp_path):
     assert f'href="{colab}"' in html
     assert f'href="{binder}"' in html
     assert "//notebooks" not in html and f"{branch}//" not in html
+    assert "creativecommons.org/licenses/by/4.0/" in html, "the licences are not in the footer"
     intro = (book / "_build" / "html" / "intro.html").read_text(encoding="utf-8")
     assert "colab.research.google.com/github" not in intro, "launch buttons on a page"
 
