@@ -130,7 +130,12 @@ def test_the_guard_command_exits_nonzero_and_says_why(repo):
 
 def test_release_sets_the_version_runs_the_steps_commits_and_tags(repo):
     ran = repo.parent / "ran.txt"
-    steps = [[sys.executable, "-c", f"open({str(ran)!r}, 'a').write('step\\n')"]] * 2
+    # The steps (make notebooks, make test) see the new version everywhere.
+    check = ("import pathlib; t = ''.join(pathlib.Path(p).read_text() for p in "
+             "['course_utils/__init__.py', 'CHANGELOG.md', 'CITATION.cff']); "
+             "assert t.count('0.2.0') == 3, t; "
+             f"open({str(ran)!r}, 'a').write('step\\n')")
+    steps = [[sys.executable, "-c", check]] * 2
     tag = release_tool.release("0.2.0", repo, commands=steps, date="2026-12-01")
     assert tag == "v0.2.0"
     assert ran.read_text() == "step\nstep\n"

@@ -11,10 +11,10 @@ Usage::
 
 ``release`` refuses a dirty tree, an ill-formed version, a tag that exists
 already and a CHANGELOG.md with nothing under ``[Unreleased]``. Then it sets
-the version in its one place (``course_utils/__init__.py``), runs
-``make notebooks`` (set-up cells, student versions, stored outputs) and
-``make test``, moves the changelog's ``[Unreleased]`` entries under the new
-version, sets the version and date in CITATION.cff, commits, and creates the
+the version in its one place (``course_utils/__init__.py``), moves the
+changelog's ``[Unreleased]`` entries under the new version, sets the version
+and date in CITATION.cff, runs ``make notebooks`` (set-up cells, student
+versions, stored outputs) and ``make test``, commits, and creates the
 annotated tag. It never pushes.
 
 ``check-tag`` is the guard of the publishing path: the deploy workflow and
@@ -157,16 +157,17 @@ def release(
     text = version_path.read_text(encoding="utf-8")
     read_version(text)  # fails clearly if the line is missing
     version_path.write_text(VERSION_LINE.sub(f'__version__ = "{version}"', text), encoding="utf-8")
+    # Before the build and the tests: they check that these name the version.
+    (root / CHANGELOG).write_text(changelog, encoding="utf-8")
+    if citation is not None:
+        (root / CITATION).write_text(citation, encoding="utf-8")
     for command in commands:
         print("release:", " ".join(command), flush=True)
         if subprocess.run(list(command), cwd=root).returncode:
             raise ReleaseError(
-                f"`{' '.join(command)}` failed; nothing was committed (the version is "
-                f"set to {version} in the working tree: fix, or `git checkout .`)"
+                f"`{' '.join(command)}` failed; nothing was committed (the working tree "
+                f"has version {version} and its changelog: fix, or `git checkout .`)"
             )
-    (root / CHANGELOG).write_text(changelog, encoding="utf-8")
-    if citation is not None:
-        (root / CITATION).write_text(citation, encoding="utf-8")
     _git(root, "add", "-A")
     _git(root, "commit", "--quiet", "-m", f"Release {version}")
     _git(root, "tag", "--annotate", tag, "-m", f"course_utils {version}")
