@@ -90,8 +90,9 @@ def check_tag(root: Path = ROOT, version: str | None = None) -> str:
     if found.returncode:
         raise ReleaseError(
             f"the tag {tag} does not exist in {root}: every set-up cell installs "
-            f"course_utils from it. Release with `make release VERSION={version}` "
-            "(or fetch the tags: `git fetch --tags`) before publishing."
+            f"course_utils from it. Fetch the tags (`git fetch --tags`), or tag the "
+            f"commit that released {version} (`git tag -a {tag}`); `make release "
+            "VERSION=x.y.z` makes and tags the next release."
         )
     tagged = read_version(_git(root, "show", f"{tag}:{VERSION_FILE.as_posix()}"))
     if tagged != version:
