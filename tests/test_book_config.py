@@ -11,6 +11,7 @@ launch links that sphinx-book-theme actually writes.
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -164,7 +165,7 @@ def _mini_book(tmp_path: Path, branch: str) -> Path:
         "execute": {"execute_notebooks": "off"},
         "repository": {**CONFIG["repository"], "branch": branch},
         "launch_buttons": CONFIG["launch_buttons"],
-        "html": {"use_repository_button": True},
+        "html": {"use_repository_button": True, "extra_footer": CONFIG["html"]["extra_footer"]},
         "sphinx": {"local_extensions": {"course_book": str(ROOT / "book" / "_ext")}},
     }
     (tmp_path / "_config.yml").write_text(yaml.safe_dump(config))
@@ -207,6 +208,7 @@ def test_built_launch_links_point_at_the_notebook(tmp_path):
     assert f'href="{colab}"' in html
     assert f'href="{binder}"' in html
     assert "//notebooks" not in html and f"{branch}//" not in html
+    assert "creativecommons.org/licenses/by/4.0/" in html, "the licences are not in the footer"
     intro = (book / "_build" / "html" / "intro.html").read_text(encoding="utf-8")
     assert "colab.research.google.com/github" not in intro, "launch buttons on a page"
 
@@ -215,3 +217,28 @@ def test_a_branch_with_a_slash_fails_the_build(tmp_path):
     result = _build(_mini_book(tmp_path, "main/"))
     assert result.returncode != 0
     assert "repository.branch must be a bare branch name" in result.stdout + result.stderr
+
+
+# --- One place for where the course lives -------------------------------------------
+
+
+def test_colab_links_follow_the_configured_colab_address():
+    url = "https://github.com/org/repo"
+    link = course_book.colab_url(url, "main", "notebooks/x.ipynb", "https://colab.example.org/")
+    assert link == "https://colab.example.org/github/org/repo/blob/main/notebooks/x.ipynb"
+
+
+def test_every_other_mention_of_the_repository_agrees_with_the_config():
+    url = CONFIG["repository"]["url"]
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'Homepage = "{url}"' in pyproject
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text(encoding="utf-8"))
+    assert citation["repository-code"] == url
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"git+{url}@v" in readme
+    assert set(re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", readme)) <= {url}
+
+
+def test_the_licences_are_in_the_footer():
+    footer = CONFIG["html"]["extra_footer"]
+    assert "BSD 3-Clause" in footer and "CC BY 4.0" in footer

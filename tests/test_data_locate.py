@@ -17,8 +17,8 @@ from course_utils.data.layout import FRAMES
 
 from data_fixtures import FrameServer, copy_dataset, isolated_env, make_manifest, small_dataset
 
-SYNTHETIC_LINE = ("Using the synthetic course dataset (preset 'small', seed 20230321, generator 1) "
-                  "in ~/cache/synthetic-small\n")
+SYNTHETIC_LINE = ("Using the synthetic course dataset (preset 'small', seed 20230321, generator 1): "
+                  "synthetic-small in the course's cache folder\n")
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,18 @@ def test_the_line_shows_no_machine_path(cache, capsys, tmp_path, source):
     out = capsys.readouterr().out
     assert out.count("\n") == 1
     assert str(tmp_path) not in out and os.path.expanduser("~") not in out.replace("~/", "")
-    assert "~/cache/synthetic-small" in out
+    assert "synthetic-small in the course's cache folder" in out
+
+
+def test_the_line_is_the_same_wherever_the_cache_is(cache, capsys, monkeypatch, tmp_path, source):
+    # Stored notebook outputs print this line: it must not change with COURSE_CACHE_DIR.
+    lines = []
+    for folder in (cache, tmp_path / "elsewhere" / "cache"):
+        monkeypatch.setenv("COURSE_CACHE_DIR", str(folder))
+        copy_dataset(source, folder / "synthetic-small")
+        dataset_dir(preset="small")
+        lines.append(capsys.readouterr().out)
+    assert lines[0] == lines[1] == SYNTHETIC_LINE
 
 
 def test_verbose_false_prints_nothing(cache, capsys, source):
@@ -212,7 +223,8 @@ def test_magellan_is_downloaded_when_asked_then_preferred(cache, capsys, monkeyp
     assert dataset_dir("synthetic", "small") == cache / "synthetic-small"
     assert real_manifest.requests["good"] == requests
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1] == lines[2] == lines[3] == "Using the real Magellan calibration frames (test/frames at 0000000) in ~/cache/magellan"
+    assert lines[1] == lines[2] == lines[3] == ("Using the real Magellan calibration frames (test/frames at 0000000): "
+                                               "magellan in the course's cache folder")
     assert lines[4] == SYNTHETIC_LINE.strip()
 
 

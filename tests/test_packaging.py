@@ -54,3 +54,19 @@ def test_installed_package_imports_from_another_folder(wheel, tmp_path):
         cwd=elsewhere, env=env, check=True, capture_output=True, text=True,
     )
     assert Path(result.stdout.strip()).is_relative_to(target)
+
+
+def test_metadata_is_honest(wheel):
+    import tomllib
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    # setuptools 76.1.0 rejects an SPDX `license` string; 77.0.3 accepts it.
+    assert "setuptools>=77.0.3" in pyproject["build-system"]["requires"]
+    assert pyproject["project"]["license"] == "BSD-3-Clause"
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), names
+    metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    text = zipfile.ZipFile(wheel).read(metadata).decode()
+    assert "License-Expression: BSD-3-Clause" in text
+    licence = (ROOT / "LICENSE").read_text()
+    assert "BSD 3-Clause License" in licence and "CC BY 4.0" in licence

@@ -68,11 +68,19 @@ SETUP_TAG = "course-setup"
 SETUP_TEMPLATE = '''\
 # Set-up: run this cell first. In Google Colab it installs the course's Python
 # package, course_utils {version}; in JupyterLab it uses the installed one.
+import sys
+
 try:
     import course_utils
+    if course_utils.__file__ is None:  # only a folder left behind by an uninstall
+        raise ImportError("course_utils is not installed")
 except ImportError:
-    %pip install --quiet "course_utils @ git+{url}@v{version}"
+    sys.modules.pop("course_utils", None)
+    !{{sys.executable}} -m pip install --quiet "course_utils @ git+{url}@v{version}"
     import course_utils'''
+# Why `!python -m pip` and not `%pip`: the %pip magic always ends with "Note: you
+# may need to restart the kernel", which is not true here (nothing was imported
+# before) and would alarm students. The kernel's own Python runs pip, as %pip does.
 
 
 # --- Set-up cell -------------------------------------------------------------
@@ -95,8 +103,16 @@ def repository_url() -> str:
     return config["repository"]["url"].rstrip("/")
 
 
-def setup_source() -> str:
-    return SETUP_TEMPLATE.format(url=repository_url(), version=course_version())
+def setup_source(url: str | None = None, version: str | None = None) -> str:
+    """The set-up cell's source: installs ``course_utils`` from ``url`` at tag ``v<version>``.
+
+    By default the repository of ``_config.yml`` and the version of
+    ``course_utils/__init__.py``; ``make compat`` passes a ``file://`` URL of a
+    local clone instead, so that it installs exactly as Colab does.
+    """
+    return SETUP_TEMPLATE.format(
+        url=url or repository_url(), version=version or course_version()
+    )
 
 
 def _setup_cell_index(nb) -> int:
@@ -264,8 +280,10 @@ def execute(path: Path, timeout: int = 600) -> None:
     from nbclient import NotebookClient
 
     nb = _read(path)
-    # Progress bars print timings; keep them out of stored outputs.
+    # Progress bars print timings; keep them out of stored outputs. Notebook 2's
+    # timing chart shows its recorded timings instead of this machine's.
     os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("COURSE_REFERENCE_TIMINGS", "1")
     client = NotebookClient(
         nb,
         timeout=timeout,

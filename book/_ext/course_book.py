@@ -71,10 +71,14 @@ def check_repository(url: str, branch: str) -> None:
         )
 
 
-def colab_url(repository_url: str, branch: str, path: str) -> str:
-    """The Colab address that opens ``path`` (relative to the repository root)."""
+def colab_url(repository_url: str, branch: str, path: str,
+              colab: str = "https://colab.research.google.com") -> str:
+    """The Colab address that opens ``path`` (relative to the repository root).
+
+    ``colab`` is ``launch_buttons.colab_url`` of ``_config.yml``.
+    """
     org_repo = urlsplit(repository_url).path.strip("/")
-    return f"https://colab.research.google.com/github/{org_repo}/blob/{branch}/{path}"
+    return f"{colab.rstrip('/')}/github/{org_repo}/blob/{branch}/{path}"
 
 
 def binder_url(repository_url: str, branch: str, path: str, binderhub="https://mybinder.org"):
@@ -146,9 +150,9 @@ class StudentNotebooks(SphinxDirective):
         if not notebooks:
             raise self.error(f"no student notebooks found in {STUDENT_FOLDER}/")
         url, branch = _repository(self.config)
-        binderhub = self.config.html_theme_options.get("launch_buttons", {}).get(
-            "binderhub_url", "https://mybinder.org"
-        )
+        launch = self.config.html_theme_options.get("launch_buttons", {})
+        binderhub = launch.get("binderhub_url", "https://mybinder.org")
+        colab = launch.get("colab_url", "https://colab.research.google.com")
         here = (srcdir / self.env.docname).parent
         lines = [
             "| Notebook | Download | Open in the cloud |",
@@ -161,7 +165,7 @@ class StudentNotebooks(SphinxDirective):
             lines.append(
                 f"| {notebook_title(path)} "
                 f"| {{download}}`{path.name} <{link}>` "
-                f"| [Colab]({colab_url(url, branch, relative)}) · "
+                f"| [Colab]({colab_url(url, branch, relative, colab)}) · "
                 f"[Binder]({binder_url(url, branch, relative, binderhub)}) |"
             )
         container = nodes.container(classes=["student-notebooks"])

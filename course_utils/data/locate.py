@@ -131,6 +131,16 @@ def _synthetic_problem(root: Path, preset: str) -> str | None:
 
 
 def _line(description: str, root: Path, note: str = "") -> str:
+    """The line ``dataset_dir`` prints: what data, and where.
+
+    Notebook outputs are stored and published, so a dataset in the cache is
+    named relative to the cache: where the cache is differs from machine to
+    machine (``python -m course_utils.data info`` shows it).
+    """
+    cache = cache_dir()
+    if is_within(root, cache) and root.resolve() != cache.resolve():
+        where = root.resolve().relative_to(cache.resolve()).as_posix()
+        return f"Using {description}: {where} in the course's cache folder{note}"
     return f"Using {description} in {display_path(root)}{note}"
 
 
@@ -261,7 +271,7 @@ def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: boo
     --------
     >>> from course_utils.data import dataset_dir
     >>> data_dir = dataset_dir()   # doctest: +SKIP
-    Using the synthetic course dataset (preset 'full', seed 20230321, generator 1) in ~/.cache/course_utils/synthetic-full
+    Using the synthetic course dataset (preset 'full', seed 20230321, generator 1): synthetic-full in the course's cache folder
     >>> bias_file = data_dir / "calibration_frames" / "bias" / "b0860c1.fits"   # doctest: +SKIP
     """
     root, line, action = describe_choice(source, preset)
