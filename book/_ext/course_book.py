@@ -14,6 +14,21 @@ It does a few small things that Jupyter Book 1.x does not:
   (``{{ clone_commands }}``, ``{{ repository_url }}``);
 * it keeps launch buttons (Colab, Binder) on the exercise notebooks only: the
   data page is executed too, but it is not something a student should launch;
+* it makes the launch buttons, the ``.ipynb`` download and a box under each
+  notebook's title open the **student version** (``notebooks/student/``), and
+  offers the version with solutions under its own, clearly different name;
+* it makes every page pass axe-core's serious and critical checks: unique ids
+  (sphinx-exercise gives every exercise and solution the same one), a
+  bibliography without invalid ARIA roles, a search field and a colour-mode
+  switch whose names match what they show (``templates/``), and solution
+  buttons named after their solution (``static/course_book.js``);
+* it makes builds reproducible: notebooks written from MyST Markdown pages
+  (``_sources/book/data.ipynb``) get cell ids derived from the page and the
+  cell's position instead of random ones;
+* its style sheet (``static/course_book.css``) wraps long code lines instead of
+  scrolling them sideways, keeps figures at a readable size on phones
+  (scrolling sideways within the figure's output instead), and keeps the
+  student notebooks table's links on screen at a phone's width;
 * it makes a click on the title text of a folded solution open it
   (``static/course_book.js``): sphinx-exercise makes that text a link back to
   the exercise, which would otherwise swallow the click;
@@ -24,8 +39,11 @@ It does a few small things that Jupyter Book 1.x does not:
 
 from __future__ import annotations
 
+import html
 import json
 import re
+import shutil
+from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,7 +51,10 @@ from docutils import nodes
 from docutils.statemachine import StringList
 from sphinx.application import Sphinx
 from sphinx.errors import ConfigError
+from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
+
+logger = logging.getLogger(__name__)
 
 #: Pages under this folder (relative to the book's root) are the exercise notebooks.
 NOTEBOOK_FOLDER = "notebooks"
@@ -192,6 +213,197 @@ def _unique_scripts(app, pagename, templatename, context, doctree):
     context["script_files"] = unique
 
 
+def student_notebook(docname: str) -> str:
+    """The repository path of the student version of notebook page ``docname``.
+
+    >>> student_notebook("notebooks/01_bias_frames")
+    'notebooks/student/01_bias_frames.ipynb'
+    """
+    return f"{STUDENT_FOLDER}/{Path(docname).name}.ipynb"
+
+
+def _is_notebook_page(pagename: str) -> bool:
+    return pagename.startswith(NOTEBOOK_FOLDER + "/") and not pagename.startswith(
+        STUDENT_FOLDER + "/"
+    )
+
+
+def _launch_links(app: Sphinx, pagename: str) -> dict[str, str] | None:
+    """Colab and Binder addresses of the student and solution versions of a page."""
+    student = student_notebook(pagename)
+    if not (Path(app.srcdir) / student).is_file():
+        logger.warning(
+            f"{pagename}: no student version {student}: run `make student` "
+            "(the launch buttons must open it)",
+            location=pagename,
+        )
+        return None
+    url, branch = _repository(app.config)
+    binderhub = app.config.html_theme_options.get("launch_buttons", {}).get(
+        "binderhub_url", "https://mybinder.org"
+    )
+    solution = f"{pagename}.ipynb"
+    return {
+        "student": student,
+        "colab_student": colab_url(url, branch, student),
+        "binder_student": binder_url(url, branch, student, binderhub),
+        "colab_solution": colab_url(url, branch, solution),
+        "binder_solution": binder_url(url, branch, solution, binderhub),
+    }
+
+
+def _launch_button(text: str, tooltip: str, url: str, icon: str) -> dict:
+    return {"type": "link", "text": text, "tooltip": tooltip, "url": url, "icon": icon}
+
+
+def _student_launch_buttons(app, pagename, templatename, context, doctree):
+    """On a notebook page, the launch buttons and the download open the student version.
+
+    The version with solutions stays on offer, named as such, after the student one.
+    """
+    if not _is_notebook_page(pagename) or not context.get("header_buttons"):
+        return
+    links = _launch_links(app, pagename)
+    if links is None:
+        return
+    pathto = context["pathto"]
+    student_file = pathto(links["student"], 1)
+    for group in context["header_buttons"]:
+        if group.get("label") == "launch-buttons":
+            binder, colab = "_static/images/logo_binder.svg", "_static/images/logo_colab.png"
+            group["tooltip"] = "Open this notebook in the cloud"
+            group["buttons"] = [
+                _launch_button("Exercises in Colab", "Open the student version (no "
+                               "solutions) in Colab", links["colab_student"], colab),
+                _launch_button("Exercises in Binder", "Open the student version (no "
+                               "solutions) in Binder", links["binder_student"], binder),
+                _launch_button("With solutions in Colab", "Open this page's notebook, "
+                               "solutions included, in Colab", links["colab_solution"], colab),
+                _launch_button("With solutions in Binder", "Open this page's notebook, "
+                               "solutions included, in Binder", links["binder_solution"], binder),
+            ]
+        elif group.get("label") == "download-buttons":
+            buttons = group["buttons"]
+            for button in buttons:
+                if button.get("label") == "download-source-button":
+                    button["text"] = ".ipynb with solutions"
+                    button["tooltip"] = "Download this page's notebook, solutions included"
+            buttons.insert(0, {
+                "type": "link",
+                "url": student_file,
+                "text": ".ipynb exercises",
+                "tooltip": "Download the student version (no solutions)",
+                "icon": "fas fa-file-code",
+                "label": "download-student-notebook-button",
+            })
+    context["body"] = _student_box(links, student_file) + context.get("body", "")
+
+
+def _student_box(links: dict[str, str], student_file: str) -> str:
+    """The box at the top of a notebook page: where to work on the exercises."""
+    link = '<a class="reference external" href="{}">{}</a>'.format
+    return (
+        '<div class="admonition tip student-version">\n'
+        '<p class="admonition-title">Work on the exercises yourself</p>\n'
+        "<p>This page shows the solutions. The student version of this notebook "
+        "has an empty cell in place of each solution: "
+        f'{link(html.escape(links["colab_student"]), "open it in Colab")}, '
+        f'{link(html.escape(links["binder_student"]), "open it in Binder")}, or '
+        f'<a class="reference download" href="{html.escape(student_file)}" download>'
+        f"download it (<code>{Path(links['student']).name}</code>)</a>.</p>\n"
+        "</div>\n"
+    )
+
+
+_ID = re.compile(r'(<[^<>]*?\sid=")([^"]+)(")')
+
+
+def unique_ids(body: str) -> str:
+    """Rename the second and later elements that share an id (``x`` becomes ``x-2``).
+
+    >>> unique_ids('<section id="a"></section><section id="a"></section>')
+    '<section id="a"></section><section id="a-2"></section>'
+    """
+    taken = Counter(match.group(2) for match in _ID.finditer(body))
+    seen: Counter = Counter()
+
+    def rename(match: re.Match) -> str:
+        name = match.group(2)
+        seen[name] += 1
+        if seen[name] == 1:
+            return match.group(0)
+        number = seen[name]
+        while f"{name}-{number}" in taken:
+            number += 1
+        taken[f"{name}-{number}"] += 1
+        return f"{match.group(1)}{name}-{number}{match.group(3)}"
+
+    return _ID.sub(rename, body)
+
+
+def valid_citation_roles(body: str) -> str:
+    """Drop the ARIA roles docutils gives a bibliography.
+
+    ``role="list"`` on the citation list requires list items as its children,
+    but its entries are ``doc-biblioentry`` (a deprecated role) holding a
+    ``doc-backlink``: axe reports that as a critical error. Without the roles
+    the list reads as the plain text it is.
+
+    >>> valid_citation_roles('<div role="list" class="citation-list">'
+    ...                      '<div class="citation" id="c" role="doc-biblioentry">')
+    '<div class="citation-list"><div class="citation" id="c">'
+    """
+    body = body.replace('<div role="list" class="citation-list">', '<div class="citation-list">')
+    return body.replace(' role="doc-biblioentry"', "")
+
+
+def _accessible_body(app, pagename, templatename, context, doctree):
+    if "body" in context:
+        context["body"] = valid_citation_roles(unique_ids(context["body"]))
+
+
+def _page_notebooks(outdir: Path, srcdir: Path):
+    """Notebooks the build wrote from MyST Markdown pages (they get random cell ids)."""
+    execute = outdir.parent / "jupyter_execute"
+    for folder in (outdir / "_sources", execute):
+        for path in sorted(folder.rglob("*.ipynb")) if folder.is_dir() else []:
+            docname = path.relative_to(folder).with_suffix("").as_posix()
+            if (srcdir / f"{docname}.md").is_file() and not (srcdir / f"{docname}.ipynb").exists():
+                yield docname, path
+
+
+def stable_cell_ids(notebook: dict, docname: str) -> dict:
+    """Give every cell an id made from the page's name and the cell's position.
+
+    >>> nb = {"cells": [{"id": "5f3e0a1c"}, {"id": "b81d9e27"}]}
+    >>> [c["id"] for c in stable_cell_ids(nb, "book/data")["cells"]]
+    ['data-cell-1', 'data-cell-2']
+    """
+    stem = re.sub(r"[^A-Za-z0-9_-]", "-", Path(docname).name)[:40]
+    for number, cell in enumerate(notebook.get("cells", []), start=1):
+        cell["id"] = f"{stem}-cell-{number}"
+    return notebook
+
+
+def _reproducible_outputs(app: Sphinx, exception) -> None:
+    """After a build: stable cell ids, and the student notebooks next to the pages."""
+    if exception is not None or app.builder.format != "html":
+        return
+    outdir, srcdir = Path(app.outdir), Path(app.srcdir)
+    for docname, path in _page_notebooks(outdir, srcdir):
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        text = json.dumps(stable_cell_ids(notebook, docname), indent=1, ensure_ascii=False)
+        path.write_text(text + "\n", encoding="utf-8")
+    target = outdir / STUDENT_FOLDER
+    for path in sorted((srcdir / STUDENT_FOLDER).glob("[0-9][0-9]_*.ipynb")):
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target / path.name)
+
+
+def _add_templates_path(app: Sphinx, config) -> None:
+    config.templates_path = [str(Path(__file__).parent / "templates"), *config.templates_path]
+
+
 def _add_static_path(app: Sphinx) -> None:
     app.config.html_static_path.append(str(Path(__file__).parent / "static"))
 
@@ -199,10 +411,16 @@ def _add_static_path(app: Sphinx) -> None:
 def setup(app: Sphinx) -> dict:
     app.connect("builder-inited", _add_static_path)
     app.add_js_file("course_book.js")
+    app.add_css_file("course_book.css")
+    app.connect("config-inited", _add_templates_path)
     app.connect("config-inited", _check_config)
     app.connect("config-inited", _add_substitutions)
     app.add_directive("student-notebooks", StudentNotebooks)
     # After sphinx-book-theme adds its buttons (priority 501).
     app.connect("html-page-context", _launch_buttons_on_notebooks_only, priority=600)
     app.connect("html-page-context", _unique_scripts, priority=600)
+    app.connect("html-page-context", _student_launch_buttons, priority=600)
+    # After the body is final (the student box included).
+    app.connect("html-page-context", _accessible_body, priority=700)
+    app.connect("build-finished", _reproducible_outputs)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
