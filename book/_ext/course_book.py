@@ -296,7 +296,7 @@ def _student_launch_buttons(app, pagename, templatename, context, doctree):
                 "icon": "fas fa-file-code",
                 "label": "download-student-notebook-button",
             })
-    context["body"] = _student_box(links, student_file) + context.get("body", "")
+    context["body"] = after_title(context.get("body", ""), _student_box(links, student_file))
 
 
 def _student_box(links: dict[str, str], student_file: str) -> str:
@@ -313,6 +313,19 @@ def _student_box(links: dict[str, str], student_file: str) -> str:
         f"download it (<code>{Path(links['student']).name}</code>)</a>.</p>\n"
         "</div>\n"
     )
+
+
+def after_title(body: str, box: str) -> str:
+    """Insert ``box`` just after the page's first ``<h1>`` title (or at the top).
+
+    >>> after_title("<section><h1>Bias</h1><p>Text</p>", "<div>box</div>")
+    '<section><h1>Bias</h1><div>box</div><p>Text</p>'
+    """
+    end = body.find("</h1>")
+    if end < 0:
+        return box + body
+    end += len("</h1>")
+    return body[:end] + box + body[end:]
 
 
 _ID = re.compile(r'(<[^<>]*?\sid=")([^"]+)(")')
