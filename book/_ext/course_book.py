@@ -92,10 +92,14 @@ def check_repository(url: str, branch: str) -> None:
         )
 
 
-def colab_url(repository_url: str, branch: str, path: str) -> str:
-    """The Colab address that opens ``path`` (relative to the repository root)."""
+def colab_url(repository_url: str, branch: str, path: str,
+              colab: str = "https://colab.research.google.com") -> str:
+    """The Colab address that opens ``path`` (relative to the repository root).
+
+    ``colab`` is ``launch_buttons.colab_url`` of ``_config.yml``.
+    """
     org_repo = urlsplit(repository_url).path.strip("/")
-    return f"https://colab.research.google.com/github/{org_repo}/blob/{branch}/{path}"
+    return f"{colab.rstrip('/')}/github/{org_repo}/blob/{branch}/{path}"
 
 
 def binder_url(repository_url: str, branch: str, path: str, binderhub="https://mybinder.org"):
@@ -239,15 +243,15 @@ def _launch_links(app: Sphinx, pagename: str) -> dict[str, str] | None:
         )
         return None
     url, branch = _repository(app.config)
-    binderhub = app.config.html_theme_options.get("launch_buttons", {}).get(
-        "binderhub_url", "https://mybinder.org"
-    )
+    launch = app.config.html_theme_options.get("launch_buttons", {})
+    binderhub = launch.get("binderhub_url", "https://mybinder.org")
+    colab = launch.get("colab_url", "https://colab.research.google.com")
     solution = f"{pagename}.ipynb"
     return {
         "student": student,
-        "colab_student": colab_url(url, branch, student),
+        "colab_student": colab_url(url, branch, student, colab),
         "binder_student": binder_url(url, branch, student, binderhub),
-        "colab_solution": colab_url(url, branch, solution),
+        "colab_solution": colab_url(url, branch, solution, colab),
         "binder_solution": binder_url(url, branch, solution, binderhub),
     }
 
