@@ -85,13 +85,14 @@ def test_the_makefile_builds_cleanly_and_strictly():
 
 
 def _figure_cells(path: Path):
-    """(cell id, its description or None) for every code cell whose outputs hold an image."""
+    """(cell id, number of images, description or None) of each code cell that draws."""
     notebook = json.loads(path.read_text(encoding="utf-8"))
     for cell in notebook["cells"]:
         outputs = cell.get("outputs", []) if cell["cell_type"] == "code" else []
-        if any(kind.startswith("image/") for o in outputs for kind in o.get("data", {})):
+        images = sum(any(k.startswith("image/") for k in o.get("data", {})) for o in outputs)
+        if images:
             options = cell.get("metadata", {}).get("mystnb", {})
-            yield cell.get("id"), options.get("image", {}).get("alt")
+            yield cell.get("id"), images, options.get("image", {}).get("alt")
 
 
 @pytest.mark.parametrize(
@@ -106,13 +107,17 @@ def test_every_figure_of_every_notebook_is_described(path):
     """
     figures = list(_figure_cells(path))
     assert figures, f"{path.name} makes no figure"
-    for cell_id, alt in figures:
+    for cell_id, images, alt in figures:
+        assert images == 1, (
+            f"{path.name}, cell {cell_id} draws {images} figures: its description (cell "
+            "metadata) would describe them all; draw one figure per cell"
+        )
         assert alt and len(alt.split()) >= 6, (
             f"{path.name}, cell {cell_id}: its figure needs a description in the cell's "
             "metadata, mystnb: image: alt: (a sentence or two on what the figure shows)"
         )
         assert not re.search(r"\.(png|jpe?g|svg)\b|_images/", alt), (path.name, cell_id, alt)
-    described = [alt for _, alt in figures]
+    described = [alt for _, _, alt in figures]
     assert len(set(described)) == len(described), f"{path.name}: two figures share a description"
 
 
