@@ -29,8 +29,9 @@ Playwright. It checks what a student would see:
 * a solution is folded away until its title is clicked;
 * the student notebooks can be downloaded, and their Colab links are right.
 
-Screenshots of the landing page and of the first notebook page are written to
-``screenshots/`` for review.
+Screenshots of the landing page and of the first notebook page (and of it and
+the student notebooks page at a phone's width) are written to ``screenshots/``
+for review.
 
 Without Chromium or Playwright these tests are skipped, with the reason shown;
 with ``CI=true`` they fail instead, so that CI cannot pass without them.
@@ -756,12 +757,15 @@ def test_student_notebooks_download_and_open_in_colab(visit):
 
 
 @pytest.mark.parametrize(
-    "docname, name",
-    [("book/intro", "landing"), (NOTEBOOK_PAGES[0], NOTEBOOK_PAGES[0].split("/")[-1])],
+    "docname, name, viewport",
+    [("book/intro", "landing", DESKTOP),
+     (NOTEBOOK_PAGES[0], NOTEBOOK_PAGES[0].split("/")[-1], DESKTOP),
+     (NOTEBOOK_PAGES[0], NOTEBOOK_PAGES[0].split("/")[-1] + "-phone", PHONE),
+     ("book/student_notebooks", "student_notebooks-phone", PHONE)],
 )
-def test_screenshot(visit, docname, name):
+def test_screenshot(visit, docname, name, viewport):
     SCREENSHOTS.mkdir(exist_ok=True)
-    page = visit(docname)
+    page = visit(docname, viewport)
     target = SCREENSHOTS / f"{name}.png"
     page.page.screenshot(path=str(target), full_page=True)
     assert target.stat().st_size > 10_000
