@@ -81,6 +81,14 @@ def test_the_makefile_builds_cleanly_and_strictly():
     assert "rm -rf _build" in makefile
 
 
+def test_the_extensions_examples_hold():
+    """The docstring examples of book/_ext/course_book.py (ids, roles, cell ids, links)."""
+    import doctest
+
+    result = doctest.testmod(course_book, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 8 and result.failed == 0, result
+
+
 # --- Figures described ------------------------------------------------------------
 
 
