@@ -70,6 +70,11 @@ def test_exercises_and_gated_solutions_are_enabled():
     assert "colon_fence" in extensions and "dollarmath" in extensions
 
 
+def test_printed_lines_are_merged_whatever_the_kernel_flushed():
+    """Two builds split a cell's printed lines at different places unless merged."""
+    assert CONFIG["sphinx"]["config"]["nb_merge_streams"] is True
+
+
 def test_nothing_is_fetched_at_build_time():
     assert CONFIG["launch_buttons"].get("thebe") is False
     assert CONFIG["sphinx"]["config"]["intersphinx_mapping"] == {}

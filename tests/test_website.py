@@ -675,6 +675,17 @@ def test_published_outputs_are_the_stored_outputs(docname):
     )
 
 
+@pytest.mark.parametrize("docname", NOTEBOOK_PAGES)
+def test_printed_lines_are_one_block_per_cell(docname):
+    """How a kernel flushes its output varies from run to run; the page must not."""
+    page = (HTML / f"{docname}.html").read_text(encoding="utf-8")
+    split = re.findall(
+        r'<div class="output stream[^"]*"><div class="highlight"><pre>(?:(?!</pre>).)*</pre>'
+        r'</div>\s*</div>\s*<div class="output stream', page, flags=re.DOTALL,
+    )
+    assert not split, f"{docname}: {len(split)} cell outputs split into several blocks"
+
+
 def test_notebooks_written_from_pages_have_stable_cell_ids():
     sources = HTML / "_sources"
     written = [p for p in sources.rglob("*.ipynb")
