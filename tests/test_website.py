@@ -660,7 +660,9 @@ def test_published_outputs_are_the_stored_outputs(docname):
 
     Every build executes the notebooks afresh; if what it gets is what is
     stored, two builds (here or anywhere) publish the same outputs. A timing,
-    a machine's path or a random number in an output fails here.
+    a machine's path or a random number in an output fails here. (The build
+    executes every notebook, ``execute_notebooks: force``, which
+    test_book_config.py checks: a build from a cache would compare old outputs.)
     """
     built = json.loads((EXECUTED / f"{docname}.ipynb").read_text(encoding="utf-8"))
     stored = json.loads((ROOT / f"{docname}.ipynb").read_text(encoding="utf-8"))
