@@ -17,14 +17,10 @@ It does a few small things that Jupyter Book 1.x does not:
 * it makes the launch buttons, the ``.ipynb`` download and a box under each
   notebook's title open the **student version** (``notebooks/student/``), and
   offers the version with solutions under its own, clearly different name;
-* it makes every page pass axe-core's serious and critical checks: unique ids
-  (sphinx-exercise gives every exercise and solution the same one), a
-  bibliography without invalid ARIA roles, a search field and a colour-mode
-  switch whose names match what they show (``templates/``), and solution
-  buttons named after their solution (``static/course_book.js``);
-* it makes builds reproducible: notebooks written from MyST Markdown pages
-  (``_sources/book/data.ipynb``) get cell ids derived from the page and the
-  cell's position instead of random ones;
+* it loads ``accessible_pages`` (pages that pass axe-core's serious and
+  critical checks) and ``reproducible_build`` (stable cell ids in the
+  notebooks written from Markdown pages), and names each solution's button
+  after the solution (``static/course_book.js``);
 * its style sheet (``static/course_book.css``) wraps long code lines instead of
   scrolling them sideways, keeps figures at a readable size on phones
   (scrolling sideways within the figure's output instead), and keeps the
@@ -43,7 +39,6 @@ import html
 import json
 import re
 import shutil
-from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -332,93 +327,14 @@ def after_title(body: str, box: str) -> str:
     return body[:end] + box + body[end:]
 
 
-_ID = re.compile(r'(<[^<>]*?\sid=")([^"]+)(")')
-
-
-def unique_ids(body: str) -> str:
-    """Rename the second and later elements that share an id (``x`` becomes ``x-2``).
-
-    >>> unique_ids('<section id="a"></section><section id="a"></section>')
-    '<section id="a"></section><section id="a-2"></section>'
-    """
-    taken = Counter(match.group(2) for match in _ID.finditer(body))
-    seen: Counter = Counter()
-
-    def rename(match: re.Match) -> str:
-        name = match.group(2)
-        seen[name] += 1
-        if seen[name] == 1:
-            return match.group(0)
-        number = seen[name]
-        while f"{name}-{number}" in taken:
-            number += 1
-        taken[f"{name}-{number}"] += 1
-        return f"{match.group(1)}{name}-{number}{match.group(3)}"
-
-    return _ID.sub(rename, body)
-
-
-def valid_citation_roles(body: str) -> str:
-    """Drop the ARIA roles docutils gives a bibliography.
-
-    ``role="list"`` on the citation list requires list items as its children,
-    but its entries are ``doc-biblioentry`` (a deprecated role) holding a
-    ``doc-backlink``: axe reports that as a critical error. Without the roles
-    the list reads as the plain text it is.
-
-    >>> valid_citation_roles('<div role="list" class="citation-list">'
-    ...                      '<div class="citation" id="c" role="doc-biblioentry">')
-    '<div class="citation-list"><div class="citation" id="c">'
-    """
-    body = body.replace('<div role="list" class="citation-list">', '<div class="citation-list">')
-    return body.replace(' role="doc-biblioentry"', "")
-
-
-def _accessible_body(app, pagename, templatename, context, doctree):
-    if "body" in context:
-        context["body"] = valid_citation_roles(unique_ids(context["body"]))
-
-
-def _page_notebooks(outdir: Path, srcdir: Path):
-    """Notebooks the build wrote from MyST Markdown pages (they get random cell ids)."""
-    execute = outdir.parent / "jupyter_execute"
-    for folder in (outdir / "_sources", execute):
-        for path in sorted(folder.rglob("*.ipynb")) if folder.is_dir() else []:
-            docname = path.relative_to(folder).with_suffix("").as_posix()
-            if (srcdir / f"{docname}.md").is_file() and not (srcdir / f"{docname}.ipynb").exists():
-                yield docname, path
-
-
-def stable_cell_ids(notebook: dict, docname: str) -> dict:
-    """Give every cell an id made from the page's name and the cell's position.
-
-    >>> nb = {"cells": [{"id": "5f3e0a1c"}, {"id": "b81d9e27"}]}
-    >>> [c["id"] for c in stable_cell_ids(nb, "book/data")["cells"]]
-    ['data-cell-1', 'data-cell-2']
-    """
-    stem = re.sub(r"[^A-Za-z0-9_-]", "-", Path(docname).name)[:40]
-    for number, cell in enumerate(notebook.get("cells", []), start=1):
-        cell["id"] = f"{stem}-cell-{number}"
-    return notebook
-
-
-def _reproducible_outputs(app: Sphinx, exception) -> None:
-    """After a build: stable cell ids, and the student notebooks next to the pages."""
+def _copy_student_notebooks(app: Sphinx, exception) -> None:
+    """Publish the student notebooks next to the pages (``notebooks/student/``)."""
     if exception is not None or app.builder.format != "html":
         return
-    outdir, srcdir = Path(app.outdir), Path(app.srcdir)
-    for docname, path in _page_notebooks(outdir, srcdir):
-        notebook = json.loads(path.read_text(encoding="utf-8"))
-        text = json.dumps(stable_cell_ids(notebook, docname), indent=1, ensure_ascii=False)
-        path.write_text(text + "\n", encoding="utf-8")
-    target = outdir / STUDENT_FOLDER
-    for path in sorted((srcdir / STUDENT_FOLDER).glob("[0-9][0-9]_*.ipynb")):
+    target = Path(app.outdir) / STUDENT_FOLDER
+    for path in sorted((Path(app.srcdir) / STUDENT_FOLDER).glob("[0-9][0-9]_*.ipynb")):
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target / path.name)
-
-
-def _add_templates_path(app: Sphinx, config) -> None:
-    config.templates_path = [str(Path(__file__).parent / "templates"), *config.templates_path]
 
 
 def _add_static_path(app: Sphinx) -> None:
@@ -429,7 +345,8 @@ def setup(app: Sphinx) -> dict:
     app.connect("builder-inited", _add_static_path)
     app.add_js_file("course_book.js")
     app.add_css_file("course_book.css")
-    app.connect("config-inited", _add_templates_path)
+    app.setup_extension("accessible_pages")
+    app.setup_extension("reproducible_build")
     app.connect("config-inited", _check_config)
     app.connect("config-inited", _add_substitutions)
     app.add_directive("student-notebooks", StudentNotebooks)
@@ -437,7 +354,5 @@ def setup(app: Sphinx) -> dict:
     app.connect("html-page-context", _launch_buttons_on_notebooks_only, priority=600)
     app.connect("html-page-context", _unique_scripts, priority=600)
     app.connect("html-page-context", _student_launch_buttons, priority=600)
-    # After the body is final (the student box included).
-    app.connect("html-page-context", _accessible_body, priority=700)
-    app.connect("build-finished", _reproducible_outputs)
+    app.connect("build-finished", _copy_student_notebooks)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
