@@ -4,8 +4,13 @@ The settings that decide whether the website can be trusted: notebooks run at
 every build and a failing cell fails it, solutions are collapsible, launch
 links are well-formed (the course we grow from had ``branch: main/``, which
 gave ``blob/main//`` links), and the table of contents holds every page. The
-last test builds a one-notebook book with this course's settings and reads the
-launch links that sphinx-book-theme actually writes.
+last tests build a small book with this course's settings: they read the
+launch links that sphinx-book-theme actually writes (to the student version),
+and build it twice to check that the two builds are identical.
+
+Every figure a notebook makes needs a description for screen readers, given
+in its cell's metadata (``mystnb: image: alt:``); the test here reads the
+stored notebooks, so a new notebook's figures are checked without a build.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +73,11 @@ def test_exercises_and_gated_solutions_are_enabled():
     assert "colon_fence" in extensions and "dollarmath" in extensions
 
 
+def test_printed_lines_are_merged_whatever_the_kernel_flushed():
+    """Two builds split a cell's printed lines at different places unless merged."""
+    assert CONFIG["sphinx"]["config"]["nb_merge_streams"] is True
+
+
 def test_nothing_is_fetched_at_build_time():
     assert CONFIG["launch_buttons"].get("thebe") is False
     assert CONFIG["sphinx"]["config"]["intersphinx_mapping"] == {}
@@ -76,6 +87,56 @@ def test_the_makefile_builds_cleanly_and_strictly():
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     assert "jupyter-book build . -W -n --keep-going" in makefile
     assert "rm -rf _build" in makefile
+
+
+@pytest.mark.parametrize("name", ["course_book", "accessible_pages", "reproducible_build"])
+def test_the_extensions_examples_hold(name):
+    """The docstring examples of the website's extensions in book/_ext/."""
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 1 and result.failed == 0, result
+
+
+# --- Figures described ------------------------------------------------------------
+
+
+def _figure_cells(path: Path):
+    """(cell id, number of images, description or None) of each code cell that draws."""
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    for cell in notebook["cells"]:
+        outputs = cell.get("outputs", []) if cell["cell_type"] == "code" else []
+        images = sum(any(k.startswith("image/") for k in o.get("data", {})) for o in outputs)
+        if images:
+            options = cell.get("metadata", {}).get("mystnb", {})
+            yield cell.get("id"), images, options.get("image", {}).get("alt")
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.name
+)
+def test_every_figure_of_every_notebook_is_described(path):
+    """The website shows each figure with the alt text of its cell's metadata.
+
+    Without it the image's file path is its alt text, which tells a screen
+    reader nothing. A figure's description says what it shows and what to see
+    in it, in a sentence or two (see the README).
+    """
+    figures = list(_figure_cells(path))
+    assert figures, f"{path.name} makes no figure"
+    for cell_id, images, alt in figures:
+        assert images == 1, (
+            f"{path.name}, cell {cell_id} draws {images} figures: its description (cell "
+            "metadata) would describe them all; draw one figure per cell"
+        )
+        assert alt and len(alt.split()) >= 6, (
+            f"{path.name}, cell {cell_id}: its figure needs a description in the cell's "
+            "metadata, mystnb: image: alt: (a sentence or two on what the figure shows)"
+        )
+        assert not re.search(r"\.(png|jpe?g|svg)\b|_images/", alt), (path.name, cell_id, alt)
+    described = [alt for _, _, alt in figures]
+    assert len(set(described)) == len(described), f"{path.name}: two figures share a description"
 
 
 # --- Table of contents ----------------------------------------------------------
@@ -170,8 +231,16 @@ def _mini_book(tmp_path: Path, branch: str) -> Path:
     }
     (tmp_path / "_config.yml").write_text(yaml.safe_dump(config))
     (tmp_path / "_toc.yml").write_text(yaml.safe_dump(
-        {"format": "jb-book", "root": "intro", "chapters": [{"file": "notebooks/01_x"}]}
+        {"format": "jb-book", "root": "intro",
+         "chapters": [{"file": "notebooks/01_x"}, {"file": "page"}]}
     ))
+    # A notebook written as MyST Markdown, as book/data.md is: the build writes
+    # it out as .ipynb, which must not get random cell ids.
+    (tmp_path / "page.md").write_text(
+        "---\njupytext:\n  text_representation:\n    format_name: myst\n"
+        "kernelspec:\n  name: python3\n  display_name: Python 3\n  language: python\n---\n\n"
+        "# A page\n\n```{code-cell} ipython3\n1 + 1\n```\n\nText.\n"
+    )
     (tmp_path / "intro.md").write_text("# Intro\n\nHello.\n")
     # What `make test` leaves behind must not become a page (and a -W failure).
     (tmp_path / ".pytest_cache").mkdir()
@@ -184,6 +253,8 @@ def _mini_book(tmp_path: Path, branch: str) -> Path:
         "nbformat": 4, "nbformat_minor": 5,
     }
     (tmp_path / "notebooks" / "01_x.ipynb").write_text(json.dumps(notebook))
+    (tmp_path / "notebooks" / "student").mkdir()
+    (tmp_path / "notebooks" / "student" / "01_x.ipynb").write_text(json.dumps(notebook))
     return tmp_path
 
 
@@ -195,22 +266,63 @@ def _build(folder: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_built_launch_links_point_at_the_notebook(tmp_path):
+def test_built_launch_links_open_the_student_version(tmp_path):
     book = _mini_book(tmp_path, CONFIG["repository"]["branch"])
     result = _build(book)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     html = (book / "_build" / "html" / "notebooks" / "01_x.html").read_text(encoding="utf-8")
     org_repo = CONFIG["repository"]["url"].split("github.com/")[1]
     branch = CONFIG["repository"]["branch"]
-    colab = (f"https://colab.research.google.com/github/{org_repo}/blob/{branch}/"
-             "notebooks/01_x.ipynb")
-    binder = f"https://mybinder.org/v2/gh/{org_repo}/{branch}?urlpath=lab/tree/notebooks/01_x.ipynb"
-    assert f'href="{colab}"' in html
-    assert f'href="{binder}"' in html
+    for path in ("notebooks/student/01_x.ipynb", "notebooks/01_x.ipynb"):
+        colab = f"https://colab.research.google.com/github/{org_repo}/blob/{branch}/{path}"
+        binder = f"https://mybinder.org/v2/gh/{org_repo}/{branch}?urlpath=lab/tree/{path}"
+        assert f'href="{colab}"' in html
+        assert f'href="{binder}"' in html
+    # The student version comes first, under a name that says so.
+    assert html.index("Exercises in Colab") < html.index("With solutions in Colab")
+    assert html.index("/student/01_x.ipynb") < html.index("blob/main/notebooks/01_x.ipynb")
+    assert 'href="student/01_x.ipynb"' in html  # the download, next to the page
+    assert (book / "_build" / "html" / "notebooks" / "student" / "01_x.ipynb").is_file()
     assert "//notebooks" not in html and f"{branch}//" not in html
     assert "creativecommons.org/licenses/by/4.0/" in html, "the licences are not in the footer"
     intro = (book / "_build" / "html" / "intro.html").read_text(encoding="utf-8")
     assert "colab.research.google.com/github" not in intro, "launch buttons on a page"
+
+
+def test_a_notebook_without_student_version_fails_the_build(tmp_path):
+    book = _mini_book(tmp_path, CONFIG["repository"]["branch"])
+    (book / "notebooks" / "student" / "01_x.ipynb").unlink()
+    result = _build(book)
+    assert result.returncode != 0
+    assert "no student version notebooks/student/01_x.ipynb" in result.stdout + result.stderr
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_two_builds_are_identical(tmp_path):
+    """The same sources, built twice in two folders, give the same website.
+
+    (The course's notebooks are checked too: tests/test_website.py compares
+    the outputs a build publishes with the stored ones.)
+    """
+    builds = []
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+        book = _mini_book(tmp_path / name, CONFIG["repository"]["branch"])
+        result = _build(book)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        builds.append(_files(book / "_build" / "html"))
+    first, second = builds
+    assert "_sources/page.ipynb" in first, sorted(first)
+    assert sorted(first) == sorted(second)
+    differ = [name for name in first if first[name] != second[name]]
+    assert not differ, f"files that differ between two builds: {differ}"
+    for files, name in zip(builds, ("first", "second")):
+        leaked = [f for f, data in files.items() if str(tmp_path / name).encode() in data]
+        assert not leaked, f"files that print the build folder: {leaked}"
 
 
 def test_a_branch_with_a_slash_fails_the_build(tmp_path):

@@ -8,13 +8,30 @@ Playwright. It checks what a student would see:
   JavaScript error, and no request leaving the machine (the site works offline);
 * every notebook page shows all the figures its executed notebook made, and
   every image on it has actually loaded;
-* the Colab and Binder buttons of each notebook page open that notebook of the
-  repository named in ``_config.yml``, and no other page has them;
+* the Colab and Binder buttons and the ``.ipynb`` download of each notebook
+  page open the student version of that notebook (``notebooks/student/``) in
+  the repository named in ``_config.yml``; the version with solutions is
+  offered after it, named as such; no other page has launch buttons;
+* every image has a description (alt text) that says what it shows, not its
+  file name;
+* axe-core (the version pinned in ``package-lock.json``, installed by
+  ``npm ci`` when ``node_modules/`` lacks it) finds no violation of serious or
+  critical impact on any page, at a desktop's width and at a phone's, and no
+  id is used twice on a page;
+* at a phone's width (390 px) the page never scrolls sideways, figures keep a
+  readable size (their own output area scrolls instead, reachable from the
+  keyboard), and the student notebooks table keeps its Colab and Binder
+  links on screen; no code block scrolls sideways, at 1280 px or 390 px;
+* the build is reproducible: the executed notebooks' outputs are the stored
+  ones (so every build, on any machine, publishes the same outputs; nbval
+  checks the stored ones), notebooks written from Markdown pages have stable
+  cell ids, and no page holds a path of the machine that built it.
 * a solution is folded away until its title is clicked;
 * the student notebooks can be downloaded, and their Colab links are right.
 
-Screenshots of the landing page and of the first notebook page are written to
-``screenshots/`` for review.
+Screenshots of the landing page and of the first notebook page (and of it and
+the student notebooks page at a phone's width) are written to ``screenshots/``
+for review.
 
 Without Chromium or Playwright these tests are skipped, with the reason shown;
 with ``CI=true`` they fail instead, so that CI cannot pass without them.
@@ -28,6 +45,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import threading
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -40,6 +58,9 @@ HTML = ROOT / "_build" / "html"
 EXECUTED = ROOT / "_build" / "jupyter_execute"
 SCREENSHOTS = ROOT / "screenshots"
 CHROMIUM = Path(os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
 IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 # Flags that keep Chromium quiet on a machine without internet access.
@@ -167,9 +188,9 @@ def browser():
 class Visit:
     """One page opened in a fresh browser context, with what went wrong on the way."""
 
-    def __init__(self, browser, site: str, docname: str):
+    def __init__(self, browser, site: str, docname: str, viewport: dict = DESKTOP):
         self.url = urljoin(site, docname + ".html")
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.context = browser.new_context(viewport=viewport)
         self.outside: list[str] = []
         self.failed: list[str] = []
         self.js_errors: list[str] = []
@@ -200,8 +221,8 @@ class Visit:
 def visit(browser, site):
     opened = []
 
-    def open_page(docname: str) -> Visit:
-        page = Visit(browser, site, docname)
+    def open_page(docname: str, viewport: dict = DESKTOP) -> Visit:
+        page = Visit(browser, site, docname, viewport)
         opened.append(page)
         return page
 
@@ -309,28 +330,65 @@ def test_notebook_page_shows_its_figures(visit, docname):
     )
 
 
+def _student_path(docname: str) -> str:
+    return f"notebooks/student/{docname.split('/')[-1]}.ipynb"
+
+
 @pytest.mark.parametrize("docname", NOTEBOOK_PAGES)
-def test_launch_buttons_open_this_notebook(visit, docname):
-    path = f"{docname}.ipynb"
-    assert (ROOT / path).is_file()
+def test_launch_buttons_open_the_student_version(visit, docname):
+    solution, student = f"{docname}.ipynb", _student_path(docname)
+    assert (ROOT / solution).is_file() and (ROOT / student).is_file()
     page = visit(docname)
     links = page.page.locator("a[href]")
     hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
-    colab = [h for h in hrefs if h.startswith("https://colab.research.google.com")]
-    binder = [h for h in hrefs if urlsplit(h).netloc == urlsplit(expected_binder(path)).netloc]
-    binder = [h for h in binder if "/v2/" in h]
-    assert colab == [expected_colab(path)], f"{docname}: Colab links {colab}"
-    assert binder == [expected_binder(path)], f"{docname}: Binder links {binder}"
-    for href in colab + binder:
+    colab = {h for h in hrefs if h.startswith("https://colab.research.google.com")}
+    binder = {h for h in hrefs if urlsplit(h).netloc == urlsplit(expected_binder(student)).netloc}
+    binder = {h for h in binder if "/v2/" in h}
+    assert colab == {expected_colab(student), expected_colab(solution)}, colab
+    assert binder == {expected_binder(student), expected_binder(solution)}, binder
+    for href in colab | binder:
         assert "//" not in href.split("://", 1)[1], f"double slash in {href}"
 
-    # The buttons sit in the rocket menu: it opens and shows both.
-    menu = page.page.locator(".dropdown-launch-buttons button").first
-    menu.click()
-    for name, href in [("Colab", expected_colab(path)), ("Binder", expected_binder(path))]:
-        link = page.page.locator(f'a[href="{href}"]')
-        link.wait_for(state="visible", timeout=5000)
-        assert name in link.inner_text()
+    # The rocket menu opens; its first entries open the exercises, the others
+    # say that they hold the solutions.
+    page.page.locator(".dropdown-launch-buttons button").first.click()
+    items = page.page.locator(".dropdown-launch-buttons .dropdown-menu a")
+    items.first.wait_for(state="visible", timeout=5000)
+    menu = [(items.nth(i).inner_text().strip(), items.nth(i).get_attribute("href"))
+            for i in range(items.count())]
+    assert menu[:2] == [("Exercises in Colab", expected_colab(student)),
+                        ("Exercises in Binder", expected_binder(student))], menu
+    for text, href in menu[2:]:
+        assert "solutions" in text.lower() and href in (expected_colab(solution),
+                                                        expected_binder(solution)), menu
+
+    # The download menu's first entry is the student notebook, as stored.
+    page.page.locator(".dropdown-download-buttons button").first.click()
+    downloads = page.page.locator(".dropdown-download-buttons .dropdown-menu a")
+    downloads.first.wait_for(state="visible", timeout=5000)
+    assert "exercises" in downloads.first.inner_text()
+    _assert_is_notebook(page, downloads.first.get_attribute("href"), ROOT / student)
+    texts = [downloads.nth(i).inner_text() for i in range(downloads.count())]
+    assert any("with solutions" in t for t in texts), texts
+
+    # The box under the title leads to the same student version.
+    box = page.page.locator("main .student-version")
+    assert box.count() == 1 and box.is_visible()
+    box_links = box.locator("a")
+    box_hrefs = [box_links.nth(i).get_attribute("href") for i in range(box_links.count())]
+    assert box_hrefs[:2] == [expected_colab(student), expected_binder(student)], box_hrefs
+    _assert_is_notebook(page, box_hrefs[2], ROOT / student)
+    above = box.evaluate("b => b.previousElementSibling && b.previousElementSibling.tagName")
+    assert above == "H1", f"the box must follow the page's title, not {above}"
+
+
+def _assert_is_notebook(page: Visit, href: str, path: Path) -> None:
+    url = urljoin(page.url, href)
+    response = page.context.request.get(url)
+    assert response.status == 200, f"{url}: HTTP {response.status}"
+    assert json.loads(response.body()) == json.loads(path.read_text(encoding="utf-8")), (
+        f"{url} is not the current {path.relative_to(ROOT)}"
+    )
 
 
 @pytest.mark.parametrize("docname", [p for p in PAGES if not p.startswith("notebooks/")])
@@ -360,6 +418,307 @@ def test_solution_opens_on_click(visit):
     # A second click folds it again.
     solution.locator(".toggle-button").click()
     body.wait_for(state="hidden", timeout=5000)
+
+
+# --- Figures described -----------------------------------------------------------
+
+IMAGE_FILE = re.compile(r"\.(png|jpe?g|gif|svg|webp)\b|_images/|^data:", re.IGNORECASE)
+
+
+def meaningful_description(alt: str, src: str) -> str | None:
+    """Why ``alt`` does not describe an image to a screen-reader user, or None."""
+    text = " ".join(alt.split())
+    if len(text.split()) < 4:
+        return f"alt text {alt!r} is too short to say what the image shows"
+    if IMAGE_FILE.search(text):
+        return f"alt text {alt[:80]!r} names a file, not what the image shows"
+    name = urlsplit(src).path.rsplit("/", 1)[-1]
+    if name and name.split(".")[0] in text:
+        return f"alt text {alt[:80]!r} repeats the image's file name"
+    return None
+
+
+def test_alt_text_rule_catches_file_names():
+    for alt in ["../_images/6bc7c4b9a3334a4271f8088ff4d29ff6fbb29.jpg", "", "Figure",
+                "A plot of data.png"]:
+        assert meaningful_description(alt, "../_images/6bc7c4b9a3334a4271f8088ff4d29ff6fbb29.jpg")
+    assert meaningful_description(
+        "Histograms of 20 single bias frames and of their median", "../_images/x.jpg"
+    ) is None
+
+
+@pytest.mark.parametrize("docname", PAGES)
+def test_every_image_is_described(visit, docname):
+    page = visit(docname)
+    images = page.page.eval_on_selector_all(
+        "img", "images => images.map(i => [i.getAttribute('alt'), i.getAttribute('src') || ''])"
+    )
+    problems = [f"image {src[:60]}: {why}" for alt, src in images
+                if (why := meaningful_description(alt or "", src))]
+    assert not problems, f"{docname}:\n" + "\n".join(problems)
+    figures = page.page.eval_on_selector_all(".cell_output img", "images => images.map(i => i.alt)")
+    repeated = sorted({alt for alt in figures if figures.count(alt) > 1})
+    assert not repeated, f"{docname}: figures share a description: {repeated}"
+
+
+# --- Accessibility (axe-core) -------------------------------------------------------
+
+SERIOUS = ("serious", "critical")
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe-core's script, the version pinned in package-lock.json (``npm ci`` if missing)."""
+    lock = json.loads((ROOT / "package-lock.json").read_text(encoding="utf-8"))
+    pinned = lock["packages"]["node_modules/axe-core"]["version"]
+    installed = ROOT / "node_modules" / "axe-core" / "package.json"
+    if not installed.is_file() or json.loads(installed.read_text())["version"] != pinned:
+        npm = shutil.which("npm")
+        if npm is None:
+            _skip_or_fail("npm is not installed, so axe-core cannot be installed (`npm ci`)")
+        result = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+            cwd=ROOT, capture_output=True, text=True, timeout=600,
+        )
+        if result.returncode != 0:
+            _skip_or_fail(f"`npm ci` could not install axe-core {pinned}: {result.stderr[-800:]}")
+    version = json.loads(installed.read_text())["version"]
+    assert version == pinned, f"node_modules holds axe-core {version}, the lock pins {pinned}"
+    return AXE.read_text(encoding="utf-8")
+
+
+def _axe(page: Visit, axe_source: str) -> list[dict]:
+    page.page.add_script_tag(content=axe_source)
+    return page.page.evaluate(
+        """async () => {
+            const result = await axe.run(document, {resultTypes: ["violations"]});
+            return result.violations.map(v => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.map(n => n.target.join(" ") + ": " + n.html.slice(0, 160)),
+            }));
+        }"""
+    )
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+@pytest.mark.parametrize("docname", PAGES)
+def test_no_serious_accessibility_violation(visit, axe_source, docname, viewport):
+    page = visit(docname, viewport)
+    serious = [v for v in _axe(page, axe_source) if v["impact"] in SERIOUS]
+    assert not serious, f"{docname} at {viewport['width']} px:\n" + "\n".join(
+        f"{v['impact']} {v['id']} ({v['help']}): {v['nodes'][:3]}" for v in serious
+    )
+    # axe 4.9 and later no longer report duplicate ids; a link to one would
+    # reach the wrong element, so they are checked here.
+    ids = page.page.eval_on_selector_all("[id]", "elements => elements.map(e => e.id)")
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    assert not repeated, f"{docname}: ids used more than once: {repeated}"
+
+
+def test_solution_buttons_are_named_after_their_solution(visit):
+    named = 0
+    for docname in NOTEBOOK_PAGES:
+        page = visit(docname)
+        buttons = page.page.locator(".toggle-button")
+        for i in range(buttons.count()):
+            button = buttons.nth(i)
+            title = button.evaluate(
+                "b => b.closest('.admonition').querySelector('.admonition-title')"
+                ".textContent.replace(/\\s+/g, ' ').trim()"
+            )
+            name = button.get_attribute("aria-label") or ""
+            assert name == title and title, (
+                f"{docname}: toggle button {i + 1} is named {name!r}, what it opens {title!r}"
+            )
+            assert button.get_attribute("aria-expanded") == "false"
+            named += name.startswith("Solution to Exercise")
+    assert named > 0, "no solution button on any notebook page"
+
+
+# --- Phone and desktop widths ----------------------------------------------------------
+
+def _readable_label_px() -> float:
+    """The size in CSS pixels of a figure's labels, drawn at the stored size."""
+    from course_utils.display import COURSE_STYLE
+
+    return COURSE_STYLE["font.size"] * COURSE_STYLE["figure.dpi"] / 72
+
+
+#: Smallest text a figure may show, in CSS pixels (tick labels at this size read on a phone).
+SMALLEST_TEXT_PX = 11
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+@pytest.mark.parametrize("docname", PAGES)
+def test_code_never_scrolls_sideways(visit, docname, viewport):
+    page = visit(docname, viewport)
+    wide = page.page.eval_on_selector_all(
+        "main pre",
+        "blocks => blocks.filter(b => b.scrollWidth > b.clientWidth + 1)"
+        ".map(b => b.innerText.split('\\n').sort((a, c) => c.length - a.length)[0])",
+    )
+    assert not wide, f"{docname} at {viewport['width']} px: code scrolls sideways: {wide[:3]}"
+    width = page.page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= viewport["width"], f"{docname}: the page scrolls sideways ({width} px)"
+
+
+@pytest.mark.parametrize("docname", NOTEBOOK_PAGES)
+def test_figures_stay_readable_on_a_phone(visit, docname):
+    page = visit(docname, PHONE)
+    buttons = page.page.locator(".solution.dropdown .toggle-button")
+    for i in range(buttons.count()):
+        buttons.nth(i).click()
+    figures = page.page.locator(".cell_output > img")
+    assert figures.count() > 0
+    for i in range(figures.count()):
+        figure = figures.nth(i)
+        figure.scroll_into_view_if_needed()
+        figure.evaluate("img => img.complete ? null : new Promise(done => img.onload = done)")
+        scale = figure.evaluate("img => img.getBoundingClientRect().width / img.naturalWidth")
+        text = scale * _readable_label_px()
+        assert text >= SMALLEST_TEXT_PX, (
+            f"{docname}: figure {i + 1} is drawn at {scale:.0%} of its size: "
+            f"labels of {text:.1f} px"
+        )
+        reachable = figure.evaluate(
+            """img => {
+                const box = img.getBoundingClientRect();
+                if (box.right <= window.innerWidth + 1) return "fits";
+                const area = img.parentElement;
+                const style = getComputedStyle(area);
+                if (area.scrollWidth <= area.clientWidth) return "cut off";
+                if (!["auto", "scroll"].includes(style.overflowX)) return "cut off";
+                return area.tabIndex >= 0 ? "scrolls" : "scrolls, but not from the keyboard";
+            }"""
+        )
+        assert reachable in ("fits", "scrolls"), f"{docname}: figure {i + 1} {reachable}"
+
+
+def test_student_notebooks_table_fits_a_phone(visit):
+    page = visit("book/student_notebooks", PHONE)
+    links = page.page.locator(".student-notebooks a[href^='https://']")
+    assert links.count() == 2 * len(STUDENT_NOTEBOOKS)
+    for i in range(links.count()):
+        link = links.nth(i)
+        assert link.is_visible()
+        box = link.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (
+            f"the {link.inner_text()!r} link is off screen at {PHONE['width']} px: {box}"
+        )
+    width = page.page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the page scrolls sideways ({width} px)"
+
+
+# --- Reproducible builds ---------------------------------------------------------------
+
+
+def _sanitizers() -> list[tuple[re.Pattern, str]]:
+    """nbval's sanitizers (tests/nbval_sanitize.cfg): what may differ between runs."""
+    import configparser
+
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "tests" / "nbval_sanitize.cfg")
+    return [(re.compile(parser[s]["regex"]), parser[s]["replace"]) for s in parser.sections()]
+
+
+def comparable_outputs(notebook: dict) -> list:
+    """Every code cell's outputs, streams merged as stored, sanitized as nbval does."""
+    sanitizers = _sanitizers()
+
+    def clean(text):
+        text = "".join(text) if isinstance(text, list) else text
+        for pattern, replacement in sanitizers:
+            text = pattern.sub(replacement, text)
+        return text
+
+    cells = []
+    for cell in notebook["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        merged = []
+        for output in cell.get("outputs", []):
+            output = {k: v for k, v in output.items() if k != "execution_count"}
+            if (output["output_type"] == "stream" and merged
+                    and merged[-1]["output_type"] == "stream"
+                    and merged[-1]["name"] == output["name"]):
+                merged[-1]["text"] += clean(output["text"])
+                continue
+            if "text" in output:
+                output["text"] = clean(output["text"])
+            if "data" in output:
+                output["data"] = {k: clean(v) if k.startswith("text/") else v
+                                  for k, v in output["data"].items()}
+            output.pop("metadata", None)
+            merged.append(output)
+        cells.append((cell.get("id"), merged))
+    return cells
+
+
+@pytest.mark.parametrize("docname", NOTEBOOK_PAGES)
+def test_published_outputs_are_the_stored_outputs(docname):
+    """A build publishes what the stored notebook holds, figures byte for byte.
+
+    Every build executes the notebooks afresh; if what it gets is what is
+    stored, two builds (here or anywhere) publish the same outputs. A timing,
+    a machine's path or a random number in an output fails here. (The build
+    executes every notebook, ``execute_notebooks: force``, which
+    test_book_config.py checks: a build from a cache would compare old outputs.)
+    """
+    built = json.loads((EXECUTED / f"{docname}.ipynb").read_text(encoding="utf-8"))
+    stored = json.loads((ROOT / f"{docname}.ipynb").read_text(encoding="utf-8"))
+    differ = [
+        cell_id for (cell_id, a), (_, b) in zip(comparable_outputs(built), comparable_outputs(stored))
+        if a != b
+    ]
+    assert len(built["cells"]) == len(stored["cells"])
+    assert not differ, (
+        f"{docname}: the build's outputs of cells {differ} differ from the stored ones "
+        "(a timing, a path or randomness in an output?)"
+    )
+
+
+@pytest.mark.parametrize("docname", NOTEBOOK_PAGES)
+def test_printed_lines_are_one_block_per_cell(docname):
+    """How a kernel flushes its output varies from run to run; the page must not."""
+    page = (HTML / f"{docname}.html").read_text(encoding="utf-8")
+    split = re.findall(
+        r'<div class="output stream[^"]*"><div class="highlight"><pre>(?:(?!</pre>).)*</pre>'
+        r'</div>\s*</div>\s*<div class="output stream', page, flags=re.DOTALL,
+    )
+    assert not split, f"{docname}: {len(split)} cell outputs split into several blocks"
+
+
+def test_notebooks_written_from_pages_have_stable_cell_ids():
+    sources = HTML / "_sources"
+    written = [p for p in sources.rglob("*.ipynb")
+               if (ROOT / p.relative_to(sources)).with_suffix(".md").is_file()]
+    assert written, "no notebook was written from a Markdown page (book/data.md)"
+    for path in written:
+        stem = path.stem
+        ids = [c["id"] for c in json.loads(path.read_text(encoding="utf-8"))["cells"]]
+        assert ids == [f"{stem}-cell-{n}" for n in range(1, len(ids) + 1)], (path, ids)
+
+
+def _machine_paths() -> list[str]:
+    paths = {str(ROOT), str(Path.home()) + "/"}
+    for name in ("COURSE_CACHE_DIR", "COURSE_WORK_DIR", "COURSE_DATA_DIR"):
+        if os.environ.get(name):
+            paths.add(str(Path(os.environ[name]).expanduser().resolve()))
+    from course_utils.data import dataset_dir
+
+    paths.add(str(dataset_dir(verbose=False)))
+    return sorted(p for p in paths if len(p) > 5)
+
+
+def test_published_pages_hold_no_path_of_the_builders_machine():
+    paths = _machine_paths()
+    found = []
+    for path in sorted(HTML.rglob("*")):
+        if path.suffix not in (".html", ".ipynb", ".txt", ".js", ".json", ".md"):
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        found += [f"{path.relative_to(HTML)}: {p}" for p in paths if p in text]
+    assert not found, "published files print the builder's paths:\n" + "\n".join(found[:20])
 
 
 # --- The data page -------------------------------------------------------------
@@ -411,12 +770,15 @@ def test_student_notebooks_download_and_open_in_colab(visit):
 
 
 @pytest.mark.parametrize(
-    "docname, name",
-    [("book/intro", "landing"), (NOTEBOOK_PAGES[0], NOTEBOOK_PAGES[0].split("/")[-1])],
+    "docname, name, viewport",
+    [("book/intro", "landing", DESKTOP),
+     (NOTEBOOK_PAGES[0], NOTEBOOK_PAGES[0].split("/")[-1], DESKTOP),
+     (NOTEBOOK_PAGES[0], NOTEBOOK_PAGES[0].split("/")[-1] + "-phone", PHONE),
+     ("book/student_notebooks", "student_notebooks-phone", PHONE)],
 )
-def test_screenshot(visit, docname, name):
+def test_screenshot(visit, docname, name, viewport):
     SCREENSHOTS.mkdir(exist_ok=True)
-    page = visit(docname)
+    page = visit(docname, viewport)
     target = SCREENSHOTS / f"{name}.png"
     page.page.screenshot(path=str(target), full_page=True)
     assert target.stat().st_size > 10_000

@@ -14,6 +14,17 @@ It does a few small things that Jupyter Book 1.x does not:
   (``{{ clone_commands }}``, ``{{ repository_url }}``);
 * it keeps launch buttons (Colab, Binder) on the exercise notebooks only: the
   data page is executed too, but it is not something a student should launch;
+* it makes the launch buttons, the ``.ipynb`` download and a box under each
+  notebook's title open the **student version** (``notebooks/student/``), and
+  offers the version with solutions under its own, clearly different name;
+* it loads ``accessible_pages`` (pages that pass axe-core's serious and
+  critical checks) and ``reproducible_build`` (stable cell ids in the
+  notebooks written from Markdown pages), and names each solution's button
+  after the solution (``static/course_book.js``);
+* its style sheet (``static/course_book.css``) wraps long code lines instead of
+  scrolling them sideways, keeps figures at a readable size on phones
+  (scrolling sideways within the figure's output instead), and keeps the
+  student notebooks table's links on screen at a phone's width;
 * it makes a click on the title text of a folded solution open it
   (``static/course_book.js``): sphinx-exercise makes that text a link back to
   the exercise, which would otherwise swallow the click;
@@ -24,8 +35,10 @@ It does a few small things that Jupyter Book 1.x does not:
 
 from __future__ import annotations
 
+import html
 import json
 import re
+import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,7 +46,10 @@ from docutils import nodes
 from docutils.statemachine import StringList
 from sphinx.application import Sphinx
 from sphinx.errors import ConfigError
+from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
+
+logger = logging.getLogger(__name__)
 
 #: Pages under this folder (relative to the book's root) are the exercise notebooks.
 NOTEBOOK_FOLDER = "notebooks"
@@ -196,6 +212,131 @@ def _unique_scripts(app, pagename, templatename, context, doctree):
     context["script_files"] = unique
 
 
+def student_notebook(docname: str) -> str:
+    """The repository path of the student version of notebook page ``docname``.
+
+    >>> student_notebook("notebooks/01_bias_frames")
+    'notebooks/student/01_bias_frames.ipynb'
+    """
+    return f"{STUDENT_FOLDER}/{Path(docname).name}.ipynb"
+
+
+def _is_notebook_page(pagename: str) -> bool:
+    return pagename.startswith(NOTEBOOK_FOLDER + "/") and not pagename.startswith(
+        STUDENT_FOLDER + "/"
+    )
+
+
+def _launch_links(app: Sphinx, pagename: str) -> dict[str, str] | None:
+    """Colab and Binder addresses of the student and solution versions of a page."""
+    student = student_notebook(pagename)
+    if not (Path(app.srcdir) / student).is_file():
+        logger.warning(
+            f"{pagename}: no student version {student}: run `make student` "
+            "(the launch buttons must open it)",
+            location=pagename,
+        )
+        return None
+    url, branch = _repository(app.config)
+    launch = app.config.html_theme_options.get("launch_buttons", {})
+    binderhub = launch.get("binderhub_url", "https://mybinder.org")
+    colab = launch.get("colab_url", "https://colab.research.google.com")
+    solution = f"{pagename}.ipynb"
+    return {
+        "student": student,
+        "colab_student": colab_url(url, branch, student, colab),
+        "binder_student": binder_url(url, branch, student, binderhub),
+        "colab_solution": colab_url(url, branch, solution, colab),
+        "binder_solution": binder_url(url, branch, solution, binderhub),
+    }
+
+
+def _launch_button(text: str, tooltip: str, url: str, icon: str) -> dict:
+    return {"type": "link", "text": text, "tooltip": tooltip, "url": url, "icon": icon}
+
+
+def _student_launch_buttons(app, pagename, templatename, context, doctree):
+    """On a notebook page, the launch buttons and the download open the student version.
+
+    The version with solutions stays on offer, named as such, after the student one.
+    """
+    if not _is_notebook_page(pagename) or not context.get("header_buttons"):
+        return
+    links = _launch_links(app, pagename)
+    if links is None:
+        return
+    pathto = context["pathto"]
+    student_file = pathto(links["student"], 1)
+    for group in context["header_buttons"]:
+        if group.get("label") == "launch-buttons":
+            binder, colab = "_static/images/logo_binder.svg", "_static/images/logo_colab.png"
+            group["tooltip"] = "Open this notebook in the cloud"
+            group["buttons"] = [
+                _launch_button("Exercises in Colab", "Open the student version (no "
+                               "solutions) in Colab", links["colab_student"], colab),
+                _launch_button("Exercises in Binder", "Open the student version (no "
+                               "solutions) in Binder", links["binder_student"], binder),
+                _launch_button("With solutions in Colab", "Open this page's notebook, "
+                               "solutions included, in Colab", links["colab_solution"], colab),
+                _launch_button("With solutions in Binder", "Open this page's notebook, "
+                               "solutions included, in Binder", links["binder_solution"], binder),
+            ]
+        elif group.get("label") == "download-buttons":
+            buttons = group["buttons"]
+            for button in buttons:
+                if button.get("label") == "download-source-button":
+                    button["text"] = ".ipynb with solutions"
+                    button["tooltip"] = "Download this page's notebook, solutions included"
+            buttons.insert(0, {
+                "type": "link",
+                "url": student_file,
+                "text": ".ipynb exercises",
+                "tooltip": "Download the student version (no solutions)",
+                "icon": "fas fa-file-code",
+                "label": "download-student-notebook-button",
+            })
+    context["body"] = after_title(context.get("body", ""), _student_box(links, student_file))
+
+
+def _student_box(links: dict[str, str], student_file: str) -> str:
+    """The box at the top of a notebook page: where to work on the exercises."""
+    link = '<a class="reference external" href="{}">{}</a>'.format
+    return (
+        '<div class="admonition tip student-version">\n'
+        '<p class="admonition-title">Work on the exercises yourself</p>\n'
+        "<p>This page shows the solutions. The student version of this notebook "
+        "has an empty cell in place of each solution: "
+        f'{link(html.escape(links["colab_student"]), "open it in Colab")}, '
+        f'{link(html.escape(links["binder_student"]), "open it in Binder")}, or '
+        f'<a class="reference download" href="{html.escape(student_file)}" download>'
+        f"download it (<code>{Path(links['student']).name}</code>)</a>.</p>\n"
+        "</div>\n"
+    )
+
+
+def after_title(body: str, box: str) -> str:
+    """Insert ``box`` just after the page's first ``<h1>`` title (or at the top).
+
+    >>> after_title("<section><h1>Bias</h1><p>Text</p>", "<div>box</div>")
+    '<section><h1>Bias</h1><div>box</div><p>Text</p>'
+    """
+    end = body.find("</h1>")
+    if end < 0:
+        return box + body
+    end += len("</h1>")
+    return body[:end] + box + body[end:]
+
+
+def _copy_student_notebooks(app: Sphinx, exception) -> None:
+    """Publish the student notebooks next to the pages (``notebooks/student/``)."""
+    if exception is not None or app.builder.format != "html":
+        return
+    target = Path(app.outdir) / STUDENT_FOLDER
+    for path in sorted((Path(app.srcdir) / STUDENT_FOLDER).glob("[0-9][0-9]_*.ipynb")):
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target / path.name)
+
+
 def _add_static_path(app: Sphinx) -> None:
     app.config.html_static_path.append(str(Path(__file__).parent / "static"))
 
@@ -203,10 +344,15 @@ def _add_static_path(app: Sphinx) -> None:
 def setup(app: Sphinx) -> dict:
     app.connect("builder-inited", _add_static_path)
     app.add_js_file("course_book.js")
+    app.add_css_file("course_book.css")
+    app.setup_extension("accessible_pages")
+    app.setup_extension("reproducible_build")
     app.connect("config-inited", _check_config)
     app.connect("config-inited", _add_substitutions)
     app.add_directive("student-notebooks", StudentNotebooks)
     # After sphinx-book-theme adds its buttons (priority 501).
     app.connect("html-page-context", _launch_buttons_on_notebooks_only, priority=600)
     app.connect("html-page-context", _unique_scripts, priority=600)
+    app.connect("html-page-context", _student_launch_buttons, priority=600)
+    app.connect("build-finished", _copy_student_notebooks)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
