@@ -340,7 +340,8 @@ EXERCISE_3 = [
     ("mad_std", _ex3(_variant(spread=mad_std)), "incorrect", ["mad_std"]),
     ("returns the survivors", _ex3(_returns_kept), "incorrect", ["values it kept", "mask"]),
     ("returns 0 and 1", _ex3(_returns_int), "incorrect", ["0 and 1", "boolean"]),
-    ("returns a masked array", _ex3(_returns_masked), "incorrect", ["masked array", "getmaskarray"]),
+    ("returns a masked array", _ex3(_returns_masked), "incorrect",
+     ["masked array", "getmaskarray"]),
     ("forgets return", _ex3(_forgets_return), "incorrect", ["returns None", "return mask"]),
     ("changes its input", _ex3(_changes_input), "incorrect", ["changes the array"]),
     ("one argument", _ex3(_one_argument), "incorrect", ["raised TypeError"]),
@@ -373,6 +374,16 @@ def _drop_max(d):
     return (stack.sum(axis=0) - stack.max(axis=0)) / (len(stack) - 1)
 
 
+def _data(d):
+    return _data_of(d, d.master_dark)
+
+
+def _data_of(d, frame):
+    """The exposed pixels of a frame of IFU-M (its DATASEC)."""
+    rows, cols = fits_section(d.dark_header["DATASEC"])
+    return frame[rows, cols]
+
+
 EXERCISE_4 = [
     ("reference", _ex4(lambda d: d.master_dark), "correct",
      ["cosmic rays rejected", "glowing corner", "true dark signal"]),
@@ -385,6 +396,7 @@ EXERCISE_4 = [
     ("CCDData", _ex4(lambda d: CCDData(d.master_dark, unit="adu")), "correct", []),
     ("median master bias", _ex4(lambda d: d.dark_with_bias(np.median(d.biases, axis=0))),
      "correct", []),
+    ("trimmed to the data section", _ex4(lambda d: _data(d)), "correct", ["glowing corner"]),
     # Mistakes
     ("plain mean", _ex4(lambda d: solutions.master_dark(d.darks, d.master_bias, "mean")),
      "incorrect", ["plain mean", "every cosmic ray"]),
@@ -412,6 +424,9 @@ EXERCISE_4 = [
     ("in electrons", _ex4(lambda d: d.master_dark * d.dark_header["EGAIN"]),
      "incorrect", ["electrons"]),
     ("wrong axis", _ex4(lambda d: np.median(d.subtracted, axis=1)), "incorrect", ["wrong axis"]),
+    ("trimmed, plain-mean bias",
+     _ex4(lambda d: _data_of(d, d.dark_with_bias(d.biases.mean(axis=0)))),
+     "incorrect", ["bias frames had cosmic rays"]),
 ]
 
 
@@ -429,11 +444,6 @@ REF_CURRENT = lambda d, g, t: solutions.dark_current(d.master_dark, g, t)  # noq
 REF_SCALED = lambda d, t: solutions.scaled_dark(d.master_dark, t)  # noqa: E731
 
 
-def _data(d):
-    rows, cols = fits_section(d.dark_header["DATASEC"])
-    return d.master_dark[rows, cols]
-
-
 EXERCISE_5 = [
     ("reference", _ex5(REF_CURRENT, REF_SCALED), "correct",
      ["e⁻ per pixel per hour", "true dark current", "600 s"]),
@@ -445,6 +455,7 @@ EXERCISE_5 = [
     ("nanmedian of the clipped dark", _ex5(
         lambda d, g, t: np.nanmedian(solutions.master_dark(d.darks, d.master_bias)) * g / t * 3600,
         lambda d, t: solutions.master_dark(d.darks, d.master_bias) * 600 / t), "correct", []),
+    ("trimmed and scaled", _ex5(REF_CURRENT, lambda d, t: _data(d) * 600 / t), "correct", []),
     ("CCDData scaled", _ex5(REF_CURRENT, lambda d, t: CCDData(d.master_dark * 600 / t, unit="adu")),
      "correct", []),
     # Mistakes in the dark current
@@ -603,7 +614,8 @@ ODD = [(n, name) for n in ARGUMENTS for name in _odd_values((2, 2))]
 
 @pytest.mark.parametrize("exercise, odd", ODD, ids=[f"ex{n}-{o}" for n, o in ODD])
 def test_odd_inputs_get_a_verdict(exercise, odd, data, capfd):
-    shape = data.img.shape if exercise in (1, 2) else data.master_dark.shape
+    shape = {1: data.img.shape, 2: data.img.shape, 6: data.master_flat.shape}.get(
+        exercise, data.master_dark.shape)
     value = _odd_values(shape)[odd]
     capfd.readouterr()
     for argument in ARGUMENTS[exercise]:
@@ -669,4 +681,31 @@ def test_a_broken_dataset_gives_a_verdict_that_names_the_cause(exercise, data, t
     assert feedback.status == "not checked", repr(feedback)
     assert "could not run: FileNotFoundError" in repr(feedback)
     assert repr(feedback).startswith(f"⚠️ Exercise {exercise}")
+    assert capfd.readouterr() == ("", "")
+
+
+def _random_answer(rng, shape):
+    """An array of a random shape, dtype and byte order, with NaN, inf and huge values."""
+    shapes = [(), (1,), (7,), (3, 3), shape, shape[::-1], (2, *shape), (shape[0], 0)]
+    dtypes = ["<u2", ">u2", "<i8", ">f8", "<f4", "?", "<c16", "O", "<f2"]
+    chosen = shapes[int(rng.integers(len(shapes)))]
+    values = rng.normal(0, 10.0 ** rng.integers(0, 300), chosen)
+    if values.size:
+        flat = values.reshape(-1)
+        flat[rng.integers(0, values.size, 3)] = rng.choice([np.nan, np.inf, -np.inf, 1e308], 3)
+    dtype = dtypes[int(rng.integers(len(dtypes)))]
+    with np.errstate(all="ignore"):
+        return values.astype(dtype) if dtype != "O" else values.astype(object)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_arrays_of_any_dtype_and_byte_order_get_a_verdict(seed, data, capfd):
+    rng = np.random.default_rng(seed)
+    capfd.readouterr()
+    for exercise, names in ARGUMENTS.items():
+        shape = {1: data.img.shape, 2: data.img.shape, 6: data.master_flat.shape}.get(
+            exercise, data.master_dark.shape)
+        answers = {name: _random_answer(rng, shape) for name in names}
+        feedback = _run(exercise, answers, data)
+        assert feedback.status == "incorrect", repr(feedback)
     assert capfd.readouterr() == ("", "")

@@ -3,8 +3,9 @@
 Each notebook exercise is followed by a cell such as ``check.exercise_1()``.
 The check finds the student's answer variables by name in the notebook (or
 takes them as arguments), compares them with the reference solutions of
-:mod:`course_utils.solutions` computed from the same dataset, and says one of
-one of four things:
+:mod:`course_utils.solutions` computed from the same dataset (and, for the
+synthetic dataset, with the true detector it was drawn from), and says one of
+four things:
 
 * the answer is correct;
 * the exercise is not attempted yet (a variable is missing: this is what the

@@ -48,8 +48,8 @@ def exercise_4(master_dark=MISSING, *, data_dir=None, namespace=None) -> Feedbac
     if isinstance(answers, Feedback):
         return answers
     root = str(data_dir_of(namespace, data_dir))
-    ref = ref_data.dark_reference(root)
     answer = answers["master_dark"]
+    ref = _matching(ref_data.dark_reference(root), answer)
     problem = shape_problem("master_dark", answer, ref["median"].shape, n_frames=ref["n_frames"])
     if problem is None:
         problem = _not_a_dark(as_array(answer), ref)
@@ -58,6 +58,21 @@ def exercise_4(master_dark=MISSING, *, data_dir=None, namespace=None) -> Feedbac
     if problem is not None:
         return Feedback(4, TITLE_4, "incorrect", (problem,))
     return Feedback(4, TITLE_4, "correct", _praise(root, as_array(answer), ref))
+
+
+def _matching(ref: dict, answer) -> dict:
+    """The references, trimmed to the data section if the answer is trimmed.
+
+    A master dark of the exposed pixels alone (the overscan cut off, as the
+    flats are) is as good as one of the whole frame.
+    """
+    array = as_array(answer)
+    if array is None or array.shape != ref["data_shape"]:
+        return ref
+    rows, cols = ref["data_shape"]
+    full = ref["median"].shape
+    return {key: value[:rows, :cols] if getattr(value, "shape", None) == full else value
+            for key, value in ref.items()}
 
 
 def _not_a_dark(raw_answer: np.ndarray, ref: dict) -> str | None:
@@ -222,7 +237,8 @@ def exercise_5(
     ref = ref_data.dark_reference(root)
     good, notes = [], []
     _dark_current(root, ref, answers["dark_current"], good, notes)
-    _dark_scaled(ref, answers["dark_scaled"], namespace.get("master_dark"), good, notes)
+    _dark_scaled(_matching(ref, answers["dark_scaled"]), answers["dark_scaled"],
+                 namespace.get("master_dark"), good, notes)
     return Feedback(5, TITLE_5, "incorrect" if notes else "correct", tuple(notes + good))
 
 
@@ -335,7 +351,7 @@ def _dark_scaled(ref: dict, answer, master, good: list, notes: list) -> None:
     elif close(scale, 1 / factor**2, 0.1):
         notes.append(f"`dark_scaled` is scaled the wrong way, by {exptime:.0f} / 600 instead of "
                      f"600 / {exptime:.0f}: a shorter exposure collects less dark signal.")
-    elif close(scale, 600 / factor, 0.1):
+    elif close(scale, 600 / factor, 0.1):  # master × 600 against master × 600 / exptime
         notes.append(f"`dark_scaled` is 600 times the master dark: divide by the exposure "
                      f"time of the darks too ({exptime:.0f} s).")
     elif close(scale, 1 / factor, 0.1):
