@@ -39,6 +39,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "FrameGroup",
+    "FRAME_GROUPS",
+    "DETECTORS",
+    "frame_paths",
+    "as_preset",
+    "file_size",
     "Geometry",
     "Preset",
     "FrameSpec",
@@ -184,35 +190,116 @@ class FrameSpec:
         return int(self.detector[1:])
 
 
-#: Exposure times of the frames, in seconds.
-BIAS_EXPTIME = 0.0
-DARK_EXPTIME = 3600.0
-FLAT_EXPTIME = {"ift": 5.0, "iff": 3.0}
+@dataclass(frozen=True)
+class FrameGroup:
+    """One group of files of the dataset: a kind of frame of one camera.
+
+    The files of a group are ``calibration_frames/<folder>/<prefix><NNNN><detector>.fits``
+    for each exposure number in ``numbers`` and each detector in ``detectors``.
+
+    Attributes
+    ----------
+    frame_type : str
+        ``'bias'``, ``'dark'``, ``'flat'``, ... (what the frames are).
+    camera : str
+        A key of `CAMERAS`.
+    folder : str
+        The folder under ``calibration_frames/``, with ``/`` separators.
+    prefix : str
+        The file name before the 4-digit exposure number.
+    numbers : range
+        The exposure numbers, in the order they were taken.
+    detectors : tuple of str
+        The detectors each exposure has a file for.
+    exptime : float
+        Exposure time in seconds.
+    real : bool
+        Whether the real Magellan frames include this group (the manifest
+        then needs its download addresses and hashes).
+    """
+
+    frame_type: str
+    camera: str
+    folder: str
+    prefix: str
+    numbers: range
+    detectors: tuple[str, ...]
+    exptime: float
+    real: bool = True
+
+    def frames(self) -> list[FrameSpec]:
+        """The files of this group, exposure by exposure."""
+        return [FrameSpec(f"{DATA_FOLDER}/{self.folder}/{self.prefix}{number:04d}{detector}.fits",
+                          self.frame_type, self.camera, detector, number, index, self.exptime)
+                for index, number in enumerate(self.numbers) for detector in self.detectors]
 
 
-def _frames() -> tuple[FrameSpec, ...]:
-    frames = []
-    for i, number in enumerate(range(860, 900)):
-        frames.append(FrameSpec(f"{DATA_FOLDER}/bias/b{number:04d}c1.fits",
-                                "bias", "ifum", "c1", number, i, BIAS_EXPTIME))
-    for i, number in enumerate(range(1212, 1217)):
-        frames.append(FrameSpec(f"{DATA_FOLDER}/dark/b{number:04d}c1.fits",
-                                "dark", "ifum", "c1", number, i, DARK_EXPTIME))
-    for i, number in enumerate(range(8, 14)):
-        for detector in ("c2", "c3"):
-            frames.append(FrameSpec(f"{DATA_FOLDER}/flat/iff/iff{number:04d}{detector}.fits",
-                                    "flat", "iff", detector, number, i, FLAT_EXPTIME["iff"]))
-    for i, number in enumerate(range(14, 20)):
-        frames.append(FrameSpec(f"{DATA_FOLDER}/flat/ift/ift{number:04d}c2.fits",
-                                "flat", "ift", "c2", number, i, FLAT_EXPTIME["ift"]))
-    return tuple(sorted(frames, key=lambda f: f.path))
-
+#: Every group of files of the dataset. To add a kind of frame, add a row
+#: here (and teach the generator to draw it); the file list, the manifest
+#: builder (``tools/build_manifest.py``) and the checks follow from this table.
+FRAME_GROUPS: tuple[FrameGroup, ...] = (
+    FrameGroup("bias", "ifum", "bias", "b", range(860, 900), ("c1",), 0.0),
+    FrameGroup("dark", "ifum", "dark", "b", range(1212, 1217), ("c1",), 3600.0),
+    FrameGroup("flat", "ift", "flat/ift", "ift", range(14, 20), ("c2",), 5.0),
+    FrameGroup("flat", "iff", "flat/iff", "iff", range(8, 14), ("c2", "c3"), 3.0),
+)
 
 #: Every file the notebooks read, sorted by path.
-FRAMES: tuple[FrameSpec, ...] = _frames()
+FRAMES: tuple[FrameSpec, ...] = tuple(sorted((frame for group in FRAME_GROUPS for frame in group.frames()),
+                                             key=lambda f: f.path))
 
-#: The detectors that have frames: (camera, detector) pairs.
-DETECTORS: tuple[tuple[str, str], ...] = (("ifum", "c1"), ("ift", "c2"), ("iff", "c2"), ("iff", "c3"))
+#: The detectors that have frames: (camera, detector) pairs, in the order of `FRAME_GROUPS`.
+DETECTORS: tuple[tuple[str, str], ...] = tuple(dict.fromkeys(
+    (group.camera, detector) for group in FRAME_GROUPS for detector in group.detectors))
+
+
+def frame_paths(frame_type: str, camera: str | None = None) -> list[str]:
+    """The paths of the files of one frame type (and camera), in exposure order.
+
+    Examples
+    --------
+    >>> frame_paths("flat", "ift")[0]
+    'calibration_frames/flat/ift/ift0014c2.fits'
+    >>> len(frame_paths("bias"))
+    40
+    """
+    return [frame.path for group in FRAME_GROUPS for frame in group.frames()
+            if group.frame_type == frame_type and camera in (None, group.camera)]
+
+
+def as_preset(preset: "str | Preset") -> Preset:
+    """The `Preset` named ``preset`` (a `Preset` is returned as it is).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+
+    Examples
+    --------
+    >>> as_preset("small").scale
+    4
+    """
+    if isinstance(preset, Preset):
+        return preset
+    if isinstance(preset, str) and preset in PRESETS:
+        return PRESETS[preset]
+    raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+
+
+def file_size(frame: FrameSpec, preset: "str | Preset") -> int:
+    """About how many bytes the file of ``frame`` takes (for disk-space checks).
+
+    The uint16 data padded to FITS blocks of 2880 bytes, plus a header of at
+    most four blocks.
+
+    Examples
+    --------
+    >>> file_size(FRAMES[0], "full") > 1156 * 2176 * 2
+    True
+    """
+    rows, cols = as_preset(preset).geometry(frame.camera).shape
+    return -(-rows * cols * 2 // 2880) * 2880 + 4 * 2880
 
 
 def frame_by_path(path: str) -> FrameSpec:

@@ -66,19 +66,16 @@ Examples
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from . import marker, models
-from .files import ensure_writable
+from . import files, identity, marker, models
 from .fitsfile import fits_bytes
 from .headers import frame_header
-from .layout import CAMERAS, DETECTORS, FRAMES, Preset, FrameSpec
+from .identity import check_seed
+from .layout import CAMERAS, DETECTORS, FRAMES, FrameSpec, Preset, as_preset, file_size
 from .models import (  # noqa: F401 - the model is part of this module's interface
     COSMICS_PER_READ,
     COSMICS_PER_SECOND,
@@ -90,14 +87,12 @@ from .models import (  # noqa: F401 - the model is part of this module's interfa
     Donut,
     FlatModel,
     IfumModel,
-    _LEVEL_JITTER,
-    _check_seed,
-    _preset,
-    _rng,
+    LEVEL_JITTER,
     detector_model,
     flat_model,
     ifum_model,
     lamp_factor,
+    rng_for,
 )
 
 # The model (models.py) is part of this module's interface.
@@ -149,7 +144,7 @@ def _to_uint16(image: np.ndarray) -> np.ndarray:
 
 def _ifum_frame(model: IfumModel, rng: np.random.Generator, exptime: float) -> np.ndarray:
     geometry = model.geometry
-    level = model.bias_level + _LEVEL_JITTER * rng.standard_normal()
+    level = model.bias_level + LEVEL_JITTER * rng.standard_normal()
     frame = rng.standard_normal(geometry.shape, dtype=np.float32)
     frame *= np.float32(model.read_noise_du)
     frame += np.float32(level)
@@ -166,7 +161,7 @@ def _ifum_frame(model: IfumModel, rng: np.random.Generator, exptime: float) -> n
 def _flat_frame(model: FlatModel, rng: np.random.Generator, lamp: float, exptime: float) -> np.ndarray:
     geometry = model.geometry
     shape_t = (geometry.data_cols + geometry.overscan_cols, geometry.data_rows)  # data.T
-    level = model.bias_level + _LEVEL_JITTER * rng.standard_normal()
+    level = model.bias_level + LEVEL_JITTER * rng.standard_normal()
     frame_t = rng.standard_normal(shape_t, dtype=np.float32)
     frame_t *= np.float32(model.read_noise_du)
     frame_t += np.float32(level)
@@ -214,12 +209,8 @@ def make_dark(exptime: float, preset: str | Preset = "full", seed: int = DEFAULT
         raise ValueError(f"exptime must be >= 0 seconds, got {exptime!r}")
     if model is None:
         model = ifum_model(preset, seed)
-    rng = _rng(model.seed, 3, "ifum-c1-dark", int(round(exptime * 1000)), int(index))
+    rng = rng_for(model.seed, 3, "ifum-c1-dark", int(round(exptime * 1000)), int(index))
     return _ifum_frame(model, rng, float(exptime))
-
-
-def _models_for(preset: Preset, seed: int) -> dict:
-    return {key: detector_model(*key, preset, seed) for key in DETECTORS}
 
 
 def make_frame(frame: FrameSpec, preset: str | Preset = "full", seed: int = DEFAULT_SEED,
@@ -236,11 +227,11 @@ def make_frame(frame: FrameSpec, preset: str | Preset = "full", seed: int = DEFA
     >>> make_frame(flat, "small").shape    # raw: long axis first; notebooks use .T
     (512, 272)
     """
-    preset = _preset(preset)
-    seed = _check_seed(seed)
+    preset = as_preset(preset)
+    seed = check_seed(seed)
     if model is None:
         model = detector_model(frame.camera, frame.detector, preset, seed)
-    rng = _rng(seed, 1, frame.name)
+    rng = rng_for(seed, 1, frame.name)
     if frame.camera == "ifum":
         return _ifum_frame(model, rng, frame.exptime)
     return _flat_frame(model, rng, lamp_factor(frame.camera, frame.number, seed), frame.exptime)
@@ -257,92 +248,94 @@ def _frame_file_bytes(frame: FrameSpec, preset: Preset, seed: int, model) -> byt
 
 
 def expected_info(preset: str | Preset = "full", seed: int = DEFAULT_SEED) -> dict:
-    """What the marker of a synthetic dataset of ``preset`` and ``seed`` records."""
-    return marker.synthetic_info(_preset(preset).name, _check_seed(seed), GENERATOR_VERSION)
+    """What the marker of a synthetic dataset of ``preset`` and ``seed`` records
+    (:func:`course_utils.data.identity.synthetic`)."""
+    return identity.synthetic(preset, seed)
 
 
-def _progress(total: int, desc: str, enabled: bool):
-    from tqdm import tqdm
-
-    options = dict(total=total, desc=desc, unit="file", file=sys.stderr, leave=False)
-    if not enabled:
-        options["disable"] = True  # else TQDM_DISABLE=1 in the environment still applies
-    return tqdm(**options)
-
-
-def _owner_alive(path: Path, pid: int) -> bool:
-    """Whether the process that made ``path`` (a ``.partial``/``.old`` folder) may still run."""
-    if os.name == "nt":  # os.kill would terminate the process there: judge by age instead
-        try:
-            return time.time() - path.stat().st_mtime < 86400
-        except OSError:
-            return False
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
+def _refuse_foreign(out_dir: Path, status: marker.Status) -> None:
+    """Raise unless course_utils may write into ``out_dir`` (missing, empty, or its own)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir} is a file, not a folder; it will not be replaced. "
+                              "Choose a new or empty folder.")
+    if not status.owned and out_dir.is_dir() and any(out_dir.iterdir()):
+        raise FileExistsError(
+            f"{out_dir} is not empty and is not a course dataset made by course_utils (it holds "
+            f"files but no readable {marker.MARKER_NAME}); it will not be replaced and nothing in "
+            "it is deleted. Move it elsewhere (or delete it yourself if you do not need it), or "
+            "choose a new or empty folder (for the cache: set COURSE_CACHE_DIR).")
 
 
-def remove_stale_partials(parent: Path, name: str) -> None:
-    """Delete half-made siblings ``.NAME.partial-PID-*`` / ``.NAME.old-PID-*``
-    left by processes that no longer run (an interrupted generation)."""
-    for prefix in (f".{name}.partial-", f".{name}.old-"):
-        for path in parent.glob(prefix + "*"):
-            pid_text = path.name[len(prefix):].split("-", 1)[0]
-            if pid_text.isdigit() and not _owner_alive(path, int(pid_text)):
-                shutil.rmtree(path, ignore_errors=True)
+def _to_write(status: marker.Status, info: dict, overwrite: bool) -> list[FrameSpec]:
+    """The files to (re)write: all of them for another dataset or ``overwrite``, else the damaged."""
+    content = status.content
+    same = content is not None and all(content.get(k) == v for k, v in info.items())
+    if overwrite or not same:
+        return list(FRAMES)
+    return [frame for frame in FRAMES if frame.path in status.damaged]
 
 
-def _existing_state(out_dir: Path, info: dict) -> tuple[str, str]:
-    """Classify ``out_dir``: missing, empty, same (complete, same info), dataset
-    (another or incomplete course dataset) or foreign (anything else)."""
-    if not out_dir.exists():
-        return "missing", ""
-    if not out_dir.is_dir():
-        return "foreign", "it is a file, not a folder"
-    if not any(out_dir.iterdir()):
-        return "empty", ""
-    problem = marker.quick_check(out_dir, info, [f.path for f in FRAMES])
-    if problem is None:
-        return "same", ""
-    if (out_dir / marker.MARKER_NAME).exists():
-        return "dataset", problem
-    return "foreign", "it holds files but no course_dataset.json marker"
+def _kept_records(out_dir: Path, status: marker.Status, rewritten: set[str]) -> list[dict]:
+    """Records of the listed files that stay, refreshed from disk (they were checked)."""
+    if status.content is None:
+        return []
+    known = {frame.path for frame in FRAMES}
+    kept = []
+    for record in status.content["files"]:
+        path = record["path"]
+        if path in rewritten or path in status.damaged:
+            continue
+        if path in known:
+            kept.append(marker.file_record(out_dir, path, sha256=record["sha256"]))
+        else:  # a file of an older layout, made by course_utils and unchanged: remove it
+            (out_dir / path).unlink(missing_ok=True)
+    return kept
 
 
-def _move_into_place(tmp: Path, out_dir: Path, info: dict) -> None:
-    token = tmp.name.rsplit("-", 1)[-1]
-    if out_dir.exists():
-        if out_dir.is_dir() and not any(out_dir.iterdir()):
-            out_dir.rmdir()
-        else:
-            old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}-{token}"
-            os.rename(out_dir, old)
-            os.rename(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-            return
-    try:
-        os.rename(tmp, out_dir)
-    except OSError:
-        # Another process put a dataset there meanwhile: keep it if it is ours.
-        if _existing_state(out_dir, info)[0] != "same":
-            raise
-        shutil.rmtree(tmp, ignore_errors=True)
+def _space_needed(out_dir: Path, frames: list[FrameSpec], preset: Preset) -> int:
+    """Bytes the disk needs: the new files, plus one file's temporary copy during a replacement."""
+    sizes = [file_size(frame, preset) for frame in frames]
+    new = sum(size for frame, size in zip(frames, sizes) if not (out_dir / frame.path).exists())
+    return new + max(sizes, default=0) + (1 << 16)
+
+
+def _write_frames(out_dir: Path, frames: list[FrameSpec], preset: Preset, seed: int,
+                  progress: bool) -> list[dict]:
+    """Write ``frames`` one by one (each read-only, through a rename); return their records."""
+    models: dict = {}
+    records = []
+    with files.progress(len(frames), f"Generating the synthetic course dataset ({preset.name})",
+                        progress) as bar:
+        for frame in frames:
+            key = (frame.camera, frame.detector)
+            if key not in models:
+                models[key] = detector_model(*key, preset, seed)
+            content = _frame_file_bytes(frame, preset, seed, models[key])
+            target = out_dir / frame.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            files.write_readonly(target, content, what="the synthetic course dataset")
+            records.append(marker.file_record(out_dir, frame.path, content))
+            del content
+            bar.update(1)
+    return records
 
 
 def generate(out_dir: str | os.PathLike, preset: str = "full", seed: int = DEFAULT_SEED, *,
              progress: bool = True, overwrite: bool = False) -> Path:
-    """Write the synthetic course dataset into ``out_dir``.
+    """Write the synthetic course dataset into ``out_dir``, or repair it there.
 
-    ``out_dir`` receives ``calibration_frames/...`` (63 FITS files) and, last,
-    the marker ``course_dataset.json`` that records the source, preset, seed,
-    generator version and every file's size and SHA-256. The files are first
-    written into a temporary sibling folder, which is renamed into place only
-    when complete: an interrupted generation never leaves a half dataset that
-    looks complete.
+    ``out_dir`` receives ``calibration_frames/...`` (63 FITS files, written
+    read-only) and the marker ``course_dataset.json``, which records the
+    source, preset, seed, generator version and every file's size,
+    modification time and SHA-256. The marker is written first, saying the
+    dataset is incomplete, and again when every file is on disk: an
+    interrupted generation never looks complete, and the next call resumes it.
+
+    The work is done holding the folder's lock (:func:`course_utils.data.files.dataset_lock`):
+    concurrent calls wait for each other and the later ones find the dataset
+    complete. Files are written one by one, so a repair needs room for only
+    the files it replaces; files that are not the dataset's (a student's
+    notes) are never touched.
 
     Parameters
     ----------
@@ -356,12 +349,12 @@ def generate(out_dir: str | os.PathLike, preset: str = "full", seed: int = DEFAU
     progress : bool
         Show a progress bar (tqdm, on stderr). ``TQDM_DISABLE=1`` hides it too.
     overwrite : bool
-        Replace an existing *different* course dataset in ``out_dir`` (one
-        with another preset, seed or generator version, or incomplete).
-        Without it such a folder is an error. A complete dataset with the same
-        preset, seed and generator version is kept as it is unless
-        ``overwrite`` is true. A folder holding anything else than a course
-        dataset is never replaced.
+        Remake every file, also of a *different* course dataset in ``out_dir``
+        (one with another preset, seed or generator version). Without it such
+        a folder is an error, and a dataset of this preset and seed is only
+        completed and repaired (damaged files made again; a line on stderr
+        names them). A folder holding anything else than a course dataset is
+        never written into.
 
     Returns
     -------
@@ -374,6 +367,8 @@ def generate(out_dir: str | os.PathLike, preset: str = "full", seed: int = DEFAU
         If ``out_dir`` holds something that may not be replaced.
     course_utils.data.files.NotWritableError
         If the parent folder cannot be written.
+    course_utils.data.files.DiskFullError
+        If the disk lacks room (before starting, or while writing).
 
     Examples
     --------
@@ -386,51 +381,41 @@ def generate(out_dir: str | os.PathLike, preset: str = "full", seed: int = DEFAU
     ['calibration_frames', 'course_dataset.json']
     63
     """
-    preset_obj = _preset(preset)
-    seed = _check_seed(seed)
+    preset_obj = as_preset(preset)
+    seed = check_seed(seed)
     out_dir = Path(out_dir).expanduser().absolute()
     info = expected_info(preset_obj, seed)
-    state, reason = _existing_state(out_dir, info)
-    if state == "same" and not overwrite:
+    status = marker.check(out_dir, info, [f.path for f in FRAMES])
+    _refuse_foreign(out_dir, status)
+    if status.ok and not overwrite:
         return out_dir
-    if state == "dataset" and not overwrite:
-        raise FileExistsError(
-            f"{out_dir} already holds a different or incomplete course dataset ({reason}). "
-            "Pass overwrite=True (command line: --force) to replace it, or choose another folder."
-        )
-    if state == "foreign":
-        raise FileExistsError(
-            f"{out_dir} is not empty and is not a course dataset made by course_utils ({reason}); "
-            "it will not be replaced. Choose a new or empty folder."
-        )
-    parent = ensure_writable(
-        out_dir.parent, "the synthetic course dataset",
-        "Set COURSE_CACHE_DIR (or pass another output folder) to a writable folder.",
-    )
-    remove_stale_partials(parent, out_dir.name)
-    token = secrets.token_hex(4)
-    tmp = parent / f".{out_dir.name}.partial-{os.getpid()}-{token}"
-    tmp.mkdir()
-    try:
-        models = _models_for(preset_obj, seed)
-        records = []
-        desc = f"Generating the synthetic course dataset ({preset_obj.name})"
-        with _progress(len(FRAMES), desc, progress) as bar:
-            for frame in FRAMES:
-                content = _frame_file_bytes(frame, preset_obj, seed, models[(frame.camera, frame.detector)])
-                target = tmp / frame.path
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with open(target, "xb") as file:
-                    file.write(content)
-                records.append(marker.file_record(frame.path, content))
-                del content
-                bar.update(1)
-        del models
-        marker.write_marker(tmp, info, records)
-        _move_into_place(tmp, out_dir, info)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    files.ensure_writable(out_dir.parent, "the synthetic course dataset",
+                          "Set COURSE_CACHE_DIR (or pass another output folder) to a writable folder.")
+    with files.dataset_lock(out_dir):
+        files.remove_leftovers(out_dir)
+        status = marker.check(out_dir, info, [f.path for f in FRAMES])  # another process may have made it
+        _refuse_foreign(out_dir, status)
+        if status.ok and not overwrite:
+            return out_dir
+        content = status.content
+        if content is not None and not overwrite and any(content.get(k) != v for k, v in info.items()):
+            raise FileExistsError(
+                f"{out_dir} already holds a different course dataset ({status.problem}). Pass "
+                "overwrite=True (command line: --force) to replace it, or choose another folder.")
+        frames = _to_write(status, info, overwrite)
+        files.check_free_space(out_dir, _space_needed(out_dir, frames, preset_obj),
+                               "the synthetic course dataset")
+        kept = _kept_records(out_dir, status, {frame.path for frame in frames})
+        out_dir.mkdir(parents=True, exist_ok=True)
+        marker.write_marker(out_dir, info, kept, complete=False)
+        written = _write_frames(out_dir, frames, preset_obj, seed, progress)
+        marker.write_marker(out_dir, info, kept + written)
+    repaired = [path for path in status.damaged if status.content and "not listed" not in status.damaged[path]]
+    if repaired and not overwrite:
+        shown = "; ".join(f"{path} {status.damaged[path]}" for path in repaired[:3])
+        more = f" and {len(repaired) - 3} more" if len(repaired) > 3 else ""
+        print(f"Repaired {len(repaired)} damaged file(s) of the dataset in "
+              f"{files.display_path(out_dir)}: {shown}{more}", file=sys.stderr)
     return out_dir
 
 
