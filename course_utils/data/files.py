@@ -39,7 +39,7 @@ from typing import Iterator
 
 __all__ = ["display_path", "ensure_writable", "write_text_atomic", "is_within", "NotWritableError",
            "DiskFullError", "free_bytes", "check_free_space", "write_readonly", "dataset_lock",
-           "remove_leftovers", "progress", "SPACE_ADVICE"]
+           "leftovers", "remove_leftovers", "lock_path", "progress", "SPACE_ADVICE"]
 
 #: What to do when a disk is full or a folder cannot be written.
 SPACE_ADVICE = ("Free some space there, or set COURSE_CACHE_DIR to a folder on a disk with room "
@@ -136,7 +136,7 @@ def lock_path(root: str | os.PathLike) -> Path:
 
 
 @contextlib.contextmanager
-def dataset_lock(root: str | os.PathLike, *, say_waiting: bool = True) -> Iterator[None]:
+def dataset_lock(root: str | os.PathLike, *, wait: bool = True) -> Iterator[None]:
     """Hold the lock of the dataset folder ``root`` (waiting for it if another process has it).
 
     Every process that generates, downloads or repairs ``root`` holds this
@@ -144,6 +144,8 @@ def dataset_lock(root: str | os.PathLike, *, say_waiting: bool = True) -> Iterat
     dataset complete. The lock is the operating system's (``filelock``):
     it is released when its holder ends, even if killed, and does not
     depend on process ids, so it works across containers that share a disk.
+
+    With ``wait=False``, raise ``filelock.Timeout`` at once if another process holds it.
 
     Raises
     ------
@@ -157,14 +159,15 @@ def dataset_lock(root: str | os.PathLike, *, say_waiting: bool = True) -> Iterat
         root.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(lock_path(root))
         try:
-            lock.acquire(timeout=1)
+            lock.acquire(timeout=1 if wait else 0)
         except Timeout:
-            if say_waiting:
-                print(f"Waiting for another process that is preparing {display_path(root)} ...",
-                      file=sys.stderr, flush=True)
+            if not wait:
+                raise
+            print(f"Waiting for another process that is preparing {display_path(root)} ...",
+                  file=sys.stderr, flush=True)
             lock.acquire()
     except OSError as error:
-        if isinstance(error, NotWritableError):
+        if isinstance(error, (NotWritableError, Timeout)):
             raise
         raise NotWritableError(
             f"Cannot write the lock of {display_path(root)} into {display_path(root.parent)}: "
@@ -176,28 +179,33 @@ def dataset_lock(root: str | os.PathLike, *, say_waiting: bool = True) -> Iterat
         lock.release()
 
 
+def leftovers(root: str | os.PathLike) -> list[Path]:
+    """What interrupted runs left of the dataset ``root`` (see :func:`remove_leftovers`)."""
+    root = Path(root)
+    found = [path for pattern in (f".{root.name}.partial-*", f".{root.name}.old-*")
+             for path in root.parent.glob(pattern)]
+    if root.is_dir():
+        found += [path for pattern in _TEMPORARY for path in root.rglob(pattern) if path.is_file()]
+    return found
+
+
 def remove_leftovers(root: str | os.PathLike) -> list[Path]:
     """Delete what interrupted runs left of the dataset ``root``; call it holding its lock.
 
     Removes the sibling folders ``.NAME.partial-*`` and ``.NAME.old-*`` (made
     by older versions of this package) and, inside ``root``, temporary files
     of interrupted writes and downloads. Holding the lock proves that no
-    process is still writing them. Returns what was removed.
+    process is still writing them, whatever process ids their names hold
+    (another container's PIDs mean nothing here). Returns what was removed.
     """
-    root = Path(root)
-    removed = []
-    for pattern in (f".{root.name}.partial-*", f".{root.name}.old-*"):
-        for path in root.parent.glob(pattern):
+    found = leftovers(root)
+    for path in found:
+        if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    if root.is_dir():
-        for pattern in _TEMPORARY:
-            for path in root.rglob(pattern):
-                if path.is_file():
-                    with contextlib.suppress(FileNotFoundError):
-                        path.unlink()
-                    removed.append(path)
-    return removed
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    return found
 
 
 def progress(total: int, desc: str, enabled: bool = True, unit: str = "file"):

@@ -47,7 +47,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import identity, marker
+from . import files, identity, marker
 from .files import display_path, ensure_writable, is_within
 from .layout import DATA_FOLDER, FRAMES, PRESETS, as_preset
 
@@ -236,6 +236,19 @@ def describe_choice(source: str | None = None, preset: str = "full") -> tuple[Pa
     return root, line, None if _synthetic_status(root, preset).ok else "generate"
 
 
+def _tidy(root: Path) -> None:
+    """Remove what interrupted runs left beside a complete cached dataset (if the lock is free)."""
+    from filelock import Timeout
+
+    if not files.leftovers(root):
+        return
+    try:
+        with files.dataset_lock(root, wait=False):
+            files.remove_leftovers(root)
+    except (Timeout, OSError):  # busy (another process tidies) or read-only: leave them
+        pass
+
+
 def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: bool = True) -> Path:
     """Return the folder that contains the course's ``calibration_frames/``.
 
@@ -310,6 +323,8 @@ def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: boo
         content = status.content or {}
         other = status.owned and any(content.get(k) != v for k, v in identity.synthetic(preset).items())
         generate(root, preset, progress=verbose, overwrite=other)
+    elif not os.environ.get(DATA_DIR_ENV):
+        _tidy(root)
     if verbose:
         print(line)
     return root

@@ -386,11 +386,11 @@ def generate(out_dir: str | os.PathLike, preset: str = "full", seed: int = DEFAU
     out_dir = Path(out_dir).expanduser().absolute()
     info = expected_info(preset_obj, seed)
     status = marker.check(out_dir, info, [f.path for f in FRAMES])
-    _refuse_foreign(out_dir, status)
     if status.ok and not overwrite:
         return out_dir
     files.ensure_writable(out_dir.parent, "the synthetic course dataset",
                           "Set COURSE_CACHE_DIR (or pass another output folder) to a writable folder.")
+    _refuse_foreign(out_dir, status)
     with files.dataset_lock(out_dir):
         files.remove_leftovers(out_dir)
         status = marker.check(out_dir, info, [f.path for f in FRAMES])  # another process may have made it
