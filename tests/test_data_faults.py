@@ -298,7 +298,10 @@ def test_a_generate_force_killed_midway_is_completed_by_dataset_dir(cache, capsy
     root = copy_dataset(source, cache / "synthetic-small")
     child = _course_python("from course_utils.data.__main__ import main; main()", "generate", "--preset",
                            "small", "--force", "--output", str(root), "--no-progress")
-    time.sleep(1.0)
+    deadline = time.monotonic() + 60
+    while marker.read_marker(root).get("complete") is not False and time.monotonic() < deadline:
+        time.sleep(0.02)  # until it has begun to rewrite the files
+    time.sleep(0.3)
     child.send_signal(signal.SIGKILL)
     child.communicate()
     assert dataset_dir(preset="small") == root

@@ -46,7 +46,7 @@ from .hashing import file_digests, hash_problem
 from .layout import file_size, frame_by_path
 from .manifest import entry_url, load_manifest, real_entries
 
-__all__ = ["FetchError", "DownloadLimits", "fetch_frames", "download_file", "magellan_info",
+__all__ = ["FetchError", "DownloadLimits", "fetch_frames", "download_file",
            "check_base_url", "import_pooch"]
 
 _OFFLINE_ADVICE = (
@@ -98,11 +98,6 @@ class FetchError(OSError):
 
 class _TooSlow(Exception):
     """The download broke its deadline or minimum rate (the message says which)."""
-
-
-def magellan_info(manifest: dict) -> dict:
-    """The identity of a download of ``manifest``'s real frames (:func:`course_utils.data.identity.magellan`)."""
-    return identity.magellan(manifest)
 
 
 def import_pooch():
@@ -353,7 +348,7 @@ def fetch_frames(target: str | os.PathLike, *, manifest: dict | None = None,
     if not entries:
         raise FetchError("The manifest lists no real frames with a hash to check them against.")
     target = Path(target).expanduser().absolute()
-    info = magellan_info(manifest)
+    info = identity.magellan(manifest)
     try:
         _claim(target)
         ensure_writable(target, "the real calibration frames", _WRITE_ADVICE)
