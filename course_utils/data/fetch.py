@@ -272,8 +272,7 @@ def download_file(url: str, target: str | os.PathLike, entry: dict,
                 "removed. The file on the server differs from the one the manifest records; "
                 "try again, and if it persists the manifest or the address is out of date."
             )
-        os.chmod(partial, 0o444)
-        os.replace(partial, target)
+        files.install_readonly(partial, target)
     except FetchError:
         raise
     except Exception as error:  # noqa: BLE001 - every failure is reported the same way
@@ -350,11 +349,11 @@ def fetch_frames(target: str | os.PathLike, *, manifest: dict | None = None,
     target = Path(target).expanduser().absolute()
     info = identity.magellan(manifest)
     try:
-        _claim(target)
+        marker.claim(target)
         ensure_writable(target, "the real calibration frames", _WRITE_ADVICE)
         with files.dataset_lock(target):
             files.remove_leftovers(target)
-            _claim(target)
+            marker.claim(target)
             try:
                 _fetch_locked(target, manifest, entries, info, base_url, progress, limits)
             except BaseException:
@@ -373,19 +372,6 @@ def _forget_if_empty(target: Path) -> None:
         (target / marker.MARKER_NAME).unlink()
         for folder in sorted((p for p in target.rglob("*") if p.is_dir()), reverse=True):
             folder.rmdir()
-
-
-def _claim(target: Path) -> None:
-    """Refuse a folder that holds files but no marker: course_utils did not make it."""
-    try:
-        owned = marker.read_marker(target) is not None
-    except ValueError:
-        owned = False
-    if not owned and target.is_dir() and any(target.iterdir()):
-        raise FileExistsError(
-            f"{target} is not empty and is not a course dataset made by course_utils (no readable "
-            f"{marker.MARKER_NAME}); nothing is downloaded into it and nothing in it is deleted. "
-            "Move it elsewhere, or choose a new or empty folder (for the cache: set COURSE_CACHE_DIR).")
 
 
 def _fetch_locked(target: Path, manifest: dict, entries: list[dict], info: dict,

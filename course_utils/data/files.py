@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Iterator
 
 __all__ = ["display_path", "ensure_writable", "write_text_atomic", "is_within", "NotWritableError",
-           "DiskFullError", "free_bytes", "check_free_space", "write_readonly", "dataset_lock",
+           "DiskFullError", "free_bytes", "check_free_space", "write_readonly", "install_readonly",
+           "dataset_lock",
            "leftovers", "remove_leftovers", "lock_path", "progress", "SPACE_ADVICE"]
 
 #: What to do when a disk is full or a folder cannot be written.
@@ -115,8 +116,7 @@ def write_readonly(path: str | os.PathLike, content: bytes, *, what: str = "the 
     try:
         with open(tmp, "xb") as file:
             file.write(content)
-        os.chmod(tmp, 0o444)  # raw data: nobody writes into it after this
-        os.replace(tmp, path)
+        install_readonly(tmp, path)
     except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -127,6 +127,14 @@ def write_readonly(path: str | os.PathLike, content: bytes, *, what: str = "the 
                 f"{path.name} alone). {SPACE_ADVICE}") from error
         raise
     return path.stat()
+
+
+def install_readonly(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Make the finished temporary file ``tmp`` read-only and rename it to ``path`` (atomic)."""
+    os.chmod(tmp, 0o444)  # raw data: nobody writes into it after this
+    if os.name == "nt" and os.path.exists(path):  # Windows cannot replace a read-only file
+        os.chmod(path, 0o644)
+    os.replace(tmp, path)
 
 
 def lock_path(root: str | os.PathLike) -> Path:

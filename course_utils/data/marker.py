@@ -50,6 +50,7 @@ __all__ = [
     "MARKER_NAME",
     "MARKER_FORMAT",
     "Status",
+    "claim",
     "file_record",
     "write_marker",
     "read_marker",
@@ -168,6 +169,31 @@ class Status:
         for path, reason in self.damaged.items():
             return f"{path} {reason}"
         return None
+
+
+def claim(root: str | os.PathLike, status: Status | None = None) -> None:
+    """Raise FileExistsError unless course_utils may write into ``root``.
+
+    It may if ``root`` is missing, empty, or has a readable marker (course_utils
+    made it). Anything else is someone's: the message says so, and what to do.
+    """
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise FileExistsError(f"{root} is a file, not a folder; it will not be replaced. "
+                              "Choose a new or empty folder.")
+    if status is None:
+        try:
+            owned = read_marker(root) is not None
+        except ValueError:
+            owned = False
+    else:
+        owned = status.owned
+    if not owned and root.is_dir() and any(root.iterdir()):
+        raise FileExistsError(
+            f"{root} is not empty and is not a course dataset made by course_utils (it holds "
+            f"files but no readable {MARKER_NAME}); nothing is written into it and nothing in it "
+            "is deleted. Move it elsewhere (or delete it yourself if you do not need it), or "
+            "choose a new or empty folder (for the cache: set COURSE_CACHE_DIR).")
 
 
 def _identity_problem(content: dict, info: dict) -> str | None:

@@ -253,19 +253,6 @@ def expected_info(preset: str | Preset = "full", seed: int = DEFAULT_SEED) -> di
     return identity.synthetic(preset, seed)
 
 
-def _refuse_foreign(out_dir: Path, status: marker.Status) -> None:
-    """Raise unless course_utils may write into ``out_dir`` (missing, empty, or its own)."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(f"{out_dir} is a file, not a folder; it will not be replaced. "
-                              "Choose a new or empty folder.")
-    if not status.owned and out_dir.is_dir() and any(out_dir.iterdir()):
-        raise FileExistsError(
-            f"{out_dir} is not empty and is not a course dataset made by course_utils (it holds "
-            f"files but no readable {marker.MARKER_NAME}); it will not be replaced and nothing in "
-            "it is deleted. Move it elsewhere (or delete it yourself if you do not need it), or "
-            "choose a new or empty folder (for the cache: set COURSE_CACHE_DIR).")
-
-
 def _to_write(status: marker.Status, info: dict, overwrite: bool) -> list[FrameSpec]:
     """The files to (re)write: all of them for another dataset or ``overwrite``, else the damaged."""
     content = status.content
@@ -390,11 +377,11 @@ def generate(out_dir: str | os.PathLike, preset: str = "full", seed: int = DEFAU
         return out_dir
     files.ensure_writable(out_dir.parent, "the synthetic course dataset",
                           "Set COURSE_CACHE_DIR (or pass another output folder) to a writable folder.")
-    _refuse_foreign(out_dir, status)
+    marker.claim(out_dir, status)
     with files.dataset_lock(out_dir):
         files.remove_leftovers(out_dir)
         status = marker.check(out_dir, info, [f.path for f in FRAMES])  # another process may have made it
-        _refuse_foreign(out_dir, status)
+        marker.claim(out_dir, status)
         if status.ok and not overwrite:
             return out_dir
         content = status.content
