@@ -354,3 +354,13 @@ def test_course_data_dir_with_a_truncated_file_suggests_generate_force(cache, mo
     assert "NEW_EMPTY_FOLDER" not in message
     generate(own, "small", progress=False, overwrite=True)  # the advice works
     assert dataset_dir() == own
+
+
+def test_no_complete_marker_unless_every_file_has_its_recorded_size(tmp_path):
+    (tmp_path / "a.fits").write_bytes(b"SIMPLE")
+    record = marker.file_record(tmp_path, "a.fits", b"SIMPLE")
+    with pytest.raises(RuntimeError, match="a.fits has 6 bytes, not 2880"):
+        marker.write_marker(tmp_path, {"source": "synthetic"}, [{**record, "size": 2880}])
+    assert not (tmp_path / marker.MARKER_NAME).exists()
+    marker.write_marker(tmp_path, {"source": "synthetic"}, [{**record, "size": 2880}], complete=False)
+    assert marker.read_marker(tmp_path)["complete"] is False

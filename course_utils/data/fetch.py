@@ -14,10 +14,12 @@ On any failure -- no network, a server error, a transfer cut short or too
 slow, a hash mismatch, a folder that cannot be written, a full disk -- the
 temporary file is removed and :class:`FetchError` says which file, from
 which address, and what went wrong. (A process killed outright cannot clean
-up: its temporary files are removed by the next run, under the lock.) Files already present are re-hashed and kept only if they match, and
-the dataset's marker ``course_dataset.json`` is written last, when every file
-is verified: a later run never mistakes a partial or corrupt copy for a good
-one.
+up: its temporary files are removed by the next run, under the lock.)
+
+Files already present are re-hashed and kept only if they match. The
+dataset's marker ``course_dataset.json`` is written first, saying the
+download is incomplete, and again when every file is verified: a later run
+never mistakes a partial or corrupt copy for a good one, and resumes it.
 
 Tests point ``base_url`` (or a manifest of their own) at a local server.
 
