@@ -198,10 +198,13 @@ def _stream(url: str, handle, limits: DownloadLimits, start: float) -> int:
     with requests.get(url, stream=True, timeout=(wait, wait)) as response:
         response.raise_for_status()
         attempt_start = time.monotonic()
+        # read1 returns what has arrived (at most one read of the socket), so the
+        # deadline is checked however slowly bytes trickle in. (urllib3 < 2.3 has
+        # no read1: there small reads bound the wait instead.)
+        read1 = getattr(response.raw, "read1", None)
         while True:
-            # read1 returns what has arrived (at most one read of the socket), so the
-            # deadline is checked however slowly bytes trickle in.
-            chunk = response.raw.read1(1 << 16, decode_content=True)
+            chunk = read1(1 << 16, decode_content=True) if read1 else \
+                response.raw.read(1 << 12, decode_content=True)
             if not chunk:
                 break
             handle.write(chunk)
