@@ -98,9 +98,11 @@ def test_a_students_file_inside_the_dataset_survives_regeneration(cache, capsys,
     assert marker.full_check(root) == []
 
 
-def test_frames_are_written_read_only(source):
+def test_frames_and_their_folders_are_read_only(source):
     for frame in FRAMES[::9]:
         assert (source / frame.path).stat().st_mode & 0o222 == 0, frame.path
+    for folder in [source, *[p for p in source.rglob("*") if p.is_dir()]]:
+        assert folder.stat().st_mode & 0o222 == 0, folder
 
 
 def test_a_user_cannot_write_into_the_raw_frames(source, tmp_path):
@@ -112,14 +114,18 @@ def test_a_user_cannot_write_into_the_raw_frames(source, tmp_path):
     try:
         shared.chmod(0o755)
         data = copy_dataset(source, shared / "synthetic-small")
-        for folder in [data, *[p for p in data.rglob("*") if p.is_dir()]]:
-            folder.chmod(0o777)  # even in folders anyone may write to, the frames stay intact
         frame = data / FRAMES[0].path
-        code = ("import sys\ntry:\n    open(sys.argv[1], 'r+b').write(b'x')\n"
-                "except PermissionError as error:\n    print('refused:', error.strerror)\n")
+        code = ("import os, sys\n"
+                "for what, act in (('write', lambda: open(sys.argv[1], 'r+b').write(b'x')),\n"
+                "                  ('add', lambda: open(sys.argv[2], 'xb')),\n"
+                "                  ('delete', lambda: os.remove(sys.argv[1]))):\n"
+                "    try:\n        act()\n        print(what, 'allowed')\n"
+                "    except PermissionError as error:\n        print(what, 'refused:', error.strerror)\n")
         done = subprocess.run(["runuser", "-u", "course-student", "--", "/usr/bin/python3", "-c",
-                               code, str(frame)], capture_output=True, text=True, timeout=60)
-        assert done.stdout.strip() == "refused: Permission denied", done.stderr
+                               code, str(frame), str(frame.parent / "master_bias.fits")],
+                              capture_output=True, text=True, timeout=60)
+        assert done.stdout.splitlines() == [f"{what} refused: Permission denied"
+                                            for what in ("write", "add", "delete")], done.stderr
         assert frame.read_bytes() == (source / FRAMES[0].path).read_bytes()
     finally:
         shutil.rmtree(shared)

@@ -355,10 +355,12 @@ def fetch_frames(target: str | os.PathLike, *, manifest: dict | None = None,
     info = identity.magellan(manifest)
     try:
         marker.claim(target)
-        ensure_writable(target, "the real calibration frames", _WRITE_ADVICE)
-        with files.dataset_lock(target):
-            files.remove_leftovers(target)
+        if not (target / marker.MARKER_NAME).exists():  # (a dataset's own folders are sealed)
+            ensure_writable(target, "the real calibration frames", _WRITE_ADVICE)
+        with files.dataset_lock(target), files.unsealed(target):
             marker.claim(target)
+            ensure_writable(target, "the real calibration frames", _WRITE_ADVICE)
+            files.remove_leftovers(target)
             try:
                 _fetch_locked(target, manifest, entries, info, base_url, progress, limits)
             except BaseException:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Iterator
 
 __all__ = ["display_path", "ensure_writable", "write_text_atomic", "is_within", "NotWritableError",
-           "DiskFullError", "free_bytes", "check_free_space", "write_readonly", "install_readonly",
+           "DiskFullError", "free_bytes", "check_free_space", "write_readonly", "install_readonly", "unsealed",
            "dataset_lock",
            "leftovers", "remove_leftovers", "lock_path", "progress", "SPACE_ADVICE"]
 
@@ -137,6 +137,41 @@ def install_readonly(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     os.replace(tmp, path)
 
 
+def _set_writable(root: Path, writable: bool) -> None:
+    for folder in [root, *(p for p in root.rglob("*") if p.is_dir())]:
+        mode = folder.stat().st_mode & 0o7777
+        os.chmod(folder, mode | 0o700 if writable else mode & ~0o222)
+
+
+@contextlib.contextmanager
+def unsealed(root: str | os.PathLike) -> Iterator[None]:
+    """Let the package write into its dataset ``root`` for a while; seal it again on success.
+
+    A complete dataset's folders are read-only, like its frames, so that
+    nothing can be added to or deleted from the raw data. Call this holding
+    the dataset's lock, and only for a folder the package made (see
+    :func:`course_utils.data.marker.claim`). After a failure the folders stay
+    writable, so that the next run can clean up.
+
+    Raises
+    ------
+    NotWritableError
+        If the folders cannot be made writable (e.g. another user owns them).
+    """
+    root = Path(root)
+    try:
+        if root.is_dir():
+            _set_writable(root, True)
+    except OSError as error:
+        raise NotWritableError(
+            f"Cannot make {display_path(root)} writable to fill or repair it: "
+            f"{error.strerror or error}. Set COURSE_CACHE_DIR to a folder you own "
+            "(command line: --output DIR).") from error
+    yield
+    if root.is_dir():
+        _set_writable(root, False)
+
+
 def lock_path(root: str | os.PathLike) -> Path:
     """The lock file of the dataset folder ``root``: ``.NAME.lock`` beside it."""
     root = Path(root)
@@ -209,6 +244,8 @@ def remove_leftovers(root: str | os.PathLike) -> list[Path]:
     found = leftovers(root)
     for path in found:
         if path.is_dir():
+            with contextlib.suppress(OSError):
+                _set_writable(path, True)  # a copy of a sealed dataset
             shutil.rmtree(path, ignore_errors=True)
         else:
             with contextlib.suppress(FileNotFoundError):

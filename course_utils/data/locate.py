@@ -243,7 +243,7 @@ def _tidy(root: Path) -> None:
     if not files.leftovers(root):
         return
     try:
-        with files.dataset_lock(root, wait=False):
+        with files.dataset_lock(root, wait=False), files.unsealed(root):
             files.remove_leftovers(root)
     except (Timeout, OSError):  # busy (another process tidies) or read-only: leave them
         pass
@@ -255,8 +255,8 @@ def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: boo
     Notebooks read e.g. ``dataset_dir() / "calibration_frames" / "bias" /
     "b0860c1.fits"``. The first call generates the synthetic dataset (about
     10 s, with a progress bar) or downloads the real frames; later calls
-    find it in the cache at once. The frames are read-only: write products
-    into :func:`work_dir`.
+    find it in the cache at once. The frames and the dataset's folders are
+    read-only: write products into :func:`work_dir`.
 
     Every call checks the dataset cheaply (each file's size and modification
     time; a file whose time changed is re-hashed). A damaged file of a cached

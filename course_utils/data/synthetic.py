@@ -379,7 +379,6 @@ def generate(out_dir: str | os.PathLike, preset: str = "full", seed: int = DEFAU
                           "Set COURSE_CACHE_DIR (or pass another output folder) to a writable folder.")
     marker.claim(out_dir, status)
     with files.dataset_lock(out_dir):
-        files.remove_leftovers(out_dir)
         status = marker.check(out_dir, info, [f.path for f in FRAMES])  # another process may have made it
         marker.claim(out_dir, status)
         if status.ok and not overwrite:
@@ -392,11 +391,13 @@ def generate(out_dir: str | os.PathLike, preset: str = "full", seed: int = DEFAU
         frames = _to_write(status, info, overwrite)
         files.check_free_space(out_dir, _space_needed(out_dir, frames, preset_obj),
                                "the synthetic course dataset")
-        kept = _kept_records(out_dir, status, {frame.path for frame in frames})
-        out_dir.mkdir(parents=True, exist_ok=True)
-        marker.write_marker(out_dir, info, kept, complete=False)
-        written = _write_frames(out_dir, frames, preset_obj, seed, progress)
-        marker.write_marker(out_dir, info, kept + written)
+        with files.unsealed(out_dir):
+            files.remove_leftovers(out_dir)
+            kept = _kept_records(out_dir, status, {frame.path for frame in frames})
+            out_dir.mkdir(parents=True, exist_ok=True)
+            marker.write_marker(out_dir, info, kept, complete=False)
+            written = _write_frames(out_dir, frames, preset_obj, seed, progress)
+            marker.write_marker(out_dir, info, kept + written)
     repaired = [path for path in status.damaged if status.content and "not listed" not in status.damaged[path]]
     if repaired and not overwrite:
         shown = "; ".join(f"{path} {status.damaged[path]}" for path in repaired[:3])
