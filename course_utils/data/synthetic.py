@@ -274,7 +274,7 @@ def _kept_records(out_dir: Path, status: marker.Status, rewritten: set[str]) -> 
             continue
         if path in known:
             kept.append(marker.file_record(out_dir, path, sha256=record["sha256"]))
-        else:  # a file of an older layout, made by course_utils and unchanged: remove it
+        else:  # a file of an older layout, listed in the marker (course_utils made it): remove it
             (out_dir / path).unlink(missing_ok=True)
     return kept
 
