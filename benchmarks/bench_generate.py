@@ -78,6 +78,9 @@ def main(argv=None) -> int:
         try:
             result = run_once(args.preset, folder)
         finally:
+            for path in folder.rglob("*"):  # the dataset's folders are read-only
+                if path.is_dir():
+                    path.chmod(0o755)
             shutil.rmtree(folder, ignore_errors=True)
         results.append(result)
         print(f"{number:>4} {result['wall']:>8.2f} {result['import']:>9.2f} {result['generate']:>11.2f} "
