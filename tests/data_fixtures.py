@@ -10,7 +10,8 @@
   computed here independently of course_utils;
 * :func:`small_filesystem`: a real, small (or read-only) file system mounted
   in a temporary folder, for full-disk and read-only faults (needs root);
-* :func:`names`: a folder's entries, without the lock files beside datasets.
+* :func:`names`: a folder's entries, without the lock files beside datasets;
+* :func:`manifest_builder`: the maintainer's ``tools/build_manifest.py`` as a module.
 """
 
 from __future__ import annotations
@@ -28,6 +29,17 @@ import time
 from pathlib import Path
 
 _CACHE: dict[str, Path] = {}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def manifest_builder():
+    """The maintainer's manifest builder, tools/build_manifest.py (not part of the package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("course_build_manifest", ROOT / "tools" / "build_manifest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def small_dataset(tmp_path_factory) -> Path:

@@ -30,6 +30,7 @@ from data_fixtures import (
     closed_port,
     git_blob_sha1,
     make_manifest,
+    manifest_builder,
     small_dataset,
     small_filesystem,
     tamper,
@@ -42,17 +43,7 @@ TSV = ROOT / "data_manifest" / "magellan_calibration_frames.tsv"
 SHARED_TSV = ROOT.parent / "shared" / "reference" / "magellan_calibration_frames.tsv"
 
 
-def _load_builder():
-    """The maintainer's manifest builder, tools/build_manifest.py (not part of the package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("course_build_manifest", ROOT / "tools" / "build_manifest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-builder = _load_builder()
+builder = manifest_builder()
 SOME = ["calibration_frames/bias/b0860c1.fits", "calibration_frames/dark/b1212c1.fits",
         "calibration_frames/flat/iff/iff0008c3.fits"]
 

@@ -13,7 +13,7 @@ from astropy import units as u
 from astropy.io import fits
 from astropy.nddata import CCDData
 
-from course_utils.data import marker
+from course_utils.data import identity, marker
 from course_utils.data.files import NotWritableError
 from course_utils.data.layout import PRESETS, SCIENCE_FRAMES
 from course_utils.data.models import flat_model
@@ -30,6 +30,8 @@ from course_utils.data.science import (
     star_catalogue,
 )
 from course_utils.data.synthetic import generate
+
+from data_fixtures import manifest_builder, names
 
 
 @pytest.fixture(scope="module")
@@ -172,10 +174,10 @@ def test_generation_keeps_a_complete_folder_and_never_replaces_a_foreign_one(sci
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("my work")
-    with pytest.raises(FileExistsError, match="not a complete science folder"):
+    with pytest.raises(FileExistsError, match="not a course dataset made by course_utils"):
         generate_science(foreign, "small")
-    assert (foreign / "notes.txt").read_text() == "my work"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no partial left
+    assert names(foreign) == ["notes.txt"] and (foreign / "notes.txt").read_text() == "my work"
+    assert names(tmp_path) == ["mine"]  # no partial left
 
 
 def test_an_unwritable_cache_is_a_clear_error(tmp_path):
@@ -192,10 +194,14 @@ def test_an_interrupted_generation_leaves_no_folder_that_looks_complete(tmp_path
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(marker, "write_marker", full_disk)
-    with pytest.raises(OSError, match="No space left"):
-        generate_science(tmp_path / "science", "small")
-    assert list(tmp_path.iterdir()) == []
+    with monkeypatch.context() as patch:
+        patch.setattr(marker, "write_marker", full_disk)
+        with pytest.raises(OSError, match="No space left"):
+            generate_science(tmp_path / "science", "small")
+    plan_info = identity.science("small")
+    assert not marker.check(tmp_path / "science", plan_info, [CATALOGUE_PATH]).ok
+    root = generate_science(tmp_path / "science", "small")  # the next call completes it
+    assert marker.check(root, plan_info, [CATALOGUE_PATH]).ok and marker.full_check(root) == []
 
 
 def test_science_dir_generates_once_and_replaces_a_stale_folder(tmp_path, monkeypatch, capsys):
@@ -213,7 +219,7 @@ def test_science_dir_works_whichever_calibration_source_is_chosen(tmp_path, monk
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("COURSE_DATA_SOURCE", "magellan")  # no network needed: nothing fetched
     root = science_dir("small", verbose=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["synthetic-science-small"]
+    assert names(tmp_path) == ["synthetic-science-small"]
     assert all((root / p).is_file() for p in FLAT_PATHS)
 
 
@@ -227,12 +233,12 @@ def test_a_malformed_catalogue_names_the_file(tmp_path):
 def test_the_shipped_manifest_describes_the_science_folder(science):
     from importlib import resources
 
-    from course_utils.data.manifest import dumps_manifest, load_manifest
+    from course_utils.data.manifest import load_manifest
     from course_utils.data.science import MANIFEST_RESOURCE, science_manifest
 
     shipped = resources.files("course_utils.data_manifest").joinpath(MANIFEST_RESOURCE)
-    assert shipped.read_text("utf-8") == dumps_manifest(science_manifest()), (
-        "regenerate data_manifest/science_frames.json from science_manifest()")
+    assert shipped.read_text("utf-8") == manifest_builder().dumps_manifest(science_manifest()), (
+        "regenerate it: python tools/build_manifest.py --science --output data_manifest/science_frames.json")
     manifest = load_manifest(str(shipped))  # a valid manifest
     listed = {entry["path"] for entry in manifest["files"]}
     present = {p.relative_to(science).as_posix() for p in science.rglob("*") if p.is_file()}

@@ -20,7 +20,7 @@ import re
 import sys
 from pathlib import Path
 
-from course_utils.data.layout import CAMERAS, FRAME_GROUPS, PRESETS, SYNTHETIC_FRAMES, FrameSpec, frame_geometry
+from course_utils.data.layout import CAMERAS, FRAME_GROUPS, FRAMES, PRESETS, SYNTHETIC_FRAMES, FrameSpec, frame_geometry
 from course_utils.data.manifest import MANIFEST_FORMAT, validate_manifest
 
 __all__ = ["parse_reference_tsv", "build_course_manifest", "dumps_manifest", "main"]
@@ -97,8 +97,8 @@ def _course_entry(frame: FrameSpec, meta: dict, git_sha1: str | None) -> dict:
         "dtype": "uint16",
         "exptime": frame.exptime,
     }
-    if git_sha1 is None:
-        return {**entry, "confirmed": [], "about": _SYNTHETIC_ONLY.get(frame.frame_type, "synthetic only")}
+    if git_sha1 is None:  # no real counterpart: no address, no hash
+        return {**entry, "about": _SYNTHETIC_ONLY.get(frame.frame_type, "synthetic only")}
     url = meta["url_pattern"].replace("<commit>", meta["commit"]).replace("<path>", frame.path)
     return {**entry, "url": url, "git_sha1": git_sha1,
             "confirmed": _CONFIRMED.get(frame.frame_type, _CONFIRMED["flat"])}
@@ -109,7 +109,8 @@ def build_course_manifest(tsv_path: str | os.PathLike) -> dict:
 
     Every file of the dataset layout's real groups
     (`course_utils.data.layout.FRAME_GROUPS` with ``real=True``) must be in
-    the list; files of the list that the notebooks do not read (the
+    the list (they become ``files``); the groups with ``real=False`` become
+    ``synthetic_only`` (no address, no hash); files of the list that the notebooks do not read (the
     old course's derived ``master_bias.fits``) go to ``excluded``.
 
     Raises
@@ -120,7 +121,7 @@ def build_course_manifest(tsv_path: str | os.PathLike) -> dict:
     meta, rows = parse_reference_tsv(tsv_path)
     by_path = {row["path"]: row["git_sha1"] for row in rows}
     real = {frame.path for group in FRAME_GROUPS if group.real for frame in group.frames()}
-    missing = [frame.path for frame in SYNTHETIC_FRAMES if frame.path in real and frame.path not in by_path]
+    missing = [frame.path for frame in FRAMES if frame.path not in by_path]
     if missing:
         raise ValueError(f"{tsv_path} lacks {len(missing)} dataset file(s), e.g. {missing[:3]}")
     known = {frame.path for frame in SYNTHETIC_FRAMES}
@@ -171,8 +172,9 @@ def build_course_manifest(tsv_path: str | os.PathLike) -> dict:
                 for name, preset in PRESETS.items()
             },
         },
-        "files": [_course_entry(frame, meta, by_path.get(frame.path) if frame.path in real else None)
-                  for frame in SYNTHETIC_FRAMES],
+        "files": [_course_entry(frame, meta, by_path[frame.path]) for frame in FRAMES],
+        "synthetic_only": [_course_entry(frame, meta, None) for frame in SYNTHETIC_FRAMES
+                           if frame.path not in real],
         "excluded": [
             {"path": row["path"], "git_sha1": row["git_sha1"],
              "reason": "a derived product written by the old notebook, not raw data the "
@@ -214,13 +216,23 @@ def dumps_manifest(manifest: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write the course manifest built from a reference list; return the exit status."""
+    """Write the course manifest built from a reference list (or the science folder's); return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("tsv", help="the reference list of the real frames")
+    parser.add_argument("tsv", nargs="?", help="the reference list of the real frames")
+    parser.add_argument("--science", action="store_true",
+                        help="write the manifest of the synthetic science frames "
+                             "(data_manifest/science_frames.json) instead; no TSV")
     parser.add_argument("--output", metavar="FILE", help="write here instead of standard output")
     args = parser.parse_args(argv)
+    if bool(args.tsv) == args.science:
+        parser.error("give either the reference list (TSV) or --science")
     try:
-        text = dumps_manifest(build_course_manifest(args.tsv))
+        if args.science:
+            from course_utils.data.science import science_manifest
+
+            text = dumps_manifest(science_manifest())
+        else:
+            text = dumps_manifest(build_course_manifest(args.tsv))
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -56,12 +56,15 @@ class Plan:
         ``make(paths)`` yields ``(path, bytes)`` for each of ``paths``, in that order.
     what : str
         What the dataset is, for messages (``"the synthetic course dataset"``).
+    title : str, optional
+        The progress bar's text (default: ``"Generating " + what``).
     """
 
     info: dict
     sizes: dict[str, int]
     make: Callable[[list[str]], Iterable[tuple[str, bytes]]]
     what: str
+    title: str = ""
 
 
 def _differs(content: dict | None, info: dict) -> bool:
@@ -101,7 +104,7 @@ def _space_needed(out_dir: Path, paths: list[str], plan: Plan) -> int:
 def _write(out_dir: Path, plan: Plan, paths: list[str], progress: bool) -> list[dict]:
     """Write ``paths`` one by one (each read-only, through a rename); return their records."""
     records = []
-    with files.progress(len(paths), f"Generating {plan.what}", progress) as bar:
+    with files.progress(len(paths), plan.title or f"Generating {plan.what}", progress) as bar:
         made: Iterator[tuple[str, bytes]] = iter(plan.make(paths))
         for path, content in made:
             target = out_dir / path

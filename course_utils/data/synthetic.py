@@ -313,7 +313,8 @@ def _plan(preset: Preset, seed: int) -> fill.Plan:
 
     return fill.Plan(info=expected_info(preset, seed),
                      sizes={frame.path: file_size(frame, preset) for frame in SYNTHETIC_FRAMES},
-                     make=make, what="the synthetic course dataset")
+                     make=make, what="the synthetic course dataset",
+                     title=f"Generating the synthetic course dataset ({preset.name})")
 
 
 def generate(out_dir: str | os.PathLike, preset: str = "full", seed: int = DEFAULT_SEED, *,
