@@ -190,7 +190,7 @@ def ptc_image(model: PtcModel, rng: np.random.Generator, exptime: float) -> np.n
     --------
     >>> import numpy as np
     >>> model = ptc_model("small")
-    >>> image = ptc_image(model, np.random.defaultrng_for(0), 5.0)
+    >>> image = ptc_image(model, np.random.default_rng(0), 5.0)
     >>> data, overscan = image[:, :128], image[:, 128:]
     >>> round(float(np.median(data) - np.median(overscan)), -2)
     5000.0
