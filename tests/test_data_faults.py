@@ -24,7 +24,7 @@ from astropy.io import fits
 from course_utils.data import dataset_dir, files, marker
 from course_utils.data.fetch import DownloadLimits, FetchError, fetch_frames
 from course_utils.data.files import DiskFullError, NotWritableError
-from course_utils.data.layout import FRAMES
+from course_utils.data.layout import FRAMES, SYNTHETIC_FRAMES
 from course_utils.data.synthetic import generate
 
 from data_fixtures import (
@@ -147,7 +147,7 @@ def test_two_first_calls_in_different_pid_namespaces_make_one_complete_dataset(c
         assert out.startswith("Using the synthetic course dataset (preset 'small'")
     root = cache / "synthetic-small"
     assert marker.full_check(root) == []
-    assert len(marker.read_marker(root)["files"]) == len(FRAMES)
+    assert len(marker.read_marker(root)["files"]) == len(SYNTHETIC_FRAMES)
     assert names(cache) == ["synthetic-small"]
 
 

@@ -31,7 +31,7 @@ from course_utils.data.science import (
 )
 from course_utils.data.synthetic import generate
 
-from data_fixtures import manifest_builder, names
+from data_fixtures import manifest_builder, names, tamper
 
 
 @pytest.fixture(scope="module")
@@ -248,3 +248,15 @@ def test_the_shipped_manifest_describes_the_science_folder(science):
             header = fits.getheader(science / entry["path"])
             assert [header["NAXIS2"] * 4, header["NAXIS1"] * 4] == entry["shape"]  # small = full / 4
             assert header["EXPTIME"] == entry["exptime"]
+
+
+def test_science_frames_are_read_only_and_a_changed_one_is_made_again(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    root = science_dir("small", verbose=False)
+    victim = root / SCIENCE_FRAMES[1].path
+    original = victim.read_bytes()
+    assert not victim.stat().st_mode & 0o222  # raw data: read-only
+    tamper(victim, original[:-4] + b"XXXX")  # same size, other bytes
+    assert science_dir("small", verbose=False) == root
+    assert victim.read_bytes() == original
+    assert "Repaired 1 damaged file" in capsys.readouterr().err
