@@ -1,6 +1,7 @@
 """Benchmark: wall time and peak memory of generating the full-size synthetic dataset.
 
-Each run generates the whole dataset (63 frames, about 300 MB) with
+Each run generates the whole dataset (89 frames: the 63 of the real set and
+the 26 photon-transfer frames, about 316 MB) with
 ``course_utils.data.synthetic.generate`` and the science folder of notebook 5
 (``course_utils.data.science.generate_science``, about 55 MB) in a fresh Python process, into a
 fresh temporary folder that is deleted afterwards. The peak memory is the

@@ -18,9 +18,15 @@ another (a file lock) and use the one dataset made.
 
 Modules, from the command line down (imports run one way, no cycle):
 ``__main__`` (``python -m course_utils.data --help``) ->
-:mod:`~course_utils.data.locate` (``dataset_dir``, ``work_dir``) ->
-:mod:`~course_utils.data.synthetic` (the generator) and
-:mod:`~course_utils.data.fetch` (verified downloads of the real frames) ->
+:mod:`~course_utils.data.locate` (``dataset_dir``, ``work_dir``,
+``dataset_dir_for``) -> :mod:`~course_utils.data.science` (notebook 5's
+science frames, in a folder of their own) ->
+:mod:`~course_utils.data.synthetic` (the generator, with
+:mod:`~course_utils.data.ptc` for the synthetic-only photon transfer
+sequence) and :mod:`~course_utils.data.fetch` (verified downloads of the
+real frames) -> :mod:`~course_utils.data.fill` (writes, completes and
+repairs a generated dataset under its lock: the one routine of the
+synthetic and science folders) ->
 :mod:`~course_utils.data.models`, :mod:`~course_utils.data.headers`,
 :mod:`~course_utils.data.fitsfile`, :mod:`~course_utils.data.marker` (the
 completeness marker and its cheap check), :mod:`~course_utils.data.manifest`
