@@ -101,8 +101,11 @@ def test_generate_into_the_cache_then_info_and_verify(env, monkeypatch, capsys):
     assert (cache / "synthetic-small" / "course_dataset.json").is_file()
     info = run(env, "info", "--preset", "small", "--model")
     assert info.returncode == 0, info.stderr
-    assert "synthetic-small  complete" in info.stdout
-    assert "magellan         not present" in info.stdout
+    rows = dict(line.split(None, 1) for line in info.stdout.splitlines()
+                if line.startswith("  ") and not line.strip().startswith("COURSE_"))
+    assert rows["synthetic-small"] == "complete" and rows["magellan"] == "not present"
+    assert rows["synthetic-science-small"] == "not present"
+    assert "photon transfer (synthetic only)" in info.stdout
     assert "[ready]" in info.stdout and "IFU-M c1: bias 817.4 DU" in info.stdout
     assert main(["verify", "--no-progress"]) == 0
     assert "synthetic-small" in capsys.readouterr().out

@@ -132,7 +132,7 @@ def _cmd_info(args) -> int:
     cache = cache_dir()
     print(f"cache folder: {display_path(cache)}")
     for name, state in cache_status():
-        print(f"  {name:<16} {state}")
+        print(f"  {name:<23} {state}")
     manifest = load_manifest()
     source = manifest.get("source") or {}
     print(f"manifest: {len(manifest['files'])} files, {len(real_entries(manifest))} real frames "

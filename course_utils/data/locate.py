@@ -124,9 +124,12 @@ def cache_status() -> list[tuple[str, str]]:
 
     The state is ``"complete"``, ``"not present"`` or the first problem found.
     """
+    from .science import science_status
+
     cache = cache_dir()
     rows = [("magellan", _magellan_status(cache / "magellan"))]
     rows += [(f"synthetic-{p}", _synthetic_status(cache / f"synthetic-{p}", p)) for p in PRESETS]
+    rows += [(f"synthetic-science-{p}", science_status(cache / f"synthetic-science-{p}", p)) for p in PRESETS]
     states = []
     for name, status in rows:
         state = "complete" if status.ok else status.first()

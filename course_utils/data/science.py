@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import fill, identity
+from . import fill, identity, marker
 from .files import display_path
 from .fitsfile import fits_bytes
 from .headers import frame_header
@@ -96,6 +96,7 @@ __all__ = [
     "read_catalogue",
     "generate_science",
     "science_dir",
+    "science_status",
     "science_manifest",
     "MANIFEST_RESOURCE",
 ]
@@ -395,6 +396,19 @@ def generate_science(out_dir: str | os.PathLike, preset: str = "full", seed: int
     return out_dir
 
 
+def science_status(root: str | os.PathLike, preset: str | Preset = "full",
+                   seed: int = DEFAULT_SEED) -> marker.Status:
+    """What :func:`course_utils.data.marker.check` finds in the science folder ``root``.
+
+    Examples
+    --------
+    >>> science_status("/nonexistent", "small").ok
+    False
+    """
+    plan = _plan(as_preset(preset), check_seed(seed))
+    return marker.check(root, plan.info, plan.sizes)
+
+
 def science_dir(preset: str = "full", seed: int = DEFAULT_SEED, *, verbose: bool = True) -> Path:
     """The folder of the synthetic science frames, generated on first use (a few seconds).
 
@@ -410,14 +424,13 @@ def science_dir(preset: str = "full", seed: int = DEFAULT_SEED, *, verbose: bool
     >>> root = science_dir()   # doctest: +SKIP
     Using the synthetic science frames (preset 'full', seed 20230321, version 1) in ~/.cache/course_utils/synthetic-science-full
     """
-    from . import marker
     from .locate import cache_dir
 
     preset_obj = as_preset(preset)
     seed = check_seed(seed)
     root = cache_dir() / f"synthetic-science-{preset_obj.name}"
     plan = _plan(preset_obj, seed)
-    status = marker.check(root, plan.info, plan.sizes)
+    status = science_status(root, preset_obj, seed)
     if not status.ok:
         other = status.owned and any(status.content.get(k) != v for k, v in plan.info.items())
         fill.fill(root, plan, overwrite=other, progress=False)
