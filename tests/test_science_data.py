@@ -260,3 +260,24 @@ def test_science_frames_are_read_only_and_a_changed_one_is_made_again(tmp_path, 
     assert science_dir("small", verbose=False) == root
     assert victim.read_bytes() == original
     assert "Repaired 1 damaged file" in capsys.readouterr().err
+
+
+def test_two_first_calls_at_once_make_one_complete_science_folder(tmp_path):
+    """Two notebooks opened together: the lock makes them wait for one another, not break each other."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "from course_utils.data.science import science_dir; print(science_dir('small', verbose=False))"
+    env = {**os.environ, "COURSE_CACHE_DIR": str(tmp_path), "TQDM_DISABLE": "1",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    runs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [run.communicate(timeout=300) + (run.returncode,) for run in runs]
+    root = tmp_path / "synthetic-science-small"
+    for out, err, status in results:
+        assert status == 0, err
+        assert out.strip() == str(root)
+    assert marker.full_check(root) == [] and names(tmp_path) == ["synthetic-science-small"]
+    assert not [p for p in root.rglob("*") if ".partial" in p.name or p.name.startswith(".")]
