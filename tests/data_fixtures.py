@@ -7,21 +7,39 @@
 * :class:`FrameServer`: a real HTTP server on 127.0.0.1 (ephemeral port) that
   serves files of a folder normally, corrupted, truncated or not at all;
 * :func:`make_manifest`: a manifest of some of those files, with hashes
-  computed here independently of course_utils.
+  computed here independently of course_utils;
+* :func:`small_filesystem`: a real, small (or read-only) file system mounted
+  in a temporary folder, for full-disk and read-only faults (needs root);
+* :func:`names`: a folder's entries, without the lock files beside datasets;
+* :func:`manifest_builder`: the maintainer's ``tools/build_manifest.py`` as a module.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
+import os
 import shutil
 import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 _CACHE: dict[str, Path] = {}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def manifest_builder():
+    """The maintainer's manifest builder, tools/build_manifest.py (not part of the package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("course_build_manifest", ROOT / "tools" / "build_manifest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def small_dataset(tmp_path_factory) -> Path:
@@ -35,9 +53,41 @@ def small_dataset(tmp_path_factory) -> Path:
 
 
 def copy_dataset(source: Path, target: Path) -> Path:
-    """A private copy of a dataset folder, for tests that change it."""
+    """A private copy of a dataset folder (times kept), for tests that change it."""
     shutil.copytree(source, target)
     return target
+
+
+def tamper(path: Path, content: bytes, *, keep_time: bool = False) -> None:
+    """Overwrite a (read-only) dataset file, as a careless user or a bad disk would."""
+    status = path.stat()
+    path.chmod(0o644)
+    path.write_bytes(content)
+    path.chmod(0o444)
+    if keep_time:
+        os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+
+
+def names(folder: Path) -> list[str]:
+    """The entries of ``folder``, sorted, without the ``.NAME.lock`` files of datasets."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock"))
+
+
+def can_mount() -> bool:
+    """Whether this process may mount a small file system (root, with the capability)."""
+    return os.geteuid() == 0 and shutil.which("mount") is not None
+
+
+@contextlib.contextmanager
+def small_filesystem(folder: Path, size: str = "5m", *, read_only: bool = False):
+    """Mount a tmpfs of ``size`` on ``folder`` (created), unmounted afterwards."""
+    folder.mkdir(parents=True, exist_ok=True)
+    options = f"size={size}" + (",ro" if read_only else "")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 def isolated_env(monkeypatch, tmp_path: Path) -> Path:
@@ -93,12 +143,14 @@ class FrameServer:
 
     ``/good/<path>``: the file as it is; ``/corrupt/<path>``: one byte changed;
     ``/truncated/<path>``: a Content-Length longer than the body, then the
-    connection closes; anything else: 404. ``requests`` counts the requests
+    connection closes; ``/trickle/<path>``: one byte every ``trickle_delay``
+    seconds, for ever (a server that never quite stalls); anything else: 404. ``requests`` counts the requests
     served per mode.
     """
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, trickle_delay: float = 0.2):
         self.root = Path(root)
+        self.trickle_delay = trickle_delay
         self.requests: dict[str, int] = {}
         server = self
 
@@ -112,7 +164,7 @@ class FrameServer:
                 mode, _, path = self.path.lstrip("/").partition("/")
                 server.requests[mode] = server.requests.get(mode, 0) + 1
                 file = server.root / path
-                if mode not in ("good", "corrupt", "truncated") or not file.is_file():
+                if mode not in ("good", "corrupt", "truncated", "trickle") or not file.is_file():
                     self.send_error(404, "Not Found")
                     return
                 body = file.read_bytes()
@@ -129,6 +181,15 @@ class FrameServer:
                 if mode == "truncated":
                     self.send_header("Connection", "close")
                 self.end_headers()
+                if mode == "trickle":
+                    try:
+                        for byte in body:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(server.trickle_delay)
+                    except OSError:  # the client gave up
+                        pass
+                    return
                 self.wfile.write(body)
                 self.wfile.flush()
                 if mode == "truncated":

@@ -101,8 +101,11 @@ def test_generate_into_the_cache_then_info_and_verify(env, monkeypatch, capsys):
     assert (cache / "synthetic-small" / "course_dataset.json").is_file()
     info = run(env, "info", "--preset", "small", "--model")
     assert info.returncode == 0, info.stderr
-    assert "synthetic-small  complete" in info.stdout
-    assert "magellan         not present" in info.stdout
+    rows = dict(line.split(None, 1) for line in info.stdout.splitlines()
+                if line.startswith("  ") and not line.strip().startswith("COURSE_"))
+    assert rows["synthetic-small"] == "complete" and rows["magellan"] == "not present"
+    assert rows["synthetic-science-small"] == "not present"
+    assert "photon transfer (synthetic only)" in info.stdout
     assert "[ready]" in info.stdout and "IFU-M c1: bias 817.4 DU" in info.stdout
     assert main(["verify", "--no-progress"]) == 0
     assert "synthetic-small" in capsys.readouterr().out
@@ -157,7 +160,26 @@ def test_manifest_of_a_folder_to_stdout_and_to_a_file(env, tmp_path, source, cap
 def test_manifest_errors(capsys, tmp_path):
     assert main(["manifest", str(tmp_path / "no_such_folder")]) == 1
     assert "not a folder" in capsys.readouterr().err
-    assert main(["manifest"]) == 1
-    assert "FOLDER" in capsys.readouterr().err
-    assert main(["manifest", str(tmp_path), "--from-tsv", "x.tsv"]) == 1
-    assert "not both" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as excinfo:  # a usage error: status 2
+        main(["manifest"])
+    assert excinfo.value.code == 2 and "FOLDER" in capsys.readouterr().err
+
+
+def test_a_corrupt_fits_file_is_named_by_manifest(capsys, tmp_path):
+    """Case 7: `manifest` on a corrupt .fits named the problem but not the file."""
+    bad = tmp_path / "calibration_frames" / "bias" / "b0001c1.fits"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not a FITS file at all" * 200)
+    assert main(["manifest", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert str(bad) in err and "cannot be read as a FITS file" in err
+
+
+def test_a_base_url_that_is_not_an_address_is_refused(capsys, tmp_path):
+    """Case 7: `--base-url 'not a url'` was accepted."""
+    assert main(["fetch", "--base-url", "not a url", "--output", str(tmp_path / "m"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "'not a url'" in err and "http(s) address" in err
+    assert not (tmp_path / "m").exists()
+    assert main(["manifest", str(tmp_path), "--base-url", "ftp:/x"]) == 1
+    assert "http(s) address" in capsys.readouterr().err

@@ -18,26 +18,32 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from course_utils.data import fetch as fetch_module
 from course_utils.data import files as files_module
 from course_utils.data import marker
 from course_utils.data.fetch import FetchError, fetch_frames
 from course_utils.data.layout import FRAMES, SYNTHETIC_FRAMES
-from course_utils.data.manifest import (
-    build_course_manifest,
-    dumps_manifest,
-    load_manifest,
-    local_manifest,
-    validate_manifest,
-)
+from course_utils.data.manifest import load_manifest, local_manifest, validate_manifest
 
-from data_fixtures import FrameServer, closed_port, git_blob_sha1, make_manifest, small_dataset
+from data_fixtures import (
+    FrameServer,
+    can_mount,
+    closed_port,
+    git_blob_sha1,
+    make_manifest,
+    manifest_builder,
+    small_dataset,
+    small_filesystem,
+    tamper,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 # The reference list of the real frames, kept in the repository; the project's
 # shared reference folder holds the original, when it sits beside the checkout.
 TSV = ROOT / "data_manifest" / "magellan_calibration_frames.tsv"
 SHARED_TSV = ROOT.parent / "shared" / "reference" / "magellan_calibration_frames.tsv"
+
+
+builder = manifest_builder()
 SOME = ["calibration_frames/bias/b0860c1.fits", "calibration_frames/dark/b1212c1.fits",
         "calibration_frames/flat/iff/iff0008c3.fits"]
 
@@ -104,7 +110,7 @@ def test_manifest_matches_the_reference_list_and_rebuilds_identically():
         assert entry["git_sha1"] == rows[entry["path"]]
     assert {e["path"] for e in manifest["excluded"]} == set(rows) - {e["path"] for e in manifest["files"]}
     committed = (ROOT / "data_manifest" / "calibration_frames.json").read_text()
-    assert dumps_manifest(build_course_manifest(TSV)) == committed
+    assert builder.dumps_manifest(builder.build_course_manifest(TSV)) == committed
 
 
 def test_manifest_shapes_match_the_synthetic_files(source):
@@ -271,21 +277,19 @@ def test_a_genuinely_read_only_target_gives_a_clear_error(source, server, tmp_pa
         assert not target.exists()
 
 
-def test_a_read_only_file_system_is_reported_and_cleaned_up(source, server, tmp_path, monkeypatch):
-    """The OS error a read-only file system gives, simulated where the file is renamed into place."""
+def test_a_read_only_file_system_is_reported_and_cleaned_up(source, server, tmp_path):
+    """A genuinely read-only file system (a tmpfs mounted read-only; root cannot write it either)."""
+    if not can_mount():
+        pytest.fail("this fault test mounts a read-only file system: run it as root")
     manifest = make_manifest(source, SOME, server.url("good"))
-
-    def read_only(*args, **kwargs):
-        raise OSError(errno.EROFS, "Read-only file system")
-
-    monkeypatch.setattr(fetch_module.os, "replace", read_only)
-    target = tmp_path / "magellan"
-    with pytest.raises(FetchError) as excinfo:
-        fetch_frames(target, manifest=manifest, progress=False)
-    message = str(excinfo.value)
-    assert "Read-only file system" in message and "COURSE_CACHE_DIR" in message
-    assert SOME[0] in message
-    assert _files_in(target) == []
+    with small_filesystem(tmp_path / "ro", "1m", read_only=True) as folder:
+        target = folder / "magellan"
+        with pytest.raises(FetchError) as excinfo:
+            fetch_frames(target, manifest=manifest, progress=False)
+        message = str(excinfo.value)
+        assert "read-only file system" in message and "COURSE_CACHE_DIR" in message
+        assert str(target) in message
+        assert not target.exists()
 
 
 def test_a_folder_that_refuses_new_files_is_reported(source, server, tmp_path, monkeypatch):
@@ -303,12 +307,22 @@ def test_a_folder_that_refuses_new_files_is_reported(source, server, tmp_path, m
 
 def test_a_corrupt_local_copy_is_replaced_never_trusted(source, server, tmp_path):
     manifest = make_manifest(source, SOME, server.url("good"))
-    target = tmp_path / "magellan"
+    target = fetch_frames(tmp_path / "magellan", manifest=manifest, progress=False)
     bad = target / SOME[1]
-    bad.parent.mkdir(parents=True)
-    bad.write_bytes(b"SIMPLE  = garbage")
+    tamper(bad, b"SIMPLE  = garbage")
     fetch_frames(target, manifest=manifest, progress=False)
     assert bad.read_bytes() == (source / SOME[1]).read_bytes()
+
+
+def test_a_folder_of_other_files_is_never_downloaded_into(source, server, tmp_path):
+    manifest = make_manifest(source, SOME, server.url("good"))
+    target = tmp_path / "mine"
+    (target / "calibration_frames" / "bias").mkdir(parents=True)
+    (target / SOME[0]).write_bytes(b"my own frame")
+    with pytest.raises(FetchError, match="not a course dataset made by course_utils"):
+        fetch_frames(target, manifest=manifest, progress=False)
+    assert (target / SOME[0]).read_bytes() == b"my own frame"
+    assert _files_in(target) == [SOME[0]]
 
 
 def test_verify_finds_a_file_changed_after_download(source, server, tmp_path):
@@ -317,6 +331,6 @@ def test_verify_finds_a_file_changed_after_download(source, server, tmp_path):
     file = target / SOME[2]
     content = bytearray(file.read_bytes())
     content[-100] ^= 0x01  # same size: only hashing notices
-    file.write_bytes(bytes(content))
+    tamper(file, bytes(content), keep_time=True)  # same size and time: only hashing notices
     problems = marker.full_check(target)
     assert len(problems) == 1 and SOME[2] in problems[0] and "mismatch" in problems[0]

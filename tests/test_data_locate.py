@@ -15,7 +15,7 @@ from course_utils.data import files as files_module
 from course_utils.data.fetch import fetch_frames
 from course_utils.data.layout import FRAMES
 
-from data_fixtures import FrameServer, copy_dataset, isolated_env, make_manifest, small_dataset
+from data_fixtures import FrameServer, copy_dataset, isolated_env, make_manifest, names, small_dataset, tamper
 
 SYNTHETIC_LINE = ("Using the synthetic course dataset (preset 'small', seed 20230321, generator 1): "
                   "synthetic-small in the course's cache folder\n")
@@ -99,7 +99,7 @@ def test_default_cache_is_poochs_os_cache(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("change", ["older generator", "other seed", "missing file", "short file",
-                                    "no marker"])
+                                    "same-size change", "header change"])
 def test_a_mismatched_or_incomplete_dataset_is_regenerated(cache, capsys, source, change):
     root = copy_dataset(source, cache / "synthetic-small")
     marker_file = root / "course_dataset.json"
@@ -114,15 +114,19 @@ def test_a_mismatched_or_incomplete_dataset_is_regenerated(cache, capsys, source
     elif change == "missing file":
         victim.unlink()
     elif change == "short file":
-        victim.write_bytes(victim.read_bytes()[:-2880])
-    else:
-        marker_file.unlink()
+        tamper(victim, victim.read_bytes()[:-2880])
+    elif change == "same-size change":  # case 4: a notebook read 32767 instead of 10029
+        data = bytearray(victim.read_bytes())
+        data[-4000:-3990] = b"\x7f\xff" * 5
+        tamper(victim, bytes(data))
+    else:  # case 4: header bytes flipped, same size ("No SIMPLE card found")
+        tamper(victim, b"XIMPLE" + victim.read_bytes()[6:])
     assert dataset_dir(preset="small") == root
     assert capsys.readouterr().out == SYNTHETIC_LINE
     assert json.loads(marker_file.read_text())["generator_version"] == synthetic.GENERATOR_VERSION
     assert json.loads(marker_file.read_text())["seed"] == synthetic.DEFAULT_SEED
     assert victim.read_bytes() == (source / FRAMES[5].path).read_bytes()
-    assert sorted(p.name for p in cache.iterdir()) == ["synthetic-small"]  # no leftovers
+    assert names(cache) == ["synthetic-small"]  # no leftovers (the lock file beside it stays)
 
 
 def test_a_half_made_dataset_is_never_used(cache, capsys, source):

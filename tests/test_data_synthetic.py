@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.stats import sigma_clip, sigma_clipped_stats
 
-from course_utils.data import synthetic
+from course_utils.data import marker, synthetic
 from course_utils.data.fitsfile import fits_bytes
 from course_utils.data.headers import frame_header
 from course_utils.data.layout import FRAMES, PRESETS
@@ -30,7 +33,7 @@ from course_utils.data.synthetic import (
     make_frame,
 )
 
-from data_fixtures import dead_pid, small_dataset
+from data_fixtures import dead_pid, names, small_dataset
 
 READ_NOISE_DU = 2.7 / 0.68  # ENOISE / EGAIN = 3.97 DU
 S = PRESETS["small"].scale  # 4
@@ -406,8 +409,16 @@ def test_flat_noise_is_poisson_in_electrons_with_the_header_gain(root):
 
 def test_two_generations_are_byte_identical(root, tmp_path):
     again = generate(tmp_path / "again", "small", progress=False)
-    for path in [f.path for f in FRAMES] + ["course_dataset.json"]:
+    for path in [f.path for f in FRAMES]:
         assert (again / path).read_bytes() == (root / path).read_bytes(), path
+
+    def without_times(folder):  # the marker records each file's time, which differs
+        content = json.loads((folder / "course_dataset.json").read_text())
+        for record in content["files"]:
+            assert record.pop("mtime_ns") == (folder / record["path"]).stat().st_mtime_ns
+        return content
+
+    assert without_times(again) == without_times(root)
 
 
 def test_a_file_does_not_depend_on_what_was_made_before(root):
@@ -465,7 +476,7 @@ def test_generate_refuses_to_overwrite_another_dataset_unless_asked(root, tmp_pa
     generate(copy, "small", seed=7, progress=False, overwrite=True)
     assert json.loads((copy / "course_dataset.json").read_text())["seed"] == 7
     assert fits.getheader(copy / FRAMES[0].path)["GENSEED"] == 7
-    assert [p.name for p in tmp_path.iterdir()] == ["copy"]  # no leftovers
+    assert names(tmp_path) == ["copy"]  # no leftovers (the lock file beside it stays)
 
 
 def test_generate_never_replaces_a_folder_of_other_files(tmp_path):
@@ -485,27 +496,32 @@ def test_generate_fills_an_empty_folder(tmp_path):
     assert (folder / "course_dataset.json").is_file()
 
 
-def test_an_interrupted_generation_leaves_nothing_that_looks_complete(tmp_path, monkeypatch):
-    real = synthetic._frame_file_bytes
-    calls = []
-
-    def interrupted(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 10:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(synthetic, "_frame_file_bytes", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        generate(tmp_path / "data", "small", progress=False)
-    assert list(tmp_path.iterdir()) == []
+def test_a_killed_generation_looks_incomplete_and_is_resumed(tmp_path):
+    """A generation killed outright (SIGKILL: no clean-up) is never taken for complete."""
+    target = tmp_path / "data"
+    code = ("import sys; from course_utils.data.synthetic import generate; "
+            "generate(sys.argv[1], 'small', progress=False)")
+    child = subprocess.Popen([sys.executable, "-c", code, str(target)])
+    deadline = time.monotonic() + 60
+    while len(list(target.glob("calibration_frames/**/*.fits"))) < 10 and child.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    child.kill()
+    child.wait()
+    content = json.loads((target / "course_dataset.json").read_text())
+    assert content["complete"] is False
+    problem = marker.quick_check(target, synthetic.expected_info("small"), [f.path for f in FRAMES])
+    assert "incomplete" in problem
+    generate(target, "small", progress=False)  # resumes: course_utils made this folder
+    assert marker.full_check(target) == [] and marker.read_marker(target)["complete"] is True
 
 
 def test_leftovers_of_a_killed_generation_are_cleaned_up(tmp_path):
+    """Under the lock no other process can be writing: every leftover is stale, whatever its PID."""
     stale = tmp_path / f".data.partial-{dead_pid()}-abcd1234"
     (stale / "calibration_frames").mkdir(parents=True)
-    mine = tmp_path / f".data.partial-{os.getpid()}-live0000"  # a running process: kept
-    mine.mkdir()
+    other = tmp_path / f".data.partial-{os.getpid()}-live0000"  # a live PID (or another namespace's)
+    other.mkdir()
     generate(tmp_path / "data", "small", progress=False)
-    assert not stale.exists() and mine.exists()
+    assert not stale.exists() and not other.exists()
     assert (tmp_path / "data" / "course_dataset.json").is_file()

@@ -13,7 +13,7 @@ from astropy.io import fits
 from astropy.stats import sigma_clip
 
 from course_utils import solutions
-from course_utils.data import locate
+from course_utils.data import files, identity, locate, marker
 from course_utils.data.layout import FRAMES, PTC_EXPTIMES, PTC_FRAMES, SYNTHETIC_FRAMES
 from course_utils.data.ptc import PTC_FULL_WELL, PTC_PRNU, ptc_header, ptc_model
 from course_utils.data.synthetic import GENERATOR_VERSION, make_frame
@@ -188,3 +188,40 @@ def test_magellan_chosen_but_not_downloaded_nothing_is_downloaded_for_them(monke
     assert "exist only in the synthetic dataset; the real Magellan frames" in out
     assert root == cache / "synthetic-small"
     assert not (cache / "magellan").exists()
+
+
+# --- Made with the data layer's rules (lock, marker, repair file by file) ---------------------
+
+
+def test_a_dataset_made_before_the_sequence_existed_is_completed_file_by_file(
+        monkeypatch, tmp_path, tmp_path_factory, capsys):
+    cache = isolated_env(monkeypatch, tmp_path)
+    root = copy_dataset(small_dataset(tmp_path_factory), cache / "synthetic-small")
+    with files.unsealed(root):  # an older dataset: the 63 files of the real set only
+        for frame in PTC_FRAMES:
+            (root / frame.path).unlink()
+        (root / PTC_FRAMES[0].path).parent.rmdir()
+        records = [r for r in marker.read_marker(root)["files"] if r["path"] in {f.path for f in FRAMES}]
+        marker.write_marker(root, identity.synthetic("small"), records)
+    before = {f.path: (root / f.path).stat().st_mtime_ns for f in FRAMES}
+    assert locate.dataset_dir(source="synthetic", preset="small", verbose=False) == root
+    assert {f.path: (root / f.path).stat().st_mtime_ns for f in FRAMES} == before  # not rewritten
+    assert marker.full_check(root) == []
+    assert len(marker.read_marker(root)["files"]) == len(SYNTHETIC_FRAMES)
+    for frame in PTC_FRAMES:
+        assert not (root / frame.path).stat().st_mode & 0o222  # read-only, like every raw frame
+        assert (root / frame.path).read_bytes() == (small_dataset(tmp_path_factory) / frame.path).read_bytes()
+    assert "Repaired" not in capsys.readouterr().err  # new files, not damaged ones
+
+
+def test_real_frames_chosen_a_foreign_synthetic_folder_is_left_alone(monkeypatch, tmp_path):
+    cache = isolated_env(monkeypatch, tmp_path)
+    monkeypatch.setenv("COURSE_DATA_SOURCE", "magellan")
+    mine = cache / "synthetic-small"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("my work")
+    with pytest.raises(FileExistsError, match="not a course dataset made by course_utils"):
+        locate.dataset_dir_for([f.path for f in PTC_FRAMES], "Photon-transfer frames", preset="small",
+                               verbose=False)
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    assert (mine / "notes.txt").read_text() == "my work"

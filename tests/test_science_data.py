@@ -13,7 +13,7 @@ from astropy import units as u
 from astropy.io import fits
 from astropy.nddata import CCDData
 
-from course_utils.data import marker
+from course_utils.data import identity, marker
 from course_utils.data.files import NotWritableError
 from course_utils.data.layout import PRESETS, SCIENCE_FRAMES
 from course_utils.data.models import flat_model
@@ -30,6 +30,8 @@ from course_utils.data.science import (
     star_catalogue,
 )
 from course_utils.data.synthetic import generate
+
+from data_fixtures import manifest_builder, names, tamper
 
 
 @pytest.fixture(scope="module")
@@ -172,10 +174,10 @@ def test_generation_keeps_a_complete_folder_and_never_replaces_a_foreign_one(sci
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("my work")
-    with pytest.raises(FileExistsError, match="not a complete science folder"):
+    with pytest.raises(FileExistsError, match="not a course dataset made by course_utils"):
         generate_science(foreign, "small")
-    assert (foreign / "notes.txt").read_text() == "my work"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no partial left
+    assert names(foreign) == ["notes.txt"] and (foreign / "notes.txt").read_text() == "my work"
+    assert names(tmp_path) == ["mine"]  # no partial left
 
 
 def test_an_unwritable_cache_is_a_clear_error(tmp_path):
@@ -192,10 +194,14 @@ def test_an_interrupted_generation_leaves_no_folder_that_looks_complete(tmp_path
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(marker, "write_marker", full_disk)
-    with pytest.raises(OSError, match="No space left"):
-        generate_science(tmp_path / "science", "small")
-    assert list(tmp_path.iterdir()) == []
+    with monkeypatch.context() as patch:
+        patch.setattr(marker, "write_marker", full_disk)
+        with pytest.raises(OSError, match="No space left"):
+            generate_science(tmp_path / "science", "small")
+    plan_info = identity.science("small")
+    assert not marker.check(tmp_path / "science", plan_info, [CATALOGUE_PATH]).ok
+    root = generate_science(tmp_path / "science", "small")  # the next call completes it
+    assert marker.check(root, plan_info, [CATALOGUE_PATH]).ok and marker.full_check(root) == []
 
 
 def test_science_dir_generates_once_and_replaces_a_stale_folder(tmp_path, monkeypatch, capsys):
@@ -213,7 +219,7 @@ def test_science_dir_works_whichever_calibration_source_is_chosen(tmp_path, monk
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("COURSE_DATA_SOURCE", "magellan")  # no network needed: nothing fetched
     root = science_dir("small", verbose=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["synthetic-science-small"]
+    assert names(tmp_path) == ["synthetic-science-small"]
     assert all((root / p).is_file() for p in FLAT_PATHS)
 
 
@@ -227,12 +233,12 @@ def test_a_malformed_catalogue_names_the_file(tmp_path):
 def test_the_shipped_manifest_describes_the_science_folder(science):
     from importlib import resources
 
-    from course_utils.data.manifest import dumps_manifest, load_manifest
+    from course_utils.data.manifest import load_manifest
     from course_utils.data.science import MANIFEST_RESOURCE, science_manifest
 
     shipped = resources.files("course_utils.data_manifest").joinpath(MANIFEST_RESOURCE)
-    assert shipped.read_text("utf-8") == dumps_manifest(science_manifest()), (
-        "regenerate data_manifest/science_frames.json from science_manifest()")
+    assert shipped.read_text("utf-8") == manifest_builder().dumps_manifest(science_manifest()), (
+        "regenerate it: python tools/build_manifest.py --science --output data_manifest/science_frames.json")
     manifest = load_manifest(str(shipped))  # a valid manifest
     listed = {entry["path"] for entry in manifest["files"]}
     present = {p.relative_to(science).as_posix() for p in science.rglob("*") if p.is_file()}
@@ -242,3 +248,36 @@ def test_the_shipped_manifest_describes_the_science_folder(science):
             header = fits.getheader(science / entry["path"])
             assert [header["NAXIS2"] * 4, header["NAXIS1"] * 4] == entry["shape"]  # small = full / 4
             assert header["EXPTIME"] == entry["exptime"]
+
+
+def test_science_frames_are_read_only_and_a_changed_one_is_made_again(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    root = science_dir("small", verbose=False)
+    victim = root / SCIENCE_FRAMES[1].path
+    original = victim.read_bytes()
+    assert not victim.stat().st_mode & 0o222  # raw data: read-only
+    tamper(victim, original[:-4] + b"XXXX")  # same size, other bytes
+    assert science_dir("small", verbose=False) == root
+    assert victim.read_bytes() == original
+    assert "Repaired 1 damaged file" in capsys.readouterr().err
+
+
+def test_two_first_calls_at_once_make_one_complete_science_folder(tmp_path):
+    """Two notebooks opened together: the lock makes them wait for one another, not break each other."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "from course_utils.data.science import science_dir; print(science_dir('small', verbose=False))"
+    env = {**os.environ, "COURSE_CACHE_DIR": str(tmp_path), "TQDM_DISABLE": "1",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    runs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [run.communicate(timeout=300) + (run.returncode,) for run in runs]
+    root = tmp_path / "synthetic-science-small"
+    for out, err, status in results:
+        assert status == 0, err
+        assert out.strip() == str(root)
+    assert marker.full_check(root) == [] and names(tmp_path) == ["synthetic-science-small"]
+    assert not [p for p in root.rglob("*") if ".partial" in p.name or p.name.startswith(".")]

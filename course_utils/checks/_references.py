@@ -15,13 +15,13 @@ import numpy as np
 from astropy.io import fits
 
 from .. import solutions
+from ..data.layout import frame_paths
 
-# Frames each exercise is about (as in the notebooks).
-BIAS_FIRST = "calibration_frames/bias/b0860c1.fits"
-BIAS_SECOND = "calibration_frames/bias/b0861c1.fits"
-BIAS_FRAMES = [f"calibration_frames/bias/b0{i}c1.fits" for i in range(860, 900)]
-DARK_FRAMES = [f"calibration_frames/dark/b{i}c1.fits" for i in range(1212, 1217)]
-FLAT_FRAMES = [f"calibration_frames/flat/ift/ift{i:04d}c2.fits" for i in range(14, 20)]
+# Frames each exercise is about (as in the notebooks), from the dataset's layout.
+BIAS_FRAMES = frame_paths("bias", "ifum")
+BIAS_FIRST, BIAS_SECOND = BIAS_FRAMES[:2]
+DARK_FRAMES = frame_paths("dark", "ifum")
+FLAT_FRAMES = frame_paths("flat", "ift")
 
 #: A residual beyond this many DU in a master dark is a defect, not noise
 #: (the noise of a master dark of five frames is about 2-3 DU per pixel).

@@ -12,12 +12,29 @@ downloaded, else the synthetic dataset); a download of the real frames when
 asked (``source="magellan"``); otherwise it generates the synthetic dataset,
 which needs no network. It prints one line saying which data is used.
 
-Modules: :mod:`~course_utils.data.locate` (``dataset_dir``, ``work_dir``),
-:mod:`~course_utils.data.synthetic` (the generator),
-:mod:`~course_utils.data.manifest` (the data manifest),
-:mod:`~course_utils.data.fetch` (verified downloads of the real frames),
-:mod:`~course_utils.data.marker` (the completeness marker), and the
-command line ``python -m course_utils.data --help``.
+The frames are read-only (write products into ``work_dir()``); a damaged
+file of a cached dataset is made again; concurrent first calls wait for one
+another (a file lock) and use the one dataset made.
+
+Modules, from the command line down (imports run one way, no cycle):
+``__main__`` (``python -m course_utils.data --help``) ->
+:mod:`~course_utils.data.locate` (``dataset_dir``, ``work_dir``,
+``dataset_dir_for``) -> :mod:`~course_utils.data.science` (notebook 5's
+science frames, in a folder of their own) ->
+:mod:`~course_utils.data.synthetic` (the generator, with
+:mod:`~course_utils.data.ptc` for the synthetic-only photon transfer
+sequence) and :mod:`~course_utils.data.fetch` (verified downloads of the
+real frames) -> :mod:`~course_utils.data.fill` (writes, completes and
+repairs a generated dataset under its lock: the one routine of the
+synthetic and science folders) ->
+:mod:`~course_utils.data.models`, :mod:`~course_utils.data.headers`,
+:mod:`~course_utils.data.fitsfile`, :mod:`~course_utils.data.marker` (the
+completeness marker and its cheap check), :mod:`~course_utils.data.manifest`
+(reading the data manifest) -> :mod:`~course_utils.data.layout` (the table
+of frame groups: the one description of the files),
+:mod:`~course_utils.data.identity` (what a dataset is),
+:mod:`~course_utils.data.files` (locks, disk space, read-only writes,
+progress bars) and :mod:`~course_utils.data.hashing`.
 
 Examples
 --------

@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import marker
+from . import identity, marker
 from .files import display_path
 from .layout import PRESETS
 
@@ -40,18 +40,18 @@ class CommandError(Exception):
 
 def _cmd_generate(args) -> int:
     from .locate import cache_dir
-    from .synthetic import DEFAULT_SEED, expected_info, generate
+    from .synthetic import generate
 
     if args.output:
         out = Path(args.output)
     else:
-        suffix = "" if args.seed == DEFAULT_SEED else f"-seed{args.seed}"
+        suffix = "" if args.seed == identity.DEFAULT_SEED else f"-seed{args.seed}"
         out = cache_dir() / f"synthetic-{args.preset}{suffix}"
-    info = expected_info(args.preset, args.seed)
-    already = marker.quick_check(out, info, []) is None and not args.force
+    info = identity.synthetic(args.preset, args.seed)
+    already = marker.check(out, info, []).ok and not args.force
     root = generate(out, args.preset, args.seed, progress=not args.no_progress, overwrite=args.force)
     verb = "Already complete (use --force to make it again):" if already else "Wrote"
-    print(f"{verb} {marker.describe(info)} in {display_path(root)}")
+    print(f"{verb} {identity.describe(info)} in {display_path(root)}")
     return 0
 
 
@@ -103,7 +103,7 @@ def _cmd_verify(args) -> int:
             content = marker.read_marker(folder)
         except ValueError:
             content = None
-        what = marker.describe(content) if content else "the files listed in the manifest"
+        what = identity.describe(content) if content else "the files listed in the manifest"
         if problems:
             failed += 1
             print(f"FAILED  {display_path(folder)} ({what}): {len(problems)} problem(s)")
@@ -123,7 +123,7 @@ def _cmd_verify(args) -> int:
 def _cmd_info(args) -> int:
     import course_utils
 
-    from .locate import CACHE_ENV, DATA_DIR_ENV, SOURCE_ENV, WORK_ENV, cache_dir, describe_choice
+    from .locate import CACHE_ENV, DATA_DIR_ENV, SOURCE_ENV, WORK_ENV, cache_dir, cache_status, describe_choice
     from .manifest import MANIFEST_ENV, load_manifest, real_entries
 
     print(f"course_utils {course_utils.__version__}: the course dataset")
@@ -131,15 +131,8 @@ def _cmd_info(args) -> int:
         print(f"  {name:<21} {os.environ.get(name) or '(not set)'}")
     cache = cache_dir()
     print(f"cache folder: {display_path(cache)}")
-    from .locate import _magellan_problem, _synthetic_problem
-
-    rows = [("magellan", _magellan_problem(cache / "magellan"))]
-    rows += [(f"synthetic-{p}", _synthetic_problem(cache / f"synthetic-{p}", p)) for p in PRESETS]
-    for name, problem in rows:
-        state = "complete" if problem is None else problem
-        if problem and not (cache / name).exists():
-            state = "not present"
-        print(f"  {name:<16} {state}")
+    for name, state in cache_status():
+        print(f"  {name:<23} {state}")
     manifest = load_manifest()
     source = manifest.get("source") or {}
     print(f"manifest: {len(manifest['files'])} files, {len(real_entries(manifest))} real frames "
@@ -175,14 +168,10 @@ def _write_output(text: str, output: str | None, force: bool) -> None:
 
 
 def _cmd_manifest(args) -> int:
-    from .manifest import build_course_manifest, dumps_manifest, local_manifest
+    from .fetch import check_base_url
+    from .manifest import dumps_manifest, local_manifest
 
-    if (args.folder is None) == (args.from_tsv is None):
-        raise CommandError("give either a FOLDER of FITS files or --from-tsv TSV (not both)")
-    if args.from_tsv:
-        manifest = build_course_manifest(args.from_tsv)
-    else:
-        manifest = local_manifest(args.folder, base_url=args.base_url)
+    manifest = local_manifest(args.folder, base_url=check_base_url(args.base_url))
     _write_output(dumps_manifest(manifest), args.output, args.force)
     return 0
 
@@ -197,8 +186,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    from .synthetic import DEFAULT_SEED
-
     gen = commands.add_parser(
         "generate", help="write the synthetic dataset (offline)",
         description="Write the synthetic course dataset: the 63 calibration frames with the real "
@@ -206,11 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "<cache>/synthetic-<preset>.")
     gen.add_argument("--preset", choices=sorted(PRESETS), default="full",
                      help="full: the real sizes (default); small: every dimension / 4, for tests")
-    gen.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                     help=f"random seed; the same seed gives identical files (default {DEFAULT_SEED})")
+    gen.add_argument("--seed", type=int, default=identity.DEFAULT_SEED,
+                     help=f"random seed; the same seed gives identical files (default {identity.DEFAULT_SEED})")
     gen.add_argument("--output", metavar="DIR", help="the dataset folder to write")
     gen.add_argument("--force", action="store_true",
-                     help="replace an existing course dataset in DIR (never other files)")
+                     help="make every file of the course dataset in DIR again, also of another "
+                          "dataset (files that are not the dataset's are never touched)")
     gen.add_argument("--no-progress", action="store_true", help="no progress bar")
     gen.set_defaults(func=_cmd_generate)
 
@@ -251,10 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "manifest entries: path, frame type (EXPTYPE or folder name), telescope, "
                     "instrument, detector, shape, dtype, exposure time, size, SHA-256 and git "
                     "blob SHA-1. Point it at the folder that contains calibration_frames/. "
-                    "With --from-tsv, rebuild the course's manifest from the reference list of "
-                    "the real frames instead.")
-    man.add_argument("folder", nargs="?", metavar="FOLDER", help="folder of FITS files")
-    man.add_argument("--from-tsv", metavar="TSV", help="build the course manifest from this list")
+                    "(The course's own manifest is rebuilt by tools/build_manifest.py.)")
+    man.add_argument("folder", metavar="FOLDER", help="folder of FITS files")
     man.add_argument("--base-url", metavar="URL", help="record where the files will be served")
     man.add_argument("--output", metavar="FILE", help="write here instead of standard output")
     man.add_argument("--force", action="store_true", help="replace FILE if it exists")

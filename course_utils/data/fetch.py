@@ -1,20 +1,25 @@
 """Download the real calibration frames listed in the manifest, verified.
 
-:func:`fetch_frames` downloads every real frame of a manifest with pooch and
-checks it against the manifest's hash (git blob SHA-1, or SHA-256) *before*
-it takes the file's real name:
+:func:`fetch_frames` downloads every real frame of a manifest (with
+``requests``, which pooch uses too) and checks it against the manifest's hash
+(git blob SHA-1, or SHA-256) *before* it takes the file's real name:
 
-1. the file is downloaded to a temporary name in its target folder;
+1. the file is downloaded to a temporary name in its target folder, within
+   a deadline and above a minimum rate (:class:`DownloadLimits`), retried a
+   bounded number of times when the failure may pass;
 2. its hash is checked;
-3. only then is it renamed into place (``os.replace``: atomic).
+3. only then is it renamed into place (``os.replace``: atomic), read-only.
 
-On any failure -- no network, a server error, a transfer cut short, a hash
-mismatch, a folder that cannot be written -- the temporary file is removed
-and :class:`FetchError` says which file, from which address, and what went
-wrong. Files already present are re-hashed and kept only if they match, and
-the dataset's marker ``course_dataset.json`` is written last, when every file
-is verified: a later run never mistakes a partial or corrupt copy for a good
-one.
+On any failure -- no network, a server error, a transfer cut short or too
+slow, a hash mismatch, a folder that cannot be written, a full disk -- the
+temporary file is removed and :class:`FetchError` says which file, from
+which address, and what went wrong. (A process killed outright cannot clean
+up: its temporary files are removed by the next run, under the lock.)
+
+Files already present are re-hashed and kept only if they match. The
+dataset's marker ``course_dataset.json`` is written first, saying the
+download is incomplete, and again when every file is verified: a later run
+never mistakes a partial or corrupt copy for a good one, and resumes it.
 
 Tests point ``base_url`` (or a manifest of their own) at a local server.
 
@@ -28,19 +33,23 @@ True
 from __future__ import annotations
 
 import contextlib
-import logging
+import math
 import os
 import secrets
-import sys
+import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from . import marker
-from .files import NotWritableError, ensure_writable
+from . import files, identity, marker
+from .files import DiskFullError, NotWritableError, ensure_writable
 from .hashing import file_digests, hash_problem
+from .layout import file_size, frame_by_path
 from .manifest import entry_url, load_manifest, real_entries
 
-__all__ = ["FetchError", "fetch_frames", "download_file", "magellan_info"]
+__all__ = ["FetchError", "DownloadLimits", "fetch_frames", "download_file",
+           "check_base_url", "import_pooch"]
 
 _OFFLINE_ADVICE = (
     "No network? The synthetic course dataset needs none: call dataset_dir() without "
@@ -50,30 +59,55 @@ _WRITE_ADVICE = (
     "Set COURSE_CACHE_DIR to a writable folder (or pass --output DIR on the command line) "
     "and try again."
 )
-#: Seconds to wait for the server to connect or to send more data.
+#: Seconds to wait for the server to connect or to send more data (see `DownloadLimits`).
 TIMEOUT = 60
+
+
+@dataclass(frozen=True)
+class DownloadLimits:
+    """How long one file's download may take before it is given up.
+
+    Attributes
+    ----------
+    deadline : float
+        Seconds for the whole file, retries included.
+    min_rate : float
+        Bytes per second, on average since the start, below which the
+        download is given up (checked after ``grace`` seconds).
+    grace : float
+        Seconds before ``min_rate`` is enforced (connection set-up, slow start).
+    stall : float
+        Seconds without any byte (or to connect) before an attempt fails.
+    retries : int
+        Further attempts after a failure that may pass (a cut connection, a
+        time-out, a server error 5xx); never after a refused connection, an
+        HTTP 4xx or a wrong hash.
+    backoff : float
+        Seconds to wait before the first retry (doubled for each next one).
+    """
+
+    deadline: float = 600.0
+    min_rate: float = 20_000.0
+    grace: float = 20.0
+    stall: float = TIMEOUT
+    retries: int = 2
+    backoff: float = 1.0
 
 
 class FetchError(OSError):
     """A real frame could not be downloaded and verified; nothing corrupt was kept."""
 
 
-def magellan_info(manifest: dict) -> dict:
-    """The identifying fields of a download of ``manifest``'s real frames (for the marker)."""
-    source = manifest.get("source") or {}
-    info = {"source": "magellan"}
-    for key in ("repository", "commit"):
-        if source.get(key):
-            info[key] = source[key]
-    return info
+class _TooSlow(Exception):
+    """The download broke its deadline or minimum rate (the message says which)."""
 
 
 def import_pooch():
     """Import pooch without the warning its import can print in Jupyter.
 
     pooch imports ``tqdm.auto`` when it loads, which warns "IProgress not
-    found" in a Jupyter kernel without ipywidgets. The course never uses
-    pooch's own progress bars, so that warning would only confuse students.
+    found" in a Jupyter kernel without ipywidgets. The course uses pooch only
+    for its cache folder (``pooch.os_cache``).
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="IProgress not found")
@@ -81,41 +115,46 @@ def import_pooch():
     return pooch
 
 
-@contextlib.contextmanager
-def _quiet_pooch():
-    """Silence pooch's informative log lines (it logs every download at INFO)."""
-    pooch = import_pooch()
+def check_base_url(base_url: str | None) -> str | None:
+    """``base_url`` if it is an http(s) address with a host (or None); else ValueError.
 
-    logger = pooch.get_logger()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
+    Examples
+    --------
+    >>> check_base_url("http://127.0.0.1:8000/data")
+    'http://127.0.0.1:8000/data'
+    >>> check_base_url("not a url")
+    Traceback (most recent call last):
+    ...
+    ValueError: the base URL must be an http(s) address such as https://example.org/frames, got 'not a url'
+    """
+    if base_url is None:
+        return None
+    parts = urlsplit(base_url) if isinstance(base_url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or " " in base_url:
+        raise ValueError("the base URL must be an http(s) address such as "
+                         f"https://example.org/frames, got {base_url!r}")
+    return base_url
 
 
-def _remove(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-
-
-def _explain(error: BaseException) -> tuple[str, str]:
+def _explain(error: BaseException, limits: DownloadLimits) -> tuple[str, str]:
     """(what went wrong, what to do) for an exception raised while downloading."""
     import requests
+    import urllib3
 
+    if isinstance(error, _TooSlow):
+        return (str(error), "The server or the connection is too slow; try again later.")
     if isinstance(error, requests.exceptions.HTTPError):
         status = getattr(error.response, "status_code", "?")
         return (f"the server answered HTTP {status}",
                 "The address in the manifest may be wrong or the file may have moved.")
-    if isinstance(error, (requests.exceptions.ChunkedEncodingError,
+    if isinstance(error, (requests.exceptions.ConnectTimeout,)):
+        return ("the connection timed out", _OFFLINE_ADVICE)
+    if isinstance(error, (requests.exceptions.Timeout, urllib3.exceptions.ReadTimeoutError)):
+        return (f"the server stopped sending data for {limits.stall:g} s", "Try again later.")
+    if isinstance(error, (requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError,
                           requests.exceptions.ContentDecodingError)):
         return (f"the transfer was cut short before the whole file arrived ({_short(error)})",
                 "Try again; a flaky connection can do this.")
-    if isinstance(error, requests.exceptions.ConnectTimeout):
-        return ("the connection timed out", _OFFLINE_ADVICE)
-    if isinstance(error, requests.exceptions.Timeout):
-        return (f"the server stopped sending data for {TIMEOUT} s", "Try again later.")
     if isinstance(error, requests.exceptions.ConnectionError):
         return (f"could not connect to the server ({_short(error)})", _OFFLINE_ADVICE)
     if isinstance(error, requests.exceptions.RequestException):
@@ -123,6 +162,19 @@ def _explain(error: BaseException) -> tuple[str, str]:
     if isinstance(error, OSError):
         return (f"writing the file failed ({error.strerror or error})", _WRITE_ADVICE)
     return (f"{type(error).__name__}: {error}", "")
+
+
+def _retryable(error: BaseException) -> bool:
+    import requests
+    import urllib3
+
+    if isinstance(error, requests.exceptions.HTTPError):
+        return getattr(error.response, "status_code", 0) >= 500
+    if isinstance(error, requests.exceptions.ConnectionError) and "refused" in str(error).lower():
+        return False
+    if isinstance(error, requests.exceptions.ConnectionError) and "resol" in str(error).lower():
+        return False
+    return isinstance(error, (requests.exceptions.RequestException, urllib3.exceptions.HTTPError))
 
 
 def _short(error: BaseException) -> str:
@@ -136,8 +188,46 @@ def _short(error: BaseException) -> str:
     return text if len(text) < 200 else text[:197] + "..."
 
 
-def download_file(url: str, target: str | os.PathLike, entry: dict) -> Path:
+def _stream(url: str, handle, limits: DownloadLimits, start: float) -> int:
+    """Copy ``url`` into the open file ``handle`` within ``limits``; return the byte count."""
+    import requests
+
+    remaining = limits.deadline - (time.monotonic() - start)
+    wait = max(0.1, min(limits.stall, remaining))
+    received = 0
+    with requests.get(url, stream=True, timeout=(wait, wait)) as response:
+        response.raise_for_status()
+        attempt_start = time.monotonic()
+        # read1 returns what has arrived (at most one read of the socket), so the
+        # deadline is checked however slowly bytes trickle in. (urllib3 < 2.3 has
+        # no read1: there small reads bound the wait instead.)
+        read1 = getattr(response.raw, "read1", None)
+        while True:
+            chunk = read1(1 << 16, decode_content=True) if read1 else \
+                response.raw.read(1 << 12, decode_content=True)
+            if not chunk:
+                break
+            handle.write(chunk)
+            received += len(chunk)
+            now = time.monotonic()
+            if now - start > limits.deadline:
+                raise _TooSlow(f"the download did not finish within its deadline of "
+                               f"{limits.deadline:g} s ({received} bytes received)")
+            elapsed = now - attempt_start
+            if elapsed > limits.grace and received / elapsed < limits.min_rate:
+                raise _TooSlow(f"the server sent only {received / elapsed:.0f} bytes/s, below the "
+                               f"minimum of {limits.min_rate:g} bytes/s")
+    return received
+
+
+def download_file(url: str, target: str | os.PathLike, entry: dict,
+                  limits: DownloadLimits = DownloadLimits()) -> Path:
     """Download ``url`` to ``target``, check it against ``entry``'s hashes, keep it only if good.
+
+    The bytes go to a temporary file ``.NAME.part-XXXX`` beside ``target``,
+    which becomes ``target`` (read-only) only once its hash is right, and is
+    removed on any failure or interrupt. A failure that may pass is retried
+    (``limits.retries`` times), all within ``limits.deadline``.
 
     Parameters
     ----------
@@ -146,6 +236,8 @@ def download_file(url: str, target: str | os.PathLike, entry: dict) -> Path:
         Final path of the file. Its folder is created if needed.
     entry : dict
         A manifest entry with ``git_sha1`` and/or ``sha256`` (and optionally ``size``).
+    limits : DownloadLimits
+        The deadline, minimum rate and retries.
 
     Returns
     -------
@@ -157,8 +249,6 @@ def download_file(url: str, target: str | os.PathLike, entry: dict) -> Path:
     FetchError
         With the file, the address and the reason; no file is left behind.
     """
-    pooch = import_pooch()
-
     target = Path(target)
     name = entry.get("path", target.name)
     folder = target.parent
@@ -166,12 +256,20 @@ def download_file(url: str, target: str | os.PathLike, entry: dict) -> Path:
         ensure_writable(folder, f"the downloaded frame {name}", _WRITE_ADVICE)
     except NotWritableError as error:
         raise FetchError(f"Could not download {name} from {url}: {error}") from error
-    partial = folder / f".{target.name}.part-{os.getpid()}-{secrets.token_hex(4)}"
+    partial = folder / f".{target.name}.part-{secrets.token_hex(4)}"
+    start = time.monotonic()
     try:
-        downloader = pooch.HTTPDownloader(progressbar=False, timeout=TIMEOUT)
-        with _quiet_pooch():
-            pooch.retrieve(url, known_hash=None, fname=partial.name, path=folder,
-                           downloader=downloader)
+        for attempt in range(limits.retries + 1):
+            try:
+                with open(partial, "wb") as handle:
+                    _stream(url, handle, limits, start)
+                break
+            except Exception as error:  # noqa: BLE001 - sorted out below
+                delay = limits.backoff * 2 ** attempt
+                last = attempt == limits.retries or not _retryable(error)
+                if last or time.monotonic() - start + delay > limits.deadline:
+                    raise
+                time.sleep(delay)
         problem = hash_problem(file_digests(partial), entry)
         if problem:
             raise FetchError(
@@ -179,36 +277,46 @@ def download_file(url: str, target: str | os.PathLike, entry: dict) -> Path:
                 "removed. The file on the server differs from the one the manifest records; "
                 "try again, and if it persists the manifest or the address is out of date."
             )
-        os.replace(partial, target)
+        files.install_readonly(partial, target)
     except FetchError:
         raise
     except Exception as error:  # noqa: BLE001 - every failure is reported the same way
-        what, advice = _explain(error)
+        what, advice = _explain(error, limits)
         raise FetchError(
             f"Could not download {name} from {url}: {what}. Nothing was kept. {advice}".rstrip()
         ) from error
     finally:
-        _remove(partial)  # (pooch removes its own temporary file when a transfer fails)
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
     return target
 
 
-def _progress(total: int, enabled: bool):
-    from tqdm import tqdm
-
-    options = dict(total=total, desc="Downloading the real calibration frames", unit="file",
-                   file=sys.stderr, leave=False)
-    if not enabled:
-        options["disable"] = True
-    return tqdm(**options)
+def _download_size(manifest: dict, entries: list[dict]) -> int:
+    """Bytes the files of ``entries`` take: their recorded sizes, else their layout's."""
+    total = 0
+    for entry in entries:
+        if entry.get("size") is not None:
+            total += int(entry["size"])
+        else:
+            try:
+                total += file_size(frame_by_path(entry["path"]), "full")
+            except KeyError:
+                shape = entry.get("shape") or [0]
+                total += 2 * math.prod(int(n) for n in shape) + 4 * 2880
+    return total
 
 
 def fetch_frames(target: str | os.PathLike, *, manifest: dict | None = None,
-                 base_url: str | None = None, progress: bool = True) -> Path:
+                 base_url: str | None = None, progress: bool = True,
+                 limits: DownloadLimits = DownloadLimits()) -> Path:
     """Download and verify every real frame of ``manifest`` into ``target``.
 
-    Files already in ``target`` that match their hash are kept (so an
-    interrupted download resumes); any other copy is replaced. When every
-    file is verified, the marker ``course_dataset.json`` is written.
+    Holding the folder's lock, it writes the marker ``course_dataset.json``
+    saying the dataset is incomplete, keeps the files already there that
+    match their hash (an interrupted download resumes), downloads the others
+    one by one, and writes the marker again, complete, when every file is
+    verified. A folder holding other files and no marker is never written
+    into.
 
     Parameters
     ----------
@@ -218,9 +326,11 @@ def fetch_frames(target: str | os.PathLike, *, manifest: dict | None = None,
         A loaded manifest; default: :func:`course_utils.data.manifest.load_manifest`.
     base_url : str, optional
         Download from ``base_url/<path>`` instead of the manifest's addresses
-        (e.g. a mirror, or a local test server).
+        (e.g. a mirror, or a local test server). Must be an http(s) address.
     progress : bool
         Show a progress bar over the files (on stderr).
+    limits : DownloadLimits
+        Deadline, minimum rate and retries of each file's download.
 
     Returns
     -------
@@ -230,31 +340,69 @@ def fetch_frames(target: str | os.PathLike, *, manifest: dict | None = None,
     Raises
     ------
     FetchError
-        If a file cannot be downloaded and verified, or ``target`` cannot be
-        written. Verified files stay; no corrupt or partial file does.
+        If a file cannot be downloaded and verified, ``target`` cannot be
+        written or holds files that are not a course dataset, or the disk
+        lacks room. Verified files stay; no corrupt or partial file does.
+    ValueError
+        If ``base_url`` is not an http(s) address.
     """
+    check_base_url(base_url)
     manifest = load_manifest() if manifest is None else manifest
     entries = real_entries(manifest)
     if not entries:
         raise FetchError("The manifest lists no real frames with a hash to check them against.")
     target = Path(target).expanduser().absolute()
+    info = identity.magellan(manifest)
     try:
-        ensure_writable(target, "the real calibration frames", _WRITE_ADVICE)
-    except NotWritableError as error:
+        marker.claim(target)
+        if not (target / marker.MARKER_NAME).exists():  # (a dataset's own folders are sealed)
+            ensure_writable(target, "the real calibration frames", _WRITE_ADVICE)
+        with files.dataset_lock(target), files.unsealed(target):
+            marker.claim(target)
+            ensure_writable(target, "the real calibration frames", _WRITE_ADVICE)
+            files.remove_leftovers(target)
+            try:
+                _fetch_locked(target, manifest, entries, info, base_url, progress, limits)
+            except BaseException:
+                _forget_if_empty(target)
+                raise
+    except (NotWritableError, DiskFullError, FileExistsError) as error:
         raise FetchError(str(error)) from error
-    info = magellan_info(manifest)
-    with contextlib.suppress(FileNotFoundError):
-        (target / marker.MARKER_NAME).unlink()  # the folder is being changed: not complete
-    records = []
-    with _progress(len(entries), progress) as bar:
-        for entry in entries:
-            path = target / entry["path"]
-            digests = file_digests(path) if path.is_file() else None
-            if digests is None or hash_problem(digests, entry):
-                download_file(entry_url(manifest, entry, base_url), path, entry)
-                digests = file_digests(path)
-            records.append({"path": entry["path"], "size": digests.size,
-                            "sha256": digests.sha256, "git_sha1": digests.git_sha1})
-            bar.update(1)
-    marker.write_marker(target, info, records)
     return target
+
+
+def _forget_if_empty(target: Path) -> None:
+    """After a failure before any file arrived, remove the incomplete marker and empty subfolders."""
+    content = marker.read_marker(target)
+    others = [p for p in target.rglob("*") if p.is_file() and p.name != marker.MARKER_NAME]
+    if content is not None and not content.get("complete") and not content["files"] and not others:
+        (target / marker.MARKER_NAME).unlink()
+        for folder in sorted((p for p in target.rglob("*") if p.is_dir()), reverse=True):
+            folder.rmdir()
+
+
+def _fetch_locked(target: Path, manifest: dict, entries: list[dict], info: dict,
+                  base_url: str | None, progress: bool, limits: DownloadLimits) -> None:
+    good, todo = [], []
+    for entry in entries:
+        path = target / entry["path"]
+        digests = file_digests(path) if path.is_file() else None
+        if digests is None or hash_problem(digests, entry):
+            todo.append(entry)
+        else:
+            good.append(marker.file_record(target, entry["path"], sha256=digests.sha256,
+                                           git_sha1=digests.git_sha1))
+    sizes = _download_size(manifest, todo)
+    largest = max((_download_size(manifest, [entry]) for entry in todo), default=0)
+    new = _download_size(manifest, [e for e in todo if not (target / e["path"]).exists()])
+    files.check_free_space(target, min(sizes, new + largest) + (1 << 16), "the real calibration frames")
+    marker.write_marker(target, info, good, complete=False)
+    with files.progress(len(todo), "Downloading the real calibration frames", progress) as bar:
+        for entry in todo:
+            path = download_file(entry_url(manifest, entry, base_url), target / entry["path"],
+                                 entry, limits)
+            digests = file_digests(path)
+            good.append(marker.file_record(target, entry["path"], sha256=digests.sha256,
+                                           git_sha1=digests.git_sha1))
+            bar.update(1)
+    marker.write_marker(target, info, good)

@@ -1,8 +1,10 @@
 """Which files make up the course dataset, and the array layout of each camera.
 
 This module is the single description of the dataset's structure that the
-synthetic generator, the manifest builder and the checks all share: the 63
-file names the notebooks read, their frame type, camera and detector, and,
+synthetic generator, the manifest builder and the checks all share
+(`FRAME_GROUPS`): the 63 files of the real Magellan set (`FRAMES`), the 26
+photon-transfer frames only the synthetic dataset has (`PTC_FRAMES`; both
+together: `SYNTHETIC_FRAMES`), their frame type, camera and detector, and,
 for each *preset*, the shape of the raw arrays and where the data section and
 the overscan sit in them.
 
@@ -23,9 +25,9 @@ structure), for fast tests.
 
 Examples
 --------
->>> from course_utils.data.layout import FRAMES, PRESETS
->>> len(FRAMES)
-63
+>>> from course_utils.data.layout import FRAMES, PRESETS, SYNTHETIC_FRAMES
+>>> len(FRAMES), len(SYNTHETIC_FRAMES)
+(63, 89)
 >>> FRAMES[0].path
 'calibration_frames/bias/b0860c1.fits'
 >>> PRESETS["full"].ifum.shape, PRESETS["small"].ifum.shape
@@ -39,6 +41,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "FrameGroup",
+    "FRAME_GROUPS",
+    "DETECTORS",
+    "frame_paths",
+    "as_preset",
+    "file_size",
     "Geometry",
     "Preset",
     "FrameSpec",
@@ -54,6 +62,9 @@ __all__ = [
     "PTC_FRAMES",
     "SYNTHETIC_FRAMES",
     "ptc_geometry",
+    "frame_geometry",
+    "PTC_GEOMETRY",
+    "PTC_ORIGIN",
 ]
 
 #: The top folder of the dataset, inside the folder that ``dataset_dir()`` returns.
@@ -191,35 +202,174 @@ class FrameSpec:
         return int(self.detector[1:])
 
 
-#: Exposure times of the frames, in seconds.
-BIAS_EXPTIME = 0.0
-DARK_EXPTIME = 3600.0
-FLAT_EXPTIME = {"ift": 5.0, "iff": 3.0}
+@dataclass(frozen=True)
+class FrameGroup:
+    """One group of files of the dataset: a kind of frame of one camera.
+
+    The files of a group are ``calibration_frames/<folder>/<prefix><NNNN><detector>.fits``
+    for each exposure number in ``numbers`` and each detector in ``detectors``.
+
+    Attributes
+    ----------
+    frame_type : str
+        ``'bias'``, ``'dark'``, ``'flat'``, ... (what the frames are).
+    camera : str
+        A key of `CAMERAS`.
+    folder : str
+        The folder under ``calibration_frames/``, with ``/`` separators.
+    prefix : str
+        The file name before the 4-digit exposure number.
+    numbers : range
+        The exposure numbers, in the order they were taken.
+    detectors : tuple of str
+        The detectors each exposure has a file for.
+    exptime : float or tuple of float
+        Exposure time in seconds: one for every exposure, or one per exposure
+        (in the order of ``numbers``).
+    real : bool
+        Whether the real Magellan frames include this group (the manifest
+        then needs its download addresses and hashes). ``False``: only the
+        synthetic dataset has these files.
+    geometry : Geometry, optional
+        The full-size layout of the frames when it is not the camera's
+        (a sub-raster); see `frame_geometry`.
+    """
+
+    frame_type: str
+    camera: str
+    folder: str
+    prefix: str
+    numbers: range
+    detectors: tuple[str, ...]
+    exptime: float | tuple[float, ...]
+    real: bool = True
+    geometry: Geometry | None = None
+
+    def exptime_of(self, index: int) -> float:
+        """Exposure time of the ``index``-th exposure of the group."""
+        return float(self.exptime[index] if isinstance(self.exptime, tuple) else self.exptime)
+
+    def frames(self) -> list[FrameSpec]:
+        """The files of this group, exposure by exposure."""
+        return [FrameSpec(f"{DATA_FOLDER}/{self.folder}/{self.prefix}{number:04d}{detector}.fits",
+                          self.frame_type, self.camera, detector, number, index, self.exptime_of(index))
+                for index, number in enumerate(self.numbers) for detector in self.detectors]
 
 
-def _frames() -> tuple[FrameSpec, ...]:
-    frames = []
-    for i, number in enumerate(range(860, 900)):
-        frames.append(FrameSpec(f"{DATA_FOLDER}/bias/b{number:04d}c1.fits",
-                                "bias", "ifum", "c1", number, i, BIAS_EXPTIME))
-    for i, number in enumerate(range(1212, 1217)):
-        frames.append(FrameSpec(f"{DATA_FOLDER}/dark/b{number:04d}c1.fits",
-                                "dark", "ifum", "c1", number, i, DARK_EXPTIME))
-    for i, number in enumerate(range(8, 14)):
-        for detector in ("c2", "c3"):
-            frames.append(FrameSpec(f"{DATA_FOLDER}/flat/iff/iff{number:04d}{detector}.fits",
-                                    "flat", "iff", detector, number, i, FLAT_EXPTIME["iff"]))
-    for i, number in enumerate(range(14, 20)):
-        frames.append(FrameSpec(f"{DATA_FOLDER}/flat/ift/ift{number:04d}c2.fits",
-                                "flat", "ift", "c2", number, i, FLAT_EXPTIME["ift"]))
-    return tuple(sorted(frames, key=lambda f: f.path))
+# --- The photon transfer sequence (notebook 6; synthetic only) -----------------------
+#
+# The real Magellan set has no photon-transfer frames; only the synthetic dataset
+# holds these. They come from the IFU-M c1 detector (the camera of the bias
+# frames), read out as a sub-raster (SUBRASTR) of the middle of the detector with
+# its overscan columns, and lit by the spectrograph's LEDs for increasing
+# exposure times: two frames per exposure time, the first pair unlit (0 s).
+
+#: Exposure times (s) of the photon transfer sequence, two frames each.
+PTC_EXPTIMES = (0.0, 0.3, 0.6, 1.2, 2.5, 5.0, 10.0, 20.0, 35.0, 50.0, 57.0, 60.0, 64.0)
+
+#: Layout of a photon-transfer sub-raster at full size (divided by the preset's scale).
+PTC_GEOMETRY = Geometry(data_rows=256, data_cols=512, overscan_cols=128, bias_rows=0)
+
+#: Where the sub-raster's first data pixel lies on the full IFU-M data section
+#: (row, column; full size, divided by the preset's scale).
+PTC_ORIGIN = (384, 768)
 
 
-#: Every file the notebooks read, sorted by path.
-FRAMES: tuple[FrameSpec, ...] = _frames()
+#: Every group of files of the dataset. To add a kind of frame, add a row
+#: here (and teach the generator to draw it); the file list, the manifest
+#: builder (``tools/build_manifest.py``) and the checks follow from this table.
+FRAME_GROUPS: tuple[FrameGroup, ...] = (
+    FrameGroup("bias", "ifum", "bias", "b", range(860, 900), ("c1",), 0.0),
+    FrameGroup("dark", "ifum", "dark", "b", range(1212, 1217), ("c1",), 3600.0),
+    FrameGroup("flat", "ift", "flat/ift", "ift", range(14, 20), ("c2",), 5.0),
+    FrameGroup("flat", "iff", "flat/iff", "iff", range(8, 14), ("c2", "c3"), 3.0),
+    FrameGroup("ptc", "ifum", "ptc", "b", range(1300, 1300 + 2 * len(PTC_EXPTIMES)), ("c1",),
+               tuple(t for t in PTC_EXPTIMES for _ in range(2)), real=False, geometry=PTC_GEOMETRY),
+)
 
-#: The detectors that have frames: (camera, detector) pairs.
-DETECTORS: tuple[tuple[str, str], ...] = (("ifum", "c1"), ("ift", "c2"), ("iff", "c2"), ("iff", "c3"))
+
+def _sorted_frames(real: bool) -> tuple[FrameSpec, ...]:
+    return tuple(sorted((frame for group in FRAME_GROUPS if group.real == real for frame in group.frames()),
+                        key=lambda f: f.path))
+
+
+#: Every file of the real Magellan set (the groups with ``real=True``), sorted by path.
+FRAMES: tuple[FrameSpec, ...] = _sorted_frames(real=True)
+
+#: Every file of the synthetic dataset: the real set's files, then the
+#: synthetic-only ones (``real=False``), each part sorted by path.
+SYNTHETIC_FRAMES: tuple[FrameSpec, ...] = FRAMES + _sorted_frames(real=False)
+
+#: The photon transfer sequence (synthetic only), in the order it was taken.
+PTC_FRAMES: tuple[FrameSpec, ...] = tuple(f for g in FRAME_GROUPS if g.frame_type == "ptc" for f in g.frames())
+
+#: The detectors that have frames: (camera, detector) pairs, in the order of `FRAME_GROUPS`.
+DETECTORS: tuple[tuple[str, str], ...] = tuple(dict.fromkeys(
+    (group.camera, detector) for group in FRAME_GROUPS for detector in group.detectors))
+
+
+def frame_paths(frame_type: str, camera: str | None = None) -> list[str]:
+    """The paths of the files of one frame type (and camera), in exposure order.
+
+    Examples
+    --------
+    >>> frame_paths("flat", "ift")[0]
+    'calibration_frames/flat/ift/ift0014c2.fits'
+    >>> len(frame_paths("bias"))
+    40
+    """
+    return [frame.path for group in FRAME_GROUPS for frame in group.frames()
+            if group.frame_type == frame_type and camera in (None, group.camera)]
+
+
+def as_preset(preset: "str | Preset") -> Preset:
+    """The `Preset` named ``preset`` (a `Preset` is returned as it is).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+
+    Examples
+    --------
+    >>> as_preset("small").scale
+    4
+    """
+    if isinstance(preset, Preset):
+        return preset
+    if isinstance(preset, str) and preset in PRESETS:
+        return PRESETS[preset]
+    raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+
+
+def file_size(frame: FrameSpec, preset: "str | Preset") -> int:
+    """About how many bytes the file of ``frame`` takes (for disk-space checks).
+
+    The uint16 data padded to FITS blocks of 2880 bytes, plus a header of at
+    most four blocks.
+
+    Examples
+    --------
+    >>> file_size(FRAMES[0], "full") > 1156 * 2176 * 2
+    True
+    """
+    rows, cols = frame_geometry(frame, preset).shape
+    return -(-rows * cols * 2 // 2880) * 2880 + 4 * 2880
+
+
+def frame_geometry(frame: FrameSpec, preset: "str | Preset") -> Geometry:
+    """The layout of ``frame``'s raw array in ``preset``: its group's sub-raster, else its camera's.
+
+    Examples
+    --------
+    >>> frame_geometry(PTC_FRAMES[0], "small").shape, frame_geometry(FRAMES[0], "small").shape
+    ((64, 160), (289, 544))
+    """
+    preset = as_preset(preset)
+    for group in FRAME_GROUPS:
+        if group.geometry is not None and (group.frame_type, group.camera) == (frame.frame_type, frame.camera):
+            return group.geometry.scaled(preset.scale)
+    return preset.geometry(frame.camera)
 
 
 def frame_by_path(path: str) -> FrameSpec:
@@ -265,41 +415,9 @@ SCIENCE_FRAMES: tuple[FrameSpec, ...] = _science_frames()
 
 
 # --- Synthetic-only frames: the photon transfer sequence (notebook 6) ----------------
-#
-# The real Magellan set has no photon-transfer frames; only the synthetic dataset
-# holds these. They come from the IFU-M c1 detector (the camera of the bias
-# frames), read out as a sub-raster (SUBRASTR) of the middle of the detector with
-# its overscan columns, and lit by the spectrograph's LEDs for increasing
-# exposure times: two frames per exposure time, the first pair unlit (0 s).
-
-#: Exposure times (s) of the photon transfer sequence, two frames each.
-PTC_EXPTIMES = (0.0, 0.3, 0.6, 1.2, 2.5, 5.0, 10.0, 20.0, 35.0, 50.0, 57.0, 60.0, 64.0)
-
-#: Layout of a photon-transfer sub-raster at full size (divided by the preset's scale).
-PTC_GEOMETRY = Geometry(data_rows=256, data_cols=512, overscan_cols=128, bias_rows=0)
-
-#: Where the sub-raster's first data pixel lies on the full IFU-M data section
-#: (row, column; full size, divided by the preset's scale).
-PTC_ORIGIN = (384, 768)
+# (Its row is in FRAME_GROUPS, its constants above it.)
 
 
 def ptc_geometry(preset: Preset) -> Geometry:
     """Layout of the photon-transfer sub-raster frames of ``preset``."""
-    return PTC_GEOMETRY.scaled(preset.scale)
-
-
-def _ptc_frames() -> tuple[FrameSpec, ...]:
-    frames = []
-    for i, exptime in enumerate(t for t in PTC_EXPTIMES for _ in range(2)):
-        number = 1300 + i
-        frames.append(FrameSpec(f"{DATA_FOLDER}/ptc/b{number:04d}c1.fits",
-                                "ptc", "ifum", "c1", number, i, exptime))
-    return tuple(frames)
-
-
-#: The photon transfer sequence (synthetic only), in the order it was taken.
-PTC_FRAMES: tuple[FrameSpec, ...] = _ptc_frames()
-
-#: Every file of the synthetic dataset: the real set's files, then the
-#: synthetic-only ones.
-SYNTHETIC_FRAMES: tuple[FrameSpec, ...] = FRAMES + PTC_FRAMES
+    return PTC_GEOMETRY.scaled(as_preset(preset).scale)

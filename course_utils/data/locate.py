@@ -47,11 +47,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import marker
+from . import files, identity, marker
 from .files import display_path, ensure_writable, is_within
-from .layout import FRAMES, PRESETS, SYNTHETIC_FRAMES
+from .layout import DATA_FOLDER, FRAMES, PRESETS, SYNTHETIC_FRAMES, as_preset
 
-__all__ = ["dataset_dir", "work_dir", "cache_dir", "SOURCES", "describe_choice",
+__all__ = ["dataset_dir", "work_dir", "cache_dir", "cache_status", "SOURCES", "describe_choice",
            "dataset_dir_for", "synthetic_dataset_dir"]
 
 #: The data sources ``dataset_dir`` knows.
@@ -92,16 +92,10 @@ def _resolve_source(source: str | None) -> str | None:
         origin = "source"
     if source is None:
         return None
-    cleaned = source.strip().lower()
+    cleaned = source.strip().lower() if isinstance(source, str) else None
     if cleaned not in SOURCES:
         raise ValueError(f"{origin} must be one of {SOURCES} (or unset), got {source!r}")
     return cleaned
-
-
-def _check_preset(preset: str) -> str:
-    if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
-    return preset
 
 
 def _synthetic_dir(preset: str) -> Path:
@@ -112,22 +106,37 @@ def _magellan_dir() -> Path:
     return cache_dir() / "magellan"
 
 
-def _magellan_problem(root: Path, manifest: dict | None = None) -> str | None:
-    from .fetch import magellan_info
+def _magellan_status(root: Path, manifest: dict | None = None) -> marker.Status:
     from .manifest import load_manifest, real_entries
 
-    if not (root / marker.MARKER_NAME).exists():
-        return "not downloaded"
     manifest = load_manifest() if manifest is None else manifest
-    entries = real_entries(manifest)
-    expected = {e["path"]: {"git_sha1": e.get("git_sha1"), "sha256": e.get("sha256")} for e in entries}
-    return marker.quick_check(root, magellan_info(manifest), list(expected), expected)
+    expected = {e["path"]: {"git_sha1": e.get("git_sha1"), "sha256": e.get("sha256")}
+                for e in real_entries(manifest)}
+    return marker.check(root, identity.magellan(manifest), list(expected), expected)
 
 
-def _synthetic_problem(root: Path, preset: str) -> str | None:
-    from .synthetic import expected_info
+def _synthetic_status(root: Path, preset: str) -> marker.Status:
+    return marker.check(root, identity.synthetic(preset), [f.path for f in SYNTHETIC_FRAMES])
 
-    return marker.quick_check(root, expected_info(preset), [f.path for f in SYNTHETIC_FRAMES])
+
+def cache_status() -> list[tuple[str, str]]:
+    """``(folder name, state)`` of each dataset the cache may hold (for ``info``).
+
+    The state is ``"complete"``, ``"not present"`` or the first problem found.
+    """
+    from .science import science_status
+
+    cache = cache_dir()
+    rows = [("magellan", _magellan_status(cache / "magellan"))]
+    rows += [(f"synthetic-{p}", _synthetic_status(cache / f"synthetic-{p}", p)) for p in PRESETS]
+    rows += [(f"synthetic-science-{p}", science_status(cache / f"synthetic-science-{p}", p)) for p in PRESETS]
+    states = []
+    for name, status in rows:
+        state = "complete" if status.ok else status.first()
+        if not status.ok and not (cache / name).exists():
+            state = "not present"
+        states.append((name, state))
+    return states
 
 
 def _line(description: str, root: Path, note: str = "") -> str:
@@ -156,20 +165,46 @@ def _fill_commands(root: Path, source: str | None) -> str:
     return "\n".join(commands)
 
 
+def _env_dir_problem(root: Path, content: dict) -> str | None:
+    """Why the marked dataset in COURSE_DATA_DIR cannot be used (with the fix), or None."""
+    listed = {record.get("path") for record in content.get("files", []) if isinstance(record, dict)}
+    status = marker.check(root, {}, [f.path for f in FRAMES])
+    missing = [f.path for f in FRAMES if f.path not in listed]
+    damaged = {path: reason for path, reason in status.damaged.items() if path in listed}
+    if not damaged and not missing and content.get("complete", True):
+        return None
+    shown = display_path(root)
+    if content.get("source") == "magellan":
+        fix = f"python -m course_utils.data fetch --output {shown}"
+    else:
+        fix = f"python -m course_utils.data generate --force --output {shown}"
+    problems = [f"{path} {reason}" for path, reason in damaged.items()]
+    problems += [f"{path} is missing" for path in missing]
+    if not problems:
+        problems = ["its making was interrupted"]
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    return (f"{DATA_DIR_ENV} is set to {shown}, {identity.describe(content)}, but it is damaged: "
+            f"{'; '.join(problems[:3])}{more}.\nRepair it with:\n    {fix}\n"
+            f"(files that are not the dataset's are left as they are), or unset {DATA_DIR_ENV}.")
+
+
 def _from_env_dir(root: Path, source: str | None) -> str:
-    """Check COURSE_DATA_DIR and return the line to print; raise if files are missing."""
+    """Check COURSE_DATA_DIR and return the line to print; raise if it cannot be used."""
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(
+            f"{DATA_DIR_ENV} is set to {display_path(root)}, which is a file, not a folder. Point "
+            f"{DATA_DIR_ENV} at the folder that contains {DATA_FOLDER}/ (make one with "
+            "`python -m course_utils.data generate --output DIR`), or unset it.")
     try:
         content = marker.read_marker(root)
     except ValueError:
         content = None
     if content is not None:
-        listed = {record.get("path") for record in content.get("files", [])}
-        problem = marker.quick_check(root, {}, [f.path for f in FRAMES if f.path in listed])
-        missing = [f.path for f in FRAMES if f.path not in listed or not (root / f.path).is_file()]
-        if problem and not missing:
-            missing = [problem]
-    else:
-        missing = [f.path for f in FRAMES if not (root / f.path).is_file()]
+        problem = _env_dir_problem(root, content)
+        if problem:
+            raise FileNotFoundError(problem)
+        return _line(identity.describe(content), root, f" (set by {DATA_DIR_ENV})")
+    missing = [f.path for f in FRAMES if not (root / f.path).is_file()]
     if missing:
         shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
         raise FileNotFoundError(
@@ -178,8 +213,6 @@ def _from_env_dir(root: Path, source: str | None) -> str:
             f"Fill it with one of:\n{_fill_commands(root, source)}\n"
             f"or unset {DATA_DIR_ENV} to let the course choose its own dataset folder."
         )
-    if content is not None:
-        return _line(marker.describe(content), root, f" (set by {DATA_DIR_ENV})")
     return _line("the calibration frames", root,
                  f" (set by {DATA_DIR_ENV}; not verified: it has no {marker.MARKER_NAME})")
 
@@ -197,36 +230,37 @@ def describe_choice(source: str | None = None, preset: str = "full") -> tuple[Pa
         None if the dataset is ready, else ``"generate"`` or ``"fetch"``.
     """
     source = _resolve_source(source)
-    _check_preset(preset)
+    as_preset(preset)
     configured = os.environ.get(DATA_DIR_ENV)
     if configured:
         root = Path(configured).expanduser().absolute()
         return root, _from_env_dir(root, source), None
     if source in (None, "magellan"):
         root = _magellan_dir()
-        if _magellan_problem(root) is None:
-            return root, _line(marker.describe(marker.read_marker(root)), root), None
+        status = _magellan_status(root)
+        if status.ok:
+            return root, _line(identity.describe(status.content), root), None
     if source == "magellan":
-        from .fetch import magellan_info
         from .manifest import load_manifest
 
-        return root, _line(marker.describe(magellan_info(load_manifest())), root), "fetch"
-    from .synthetic import expected_info
-
+        return root, _line(identity.describe(identity.magellan(load_manifest())), root), "fetch"
     root = _synthetic_dir(preset)
-    line = _line(marker.describe(expected_info(preset)), root)
-    return root, line, None if _synthetic_problem(root, preset) is None else "generate"
+    info = identity.synthetic(preset)
+    line = _line(identity.describe(info), root)
+    return root, line, None if _synthetic_status(root, preset).ok else "generate"
 
 
-def _discard_unmarked(root: Path) -> None:
-    """Remove a cache dataset folder that has files but no marker (never complete)."""
-    if root.is_dir() and any(root.iterdir()) and not (root / marker.MARKER_NAME).exists():
-        import secrets
-        import shutil
+def _tidy(root: Path) -> None:
+    """Remove what interrupted runs left beside a complete cached dataset (if the lock is free)."""
+    from filelock import Timeout
 
-        aside = root.parent / f".{root.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
-        os.rename(root, aside)
-        shutil.rmtree(aside, ignore_errors=True)
+    if not files.leftovers(root):
+        return
+    try:
+        with files.dataset_lock(root, wait=False), files.unsealed(root):
+            files.remove_leftovers(root)
+    except (Timeout, OSError):  # busy (another process tidies) or read-only: leave them
+        pass
 
 
 def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: bool = True) -> Path:
@@ -235,7 +269,14 @@ def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: boo
     Notebooks read e.g. ``dataset_dir() / "calibration_frames" / "bias" /
     "b0860c1.fits"``. The first call generates the synthetic dataset (about
     10 s, with a progress bar) or downloads the real frames; later calls
-    find it in the cache at once.
+    find it in the cache at once. The frames and the dataset's folders are
+    read-only: write products into :func:`work_dir`.
+
+    Every call checks the dataset cheaply (each file's size and modification
+    time; a file whose time changed is re-hashed). A damaged file of a cached
+    dataset is made again (a line on stderr names it); concurrent calls --
+    several notebooks, or several containers sharing a home folder -- wait
+    for each other (a file lock) and all use the one dataset made.
 
     Parameters
     ----------
@@ -259,11 +300,21 @@ def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: boo
     Raises
     ------
     FileNotFoundError
-        If ``COURSE_DATA_DIR`` names a folder without the dataset's files.
+        If ``COURSE_DATA_DIR`` names a folder without the dataset's files, or
+        a damaged dataset (the message names the file and the command that
+        repairs it).
+    NotADirectoryError
+        If ``COURSE_DATA_DIR`` names a file.
+    FileExistsError
+        If the cache's dataset folder holds files that course_utils did not
+        make (they are left alone; the message says what to do).
     course_utils.data.fetch.FetchError
         If the real frames are asked for but cannot be downloaded.
     course_utils.data.files.NotWritableError
         If the cache cannot be written (set ``COURSE_CACHE_DIR``).
+    course_utils.data.files.DiskFullError
+        If the disk lacks room (the message says how many MB, where, and to
+        set ``COURSE_CACHE_DIR``).
     ValueError
         For an unknown ``source`` or ``preset``.
 
@@ -280,13 +331,26 @@ def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: boo
 
         fetch_frames(root, progress=verbose)
     elif action == "generate":
-        from .synthetic import generate
-
-        _discard_unmarked(root)
-        generate(root, preset, progress=verbose, overwrite=True)
+        _make_synthetic(root, preset, verbose)
+    elif not os.environ.get(DATA_DIR_ENV):
+        _tidy(root)
     if verbose:
         print(line)
     return root
+
+
+def _make_synthetic(root: Path, preset: str, verbose: bool) -> None:
+    """Generate, complete or repair the cached synthetic dataset ``root`` (under its lock).
+
+    A course dataset of another seed or generator version (its marker proves
+    course_utils made it) is replaced; anything else is left alone.
+    """
+    from .synthetic import generate
+
+    status = _synthetic_status(root, preset)
+    content = status.content or {}
+    other = status.owned and any(content.get(k) != v for k, v in identity.synthetic(preset).items())
+    generate(root, preset, progress=verbose, overwrite=other)
 
 
 # --- Frames only the synthetic dataset has (the photon transfer sequence) ------------
@@ -299,15 +363,14 @@ def synthetic_dataset_dir(preset: str = "full", *, verbose: bool = True) -> Path
     ``COURSE_DATA_SOURCE``: it is for frames that only the synthetic dataset
     has (see :func:`dataset_dir_for`).
     """
-    from .synthetic import expected_info, generate
-
-    _check_preset(preset)
+    preset = as_preset(preset).name
     root = _synthetic_dir(preset)
-    if _synthetic_problem(root, preset) is not None:
-        _discard_unmarked(root)
-        generate(root, preset, progress=verbose, overwrite=True)
+    if _synthetic_status(root, preset).ok:
+        _tidy(root)
+    else:
+        _make_synthetic(root, preset, verbose)
     if verbose:
-        print(_line(marker.describe(expected_info(preset)), root))
+        print(_line(identity.describe(identity.synthetic(preset)), root))
     return root
 
 

@@ -8,10 +8,10 @@ download address (``url``) and the git blob SHA-1 (``git_sha1``) that a
 download is checked against. ``confirmed`` names the fields known to hold for
 the real frames too; the others describe the synthetic stand-in.
 
-This module reads and checks manifests, builds the course's manifest from the
-reference list of the real frames (:func:`build_course_manifest`), and writes
-manifest entries for an instructor's own local frames
-(:func:`local_manifest`), so that a course can swap in its own data.
+This module reads and checks manifests, and writes manifest entries for an
+instructor's own local frames (:func:`local_manifest`), so that a course can
+swap in its own data. The course's own manifest is built from the reference
+list of the real frames by a maintainer's tool, ``tools/build_manifest.py``.
 
 Examples
 --------
@@ -35,7 +35,6 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 
 from .hashing import file_digests
-from .layout import CAMERAS, FRAMES, PRESETS, PTC_FRAMES, FrameSpec, ptc_geometry
 
 __all__ = [
     "MANIFEST_FORMAT",
@@ -44,8 +43,6 @@ __all__ = [
     "validate_manifest",
     "real_entries",
     "entry_url",
-    "parse_reference_tsv",
-    "build_course_manifest",
     "local_manifest",
     "dumps_manifest",
 ]
@@ -186,173 +183,6 @@ def entry_url(manifest: dict, entry: dict, base_url: str | None = None) -> str:
     )
 
 
-# --- The course manifest, from the reference list of the real frames ------------------
-
-
-def parse_reference_tsv(path: str | os.PathLike) -> tuple[dict, list[dict]]:
-    """Read the reference list of the real frames (a TSV with ``#`` comments).
-
-    Returns
-    -------
-    meta : dict
-        ``repository``, ``commit``, ``commit_date``, ``folder`` and
-        ``url_pattern`` (with ``<commit>`` and ``<path>`` placeholders), read
-        from the comment lines.
-    rows : list of dict
-        ``{"path": ..., "git_sha1": ...}`` per file.
-    """
-    meta: dict = {}
-    rows: list[dict] = []
-    header = None
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if line.startswith("#"):
-            text = line.lstrip("# ")
-            found = re.search(r"repository (\S+/\S+) at commit ([0-9a-f]{40}) \(([\d-]+)\)", text)
-            if found:
-                meta["repository"], meta["commit"], meta["commit_date"] = found.groups()
-            found = re.search(r"(https://raw\.githubusercontent\.com/\S*<commit>\S*<path>)", text)
-            if found:
-                meta["url_pattern"] = found.group(1)
-            continue
-        if not line.strip():
-            continue
-        cells = line.split("\t")
-        if header is None:
-            header = cells
-            continue
-        rows.append(dict(zip(header, cells)))
-    missing = {"repository", "commit", "url_pattern"} - set(meta)
-    if missing or header is None or not {"git_blob_sha1", "path"} <= set(header):
-        raise ValueError(f"{path} does not look like the reference list of the real frames "
-                         f"(could not find: {sorted(missing) or 'the git_blob_sha1/path columns'})")
-    found = re.search(r"<commit>/(.+)/<path>", meta["url_pattern"])
-    meta["folder"] = found.group(1) if found else None
-    return meta, [{"path": row["path"], "git_sha1": row["git_blob_sha1"]} for row in rows]
-
-
-#: Which fields the course's reference material confirms for the real frames.
-_CONFIRMED = {
-    "bias": ["path", "frame_type", "telescope", "instrument", "detector", "shape", "dtype",
-             "exptime", "url", "git_sha1"],
-    "dark": ["path", "frame_type", "detector", "exptime", "url", "git_sha1"],
-    "flat": ["path", "frame_type", "detector", "url", "git_sha1"],
-}
-
-
-def _course_entry(frame: FrameSpec, meta: dict, git_sha1: str) -> dict:
-    camera = CAMERAS[frame.camera]
-    shape = PRESETS["full"].geometry(frame.camera).shape
-    url = meta["url_pattern"].replace("<commit>", meta["commit"]).replace("<path>", frame.path)
-    return {
-        "path": frame.path,
-        "frame_type": frame.frame_type,
-        "telescope": camera.telescope,
-        "instrument": camera.instrument,
-        "detector": frame.detector,
-        "shape": list(shape),
-        "dtype": "uint16",
-        "exptime": frame.exptime,
-        "url": url,
-        "git_sha1": git_sha1,
-        "confirmed": _CONFIRMED[frame.frame_type],
-    }
-
-
-def _synthetic_only_entry(frame: FrameSpec) -> dict:
-    """A file only the synthetic dataset has (no real counterpart, no address, no hash)."""
-    camera = CAMERAS[frame.camera]
-    return {
-        "path": frame.path,
-        "frame_type": frame.frame_type,
-        "telescope": camera.telescope,
-        "instrument": camera.instrument,
-        "detector": frame.detector,
-        "shape": list(ptc_geometry(PRESETS["full"]).shape),
-        "dtype": "uint16",
-        "exptime": frame.exptime,
-        "about": "photon transfer sequence (notebook 6): LED flats in pairs, read out as a "
-                 "sub-raster; synthetic only, the real set has no such frames",
-    }
-
-
-def build_course_manifest(tsv_path: str | os.PathLike) -> dict:
-    """Build the course's manifest from the reference list of the real frames.
-
-    Every file of the dataset layout (`course_utils.data.layout.FRAMES`) must
-    be in the list; files of the list that the notebooks do not read (the
-    old course's derived ``master_bias.fits``) go to ``excluded``.
-
-    Raises
-    ------
-    ValueError
-        If a dataset file is missing from the list or a hash is malformed.
-    """
-    meta, rows = parse_reference_tsv(tsv_path)
-    by_path = {row["path"]: row["git_sha1"] for row in rows}
-    missing = [frame.path for frame in FRAMES if frame.path not in by_path]
-    if missing:
-        raise ValueError(f"{tsv_path} lacks {len(missing)} dataset file(s), e.g. {missing[:3]}")
-    known = {frame.path for frame in FRAMES}
-    base_url = meta["url_pattern"].replace("<commit>", meta["commit"]).replace("<path>", "")
-    manifest = {
-        "format": MANIFEST_FORMAT,
-        "name": "CCD calibration course dataset",
-        "about": (
-            "Every file the course notebooks read, relative to the folder that "
-            "course_utils.data.dataset_dir() returns. 'shape', 'dtype' and 'exptime' "
-            "describe the synthetic dataset (what notebook code relies on); 'confirmed' "
-            "lists the fields known to hold for the real frames as well. Rebuild with: "
-            "python -m course_utils.data manifest --from-tsv TSV --output FILE. "
-            "See README.md beside this file."
-        ),
-        "source": {
-            "name": "magellan",
-            "description": (
-                "Real calibration frames of the Magellan telescopes at Las Campanas Observatory: "
-                "IFU-M (Clay) biases and darks, IMACS (Baade) i-band dome flats, as published "
-                "with the course notebook this course grows from."
-            ),
-            "repository": meta["repository"],
-            "repository_url": f"https://github.com/{meta['repository']}",
-            "commit": meta["commit"],
-            "commit_date": meta.get("commit_date"),
-            "folder": meta.get("folder"),
-            "base_url": base_url,
-            "hash": "git_sha1: SHA-1 of b'blob <size>' + NUL + content (what `git hash-object FILE` prints)",
-            "credit": (
-                f"Frames published in the public repository {meta['repository']} "
-                "(commit above); credit that repository and the observers at Las Campanas "
-                "Observatory when you use them."
-            ),
-            "licence": (
-                "Not stated in the course's reference list: check the repository's terms "
-                "before redistributing the frames. The course only downloads them."
-            ),
-        },
-        "synthetic": {
-            "description": (
-                "The default dataset: made offline by course_utils.data.synthetic with the same "
-                "files, shapes, dtypes and header keywords; headers say SYNTHETC = T."
-            ),
-            "command": "python -m course_utils.data generate",
-            "presets": {
-                name: {"ifum_shape": list(preset.ifum.shape), "imacs_shape": list(preset.imacs.shape)}
-                for name, preset in PRESETS.items()
-            },
-        },
-        "files": [_course_entry(frame, meta, by_path[frame.path]) for frame in FRAMES],
-        "synthetic_only": [_synthetic_only_entry(frame) for frame in PTC_FRAMES],
-        "excluded": [
-            {"path": row["path"], "git_sha1": row["git_sha1"],
-             "reason": "a derived product written by the old notebook, not raw data the "
-                       "notebooks read; the course writes master frames to its work folder"}
-            for row in rows if row["path"] not in known
-        ],
-    }
-    validate_manifest(manifest, str(tsv_path))
-    return manifest
-
-
 # --- An instructor's own frames -----------------------------------------------------
 
 
@@ -401,11 +231,15 @@ def _detector(header, stem: str) -> str | None:
 def _first_image_header(path: Path):
     from astropy.io import fits
 
-    with fits.open(path, memmap=True) as hdul:
-        for hdu in hdul:
-            if hdu.header.get("NAXIS", 0) >= 1:
-                return hdu.header.copy()
-        return hdul[0].header.copy()
+    try:
+        with fits.open(path, memmap=True) as hdul:
+            for hdu in hdul:
+                if hdu.header.get("NAXIS", 0) >= 1:
+                    return hdu.header.copy()
+            return hdul[0].header.copy()
+    except (OSError, ValueError, IndexError) as error:
+        raise ValueError(f"{path} cannot be read as a FITS file ({error}); fix or remove it, "
+                         "then run the command again") from error
 
 
 def local_entry(path: Path, root: Path) -> dict:
@@ -499,27 +333,14 @@ def local_manifest(folder: str | os.PathLike, *, base_url: str | None = None) ->
 
 
 def dumps_manifest(manifest: dict) -> str:
-    """The manifest as JSON text: indented, with short lists kept on one line.
+    """The manifest as JSON text (indented by one space, ending with a newline).
 
     Examples
     --------
-    >>> print(dumps_manifest({"format": 1, "files": [{"path": "a.fits", "shape": [2, 3]}]}), end="")
+    >>> print(dumps_manifest({"format": 1, "files": []}), end="")
     {
      "format": 1,
-     "files": [
-      {
-       "path": "a.fits",
-       "shape": [2, 3]
-      }
-     ]
+     "files": []
     }
     """
-    text = json.dumps(manifest, indent=1, ensure_ascii=False)
-
-    def inline(match: re.Match) -> str:
-        items = [item.strip() for item in match.group(1).split(",\n")]
-        return "[" + ", ".join(items) + "]"
-
-    # lists of numbers or short strings, with no nested objects or lists
-    return re.sub(r"\[\n((?:\s*(?:-?[\d.]+|\"[^\"\n]*\"),\n)*\s*(?:-?[\d.]+|\"[^\"\n]*\"))\n\s*\]",
-                  inline, text) + "\n"
+    return json.dumps(manifest, indent=1, ensure_ascii=False) + "\n"

@@ -1,30 +1,33 @@
-"""The marker file that says a dataset folder is complete: ``course_dataset.json``.
+"""The marker file that says a dataset folder is course_utils' and complete: ``course_dataset.json``.
 
 Whoever fills a dataset folder (the synthetic generator, the download of the
-real frames) writes the marker *last*, once every file is complete. It
-records where the data came from (source; for synthetic data the preset, seed
-and generator version) and every file's relative path, size and SHA-256.
+real frames) writes the marker *first*, saying ``"complete": false`` -- the
+folder is then the package's, so an interrupted run can be resumed and
+repaired, never mistaken for another's files -- and again *last*, with
+``"complete": true``, once every file is on disk with its recorded size. It
+records the dataset's identity (:mod:`course_utils.data.identity`) and every
+file's relative path, size, modification time and SHA-256.
 
 Two checks use it:
 
-* :func:`quick_check` (run by ``dataset_dir()`` every time): the marker
-  matches what is asked, and every listed file is present with the right
-  size. It reads no file content, so it takes milliseconds.
-* :func:`full_check` (``python -m course_utils.data verify``): also hashes
-  every file.
+* :func:`check` (run by ``dataset_dir()`` every time): the marker matches
+  what is asked, and every listed file has the recorded size and
+  modification time; a file whose time changed is re-hashed and compared with
+  its recorded SHA-256. Unchanged files are not read, so it takes milliseconds.
+* :func:`full_check` (``python -m course_utils.data verify``): hashes every file.
 
 Examples
 --------
 >>> import tempfile
 >>> from pathlib import Path
->>> from course_utils.data import marker
+>>> from course_utils.data import identity, marker
 >>> with tempfile.TemporaryDirectory() as tmp:
 ...     root = Path(tmp)
-...     _ = (root / "a.fits").write_bytes(b"SIMPLE")
-...     info = marker.synthetic_info("small", 1, 1)
-...     _ = marker.write_marker(root, info, [marker.file_record("a.fits", b"SIMPLE")])
+...     status = (root / "a.fits").write_bytes(b"SIMPLE")
+...     info = identity.synthetic("small", 1)
+...     _ = marker.write_marker(root, info, [marker.file_record(root, "a.fits", b"SIMPLE")])
 ...     print(marker.quick_check(root, info, ["a.fits"]))
-...     print(marker.quick_check(root, marker.synthetic_info("small", 2, 1), ["a.fits"]))
+...     print(marker.quick_check(root, identity.synthetic("small", 2), ["a.fits"]))
 None
 the dataset has seed 1, not 2
 """
@@ -34,56 +37,75 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from . import files
 from .files import write_text_atomic
 from .hashing import file_digests, hash_problem
+from .identity import LABELS
 
 __all__ = [
     "MARKER_NAME",
     "MARKER_FORMAT",
-    "synthetic_info",
+    "Status",
+    "claim",
     "file_record",
     "write_marker",
     "read_marker",
+    "check",
     "quick_check",
     "full_check",
-    "describe",
 ]
 
 MARKER_NAME = "course_dataset.json"
-MARKER_FORMAT = 1
-
-_LABELS = {"source": "source", "preset": "preset", "seed": "seed",
-           "generator_version": "generator version", "commit": "commit"}
-
-
-def synthetic_info(preset: str, seed: int, generator_version: int) -> dict:
-    """The identifying fields of a synthetic dataset."""
-    return {"source": "synthetic", "preset": preset, "seed": seed,
-            "generator_version": generator_version}
+#: Format 2 records each file's modification time and whether the dataset is complete.
+MARKER_FORMAT = 2
+#: Formats this version can read (older ones are the package's but are made again).
+_READABLE = (1, 2)
 
 
-def file_record(path: str, content: bytes) -> dict:
-    """The marker's record of a file: relative path, size and SHA-256."""
-    return {"path": path, "size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+def file_record(root: str | os.PathLike, path: str, content: bytes | None = None,
+                **hashes: str) -> dict:
+    """The marker's record of the file ``root/path``, as it is now on disk.
 
-
-def write_marker(root: str | os.PathLike, info: dict, records: Iterable[dict]) -> Path:
-    """Write ``root/course_dataset.json`` (atomically) from ``info`` and file records.
-
-    Call it only after every file is complete. The content is deterministic:
-    no time stamps, no absolute paths.
+    Size and modification time come from the file; the SHA-256 from
+    ``content`` if given (the bytes just written), else from ``hashes``.
     """
+    status = (Path(root) / path).stat()
+    record = {"path": path, "size": status.st_size, "mtime_ns": status.st_mtime_ns}
+    if content is not None:
+        record["sha256"] = hashlib.sha256(content).hexdigest()
+    record.update(hashes)
+    return record
+
+
+def write_marker(root: str | os.PathLike, info: dict, records: Iterable[dict], *,
+                 complete: bool = True) -> Path:
+    """Write ``root/course_dataset.json`` (atomically) from an identity and file records.
+
+    With ``complete=True``, call it only once every file is on disk: it
+    checks that each has the recorded size, and raises ``RuntimeError``
+    otherwise. No absolute paths are recorded.
+    """
+    root = Path(root)
+    records = sorted(records, key=lambda record: record["path"])
+    if complete:
+        for record in records:
+            size = (root / record["path"]).stat().st_size
+            if size != record["size"]:
+                raise RuntimeError(f"{record['path']} has {size} bytes, not {record['size']}: "
+                                   "the dataset is not complete")
     content = {
         "format": MARKER_FORMAT,
-        "about": "Written by course_utils once every file below was complete. "
-                 "Check the files with: python -m course_utils.data verify",
+        "about": "Written by course_utils, which made this folder; 'complete' is true once every "
+                 "file below was on disk. Check the files with: python -m course_utils.data verify",
         **info,
-        "files": sorted(records, key=lambda record: record["path"]),
+        "complete": complete,
+        "files": records,
     }
-    return write_text_atomic(Path(root) / MARKER_NAME, json.dumps(content, indent=1) + "\n")
+    return write_text_atomic(root / MARKER_NAME, json.dumps(content, indent=1) + "\n")
 
 
 def read_marker(root: str | os.PathLike) -> dict | None:
@@ -105,67 +127,153 @@ def read_marker(root: str | os.PathLike) -> dict | None:
         content = json.loads(text)
     except json.JSONDecodeError as error:
         raise ValueError(f"{path} is not valid JSON ({error})") from error
-    if not isinstance(content, dict) or content.get("format") != MARKER_FORMAT \
+    if not isinstance(content, dict) or content.get("format") not in _READABLE \
             or not isinstance(content.get("files"), list):
         raise ValueError(f"{path} is not a course dataset marker of format {MARKER_FORMAT}")
     return content
 
 
-def quick_check(root: str | os.PathLike, info: dict, expected_paths: Iterable[str],
-                expected_hashes: dict[str, dict] | None = None) -> str | None:
-    """Check, without reading file content, that ``root`` holds the dataset asked for.
+@dataclass
+class Status:
+    """What :func:`check` found.
+
+    Attributes
+    ----------
+    problem : str or None
+        Why the folder is not the complete dataset asked for (no marker,
+        another identity, not complete, a file not listed), else None.
+    damaged : dict
+        ``{path: reason}`` for listed files that are missing or changed.
+    content : dict or None
+        The marker, if there is a readable one.
+    """
+
+    problem: str | None = None
+    damaged: dict[str, str] = field(default_factory=dict)
+    content: dict | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True if the dataset is complete and undamaged."""
+        return self.problem is None and not self.damaged
+
+    @property
+    def owned(self) -> bool:
+        """True if course_utils made the folder (it has a readable marker)."""
+        return self.content is not None
+
+    def first(self) -> str | None:
+        """The first thing wrong, as a phrase, or None."""
+        if self.problem:
+            return self.problem
+        for path, reason in self.damaged.items():
+            return f"{path} {reason}"
+        return None
+
+
+def claim(root: str | os.PathLike, status: Status | None = None) -> None:
+    """Raise FileExistsError unless course_utils may write into ``root``.
+
+    It may if ``root`` is missing, empty, or has a readable marker (course_utils
+    made it). Anything else is someone's: the message says so, and what to do.
+    """
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise FileExistsError(f"{root} is a file, not a folder; it will not be replaced. "
+                              "Choose a new or empty folder.")
+    if status is None:
+        try:
+            owned = read_marker(root) is not None
+        except ValueError:
+            owned = False
+    else:
+        owned = status.owned
+    if not owned and root.is_dir() and any(root.iterdir()):
+        raise FileExistsError(
+            f"{root} is not empty and is not a course dataset made by course_utils (it holds "
+            f"files but no readable {MARKER_NAME}); nothing is written into it and nothing in it "
+            "is deleted. Move it elsewhere (or delete it yourself if you do not need it), or "
+            "choose a new or empty folder (for the cache: set COURSE_CACHE_DIR).")
+
+
+def _identity_problem(content: dict, info: dict) -> str | None:
+    for key, value in info.items():
+        if content.get(key) != value:
+            label = LABELS.get(key, key)
+            return f"the dataset has {label} {content.get(key)!r}, not {value!r}" \
+                if isinstance(value, str) else \
+                f"the dataset has {label} {content.get(key)}, not {value}"
+    if content.get("format") != MARKER_FORMAT:
+        return f"the dataset was made by an older course_utils (marker format {content.get('format')})"
+    if content.get("complete") is not True:
+        return "the dataset is incomplete (its making was interrupted)"
+    return None
+
+
+def _file_problem(file: Path, record: dict) -> str | None:
+    """Why ``file`` differs from its record; re-hashes only a file whose time changed."""
+    try:
+        status = file.stat()
+    except OSError:
+        return "is missing"
+    if status.st_size != record["size"]:
+        return f"has {status.st_size} bytes, not {record['size']}"
+    if status.st_mtime_ns == record.get("mtime_ns"):
+        return None
+    problem = hash_problem(file_digests(file), record)
+    return None if problem is None else f"changed since it was written ({problem})"
+
+
+def check(root: str | os.PathLike, info: dict, expected_paths: Iterable[str],
+          expected_hashes: dict[str, dict] | None = None) -> Status:
+    """Check cheaply that ``root`` holds the complete, undamaged dataset ``info``.
 
     Parameters
     ----------
     root : path-like
         The dataset folder.
     info : dict
-        Fields the marker must have with these values (source, preset, ...).
+        The identity the marker must record (source, preset, ...).
     expected_paths : iterable of str
-        Files that must be listed in the marker (and present).
+        Files that must be listed in the marker.
     expected_hashes : dict, optional
         ``{path: {"git_sha1": ...}}``: hashes the marker must record for those
         files (so that a changed manifest makes a fresh download).
-
-    Returns
-    -------
-    str or None
-        None if all is well, else the first problem found, as a phrase.
     """
     root = Path(root)
     try:
         content = read_marker(root)
     except ValueError as error:
-        return str(error)
+        return Status(problem=str(error))
     if content is None:
-        return f"no {MARKER_NAME} (the dataset is incomplete or was not made by course_utils)"
-    for key, value in info.items():
-        if content.get(key) != value:
-            label = _LABELS.get(key, key)
-            return f"the dataset has {label} {content.get(key)!r}, not {value!r}" \
-                if isinstance(value, str) else \
-                f"the dataset has {label} {content.get(key)}, not {value}"
+        return Status(problem=f"no {MARKER_NAME} (the folder was not made by course_utils)")
+    status = Status(content=content)
     records = {}
     for record in content["files"]:
         if not isinstance(record, dict) or "path" not in record or "size" not in record:
-            return f"{MARKER_NAME} has a malformed file record: {record!r}"
+            status.problem = f"{MARKER_NAME} has a malformed file record: {record!r}"
+            return status
         records[record["path"]] = record
+    status.problem = _identity_problem(content, info)
     for path in expected_paths:
         if path not in records:
-            return f"{path} is not listed in {MARKER_NAME}"
+            status.damaged[path] = f"is not listed in {MARKER_NAME}"
     for path, hashes in (expected_hashes or {}).items():
         for key, value in hashes.items():
-            if value and records.get(path, {}).get(key) != value:
-                return f"{path} was recorded with another {key} than the manifest's"
+            if value and path in records and records[path].get(key) != value:
+                status.damaged[path] = f"was recorded with another {key} than the manifest's"
     for path, record in records.items():
-        file = root / path
-        try:
-            size = file.stat().st_size
-        except OSError:
-            return f"{path} is missing"
-        if size != record["size"]:
-            return f"{path} has {size} bytes, not {record['size']}"
-    return None
+        if path not in status.damaged:
+            problem = _file_problem(root / path, record)
+            if problem:
+                status.damaged[path] = problem
+    return status
+
+
+def quick_check(root: str | os.PathLike, info: dict, expected_paths: Iterable[str],
+                expected_hashes: dict[str, dict] | None = None) -> str | None:
+    """:func:`check`, as None if all is well, else the first problem found as a phrase."""
+    return check(root, info, expected_paths, expected_hashes).first()
 
 
 def full_check(root: str | os.PathLike, *, manifest: dict | None = None,
@@ -189,47 +297,23 @@ def full_check(root: str | os.PathLike, *, manifest: dict | None = None,
         return [str(error)]
     if content is not None:
         records = content["files"]
-        problems = []
+        problems = [] if content.get("complete", True) else ["the dataset is incomplete"]
     elif manifest is not None:
         records = manifest["files"]
         problems = [f"no {MARKER_NAME}: checked the files against the manifest instead"]
     else:
         return [f"no {MARKER_NAME} and no manifest to check the files against"]
-    from tqdm import tqdm
-
-    options = {"disable": True} if not progress else {}
-    for record in tqdm(records, desc="Verifying", unit="file", leave=False, **options):
-        path = root / record["path"]
-        if not path.is_file():
-            problems.append(f"{record['path']}: missing")
-            continue
-        problem = hash_problem(file_digests(path), record)
-        if problem:
-            problems.append(f"{record['path']}: {problem}")
-    if content is None and len(problems) == 1:
+    first = len(problems)
+    with files.progress(len(records), "Verifying", progress) as bar:
+        for record in records:
+            path = root / record["path"]
+            if not path.is_file():
+                problems.append(f"{record['path']}: missing")
+            else:
+                problem = hash_problem(file_digests(path), record)
+                if problem:
+                    problems.append(f"{record['path']}: {problem}")
+            bar.update(1)
+    if content is None and len(problems) == first:
         problems = []  # every manifest file present and matching
     return problems
-
-
-def describe(content: dict) -> str:
-    """A short phrase naming the dataset a marker describes.
-
-    Examples
-    --------
-    >>> describe(synthetic_info("full", 20230321, 1))
-    "the synthetic course dataset (preset 'full', seed 20230321, generator 1)"
-    >>> describe({"source": "magellan", "repository": "owner/repo", "commit": "a93cd3ba348d"})
-    'the real Magellan calibration frames (owner/repo at a93cd3b)'
-    """
-    source = content.get("source")
-    if source == "synthetic":
-        return (f"the synthetic course dataset (preset {content.get('preset')!r}, "
-                f"seed {content.get('seed')}, generator {content.get('generator_version')})")
-    if source == "magellan":
-        origin = content.get("repository")
-        if not origin:
-            return "the real calibration frames listed in the manifest"
-        commit = content.get("commit")
-        return f"the real Magellan calibration frames ({origin}" + \
-            (f" at {commit[:7]})" if commit else ")")
-    return f"a course dataset of source {source!r}"

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .layout import PRESETS, Preset
+from .identity import DEFAULT_SEED, GENERATOR_VERSION, check_seed
+from .layout import PRESETS, Preset, as_preset
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -44,16 +45,12 @@ __all__ = [
     "flat_model",
     "detector_model",
     "lamp_factor",
+    "rng_for",
+    "LEVEL_JITTER",
 ]
 
-#: Version of the generator's model. Bump it whenever any output byte changes:
-#: datasets made by another version are regenerated, never reused. (Adding
-#: files, as the photon transfer sequence did, needs no bump: a dataset that
-#: lacks a file fails the marker's check and is regenerated.)
-GENERATOR_VERSION = 1
-
-#: The seed of the course dataset (the date of the real bias frames).
-DEFAULT_SEED = 20230321
+# The identity of a synthetic dataset (seed, generator version) is defined
+# with the other identities, in identity.py; re-exported here.
 
 # --- IFU-M (Magellan Clay), detector c1 --------------------------------------
 IFUM_GAIN = 0.68  # electrons per DU (EGAIN)
@@ -81,27 +78,10 @@ _FLAT_FEATURES = {
     ("iff", "c3"): ((0.55, 0.45), 0.35, 30, 150, True, 0.008),
 }
 FLAT_COSMICS_PER_READ = 40.0  # events per full-size IMACS frame at read-out
-_LEVEL_JITTER = 0.15  # DU rms: the bias level changes a little from frame to frame
+LEVEL_JITTER = 0.15  # DU rms: the bias level changes a little from frame to frame
 
 
-def _preset(preset: str | Preset) -> Preset:
-    if isinstance(preset, Preset):
-        return preset
-    try:
-        return PRESETS[preset]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"preset must be one of {sorted(PRESETS)}, got {preset!r}"
-        ) from None
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
-def _rng(seed: int, stream: int, key: str, *extra: int) -> np.random.Generator:
+def rng_for(seed: int, stream: int, key: str, *extra: int) -> np.random.Generator:
     """A random generator for one purpose, independent of every other one.
 
     ``stream`` separates purposes (0: a detector's fixed features, 1: a file,
@@ -311,11 +291,11 @@ def ifum_model(preset: str | Preset = "full", seed: int = DEFAULT_SEED) -> IfumM
     >>> model.pattern.shape, model.bias_level, len(model.bad_columns)
     ((257, 512), 817.4, 2)
     """
-    preset = _preset(preset)
-    seed = _check_seed(seed)
+    preset = as_preset(preset)
+    seed = check_seed(seed)
     geometry = preset.ifum
     rows, cols = geometry.data_rows, geometry.data_cols
-    rng = _rng(seed, 0, "ifum-c1")
+    rng = rng_for(seed, 0, "ifum-c1")
 
     pattern = rng.normal(0.0, 0.12, (rows, cols)).astype(np.float32)
     column_pattern = _smooth(rng.normal(0.0, 0.3, cols), 16 // preset.scale) + rng.normal(0, 0.06, cols)
@@ -389,13 +369,13 @@ def flat_model(camera: str, detector: str, preset: str | Preset = "full",
     if key not in _IMACS_DETECTORS:
         raise ValueError(f"no IMACS flats for camera {camera!r}, detector {detector!r}; "
                          f"known: {sorted(_IMACS_DETECTORS)}")
-    preset = _preset(preset)
-    seed = _check_seed(seed)
+    preset = as_preset(preset)
+    seed = check_seed(seed)
     gain, read_noise, bias_level, lamp_level = _IMACS_DETECTORS[key]
     (cx, cy), fall_off, n_donuts, n_dead, bad_segment, prnu = _FLAT_FEATURES[key]
     geometry = preset.imacs
     rows, cols = geometry.data_cols, geometry.data_rows  # data.T orientation
-    rng = _rng(seed, 0, f"{camera}-{detector}")
+    rng = rng_for(seed, 0, f"{camera}-{detector}")
 
     y = (np.arange(rows, dtype=np.float32)[:, None] + 0.5 - cy * rows) / cols
     x = (np.arange(cols, dtype=np.float32)[None, :] + 0.5 - cx * cols) / cols
@@ -445,5 +425,5 @@ def lamp_factor(camera: str, number: int, seed: int = DEFAULT_SEED) -> float:
     >>> 0.94 <= lamp_factor("ift", 14) <= 1.06
     True
     """
-    rng = _rng(_check_seed(seed), 2, f"{camera}{number:04d}")
+    rng = rng_for(check_seed(seed), 2, f"{camera}{number:04d}")
     return float(np.clip(1.0 + 0.025 * rng.standard_normal(), 0.94, 1.06))

@@ -46,17 +46,16 @@ import numpy as np
 from astropy.io import fits
 
 from .headers import frame_header
-from .layout import FrameSpec, Geometry, Preset, PTC_ORIGIN, ptc_geometry
+from .identity import check_seed
+from .layout import PTC_ORIGIN, FrameSpec, Geometry, Preset, as_preset, ptc_geometry
 from .models import (
     COSMICS_PER_READ,
     COSMICS_PER_SECOND,
     DEFAULT_SEED,
+    LEVEL_JITTER,
     IfumModel,
-    _LEVEL_JITTER,
-    _check_seed,
-    _preset,
-    _rng,
     ifum_model,
+    rng_for,
 )
 
 __all__ = [
@@ -163,14 +162,14 @@ def ptc_model(preset: str | Preset = "full", seed: int = DEFAULT_SEED, *,
     >>> round(float(model.sensitivity.std()), 3), round(float(model.full_well.mean()), -2)
     (0.01, 40000.0)
     """
-    preset = _preset(preset)
-    seed = _check_seed(seed)
+    preset = as_preset(preset)
+    seed = check_seed(seed)
     if ifum is None or ifum.preset != preset or ifum.seed != seed:
         ifum = ifum_model(preset, seed)
     geometry = ptc_geometry(preset)
     rows, cols = geometry.data_rows, geometry.data_cols
     row0, col0 = (value // preset.scale for value in PTC_ORIGIN)
-    rng = _rng(seed, 0, "ifum-c1-ptc")
+    rng = rng_for(seed, 0, "ifum-c1-ptc")
     sensitivity = 1.0 + rng.normal(0.0, PTC_PRNU, (rows, cols))
     full_well = PTC_FULL_WELL * (1.0 + rng.normal(0.0, PTC_FULL_WELL_SPREAD, (rows, cols)))
     return PtcModel(
@@ -199,7 +198,7 @@ def ptc_image(model: PtcModel, rng: np.random.Generator, exptime: float) -> np.n
     if not exptime >= 0:
         raise ValueError(f"exptime must be >= 0 seconds, got {exptime!r}")
     geometry = model.geometry
-    level = model.bias_level + _LEVEL_JITTER * rng.standard_normal()
+    level = model.bias_level + LEVEL_JITTER * rng.standard_normal()
     frame = rng.standard_normal(geometry.shape, dtype=np.float32)
     frame *= np.float32(model.read_noise_du)
     frame += np.float32(level)

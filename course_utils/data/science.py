@@ -54,32 +54,29 @@ import csv
 import io
 import math
 import os
-import secrets
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import marker
-from .files import display_path, ensure_writable
+from . import fill, identity, marker
+from .files import display_path
 from .fitsfile import fits_bytes
 from .headers import frame_header
-from .layout import FRAMES, SCIENCE_FOLDER, SCIENCE_FRAMES, FrameSpec, Preset
+from .identity import SCIENCE_VERSION, check_seed
+from .layout import FRAMES, SCIENCE_FOLDER, SCIENCE_FRAMES, FrameSpec, Preset, as_preset, file_size, frame_paths
 from .models import (
     COSMICS_PER_SECOND,
     DEFAULT_SEED,
     FLAT_COSMICS_PER_READ,
     IFUM_DARK_CURRENT,
-    _LEVEL_JITTER,
+    LEVEL_JITTER,
     FlatModel,
-    _check_seed,
-    _preset,
-    _rng,
     flat_model,
+    rng_for,
 )
-from .synthetic import _add_cosmics, _to_uint16
+from .synthetic import add_cosmics, frame_file_bytes, to_uint16
 
 if TYPE_CHECKING:
     from astropy.io import fits
@@ -99,16 +96,15 @@ __all__ = [
     "read_catalogue",
     "generate_science",
     "science_dir",
+    "science_status",
     "science_manifest",
     "MANIFEST_RESOURCE",
 ]
 
-#: Version of the science frames' model; bump it whenever an output byte changes.
-SCIENCE_VERSION = 1
 #: The catalogue of true stars, relative to the folder of :func:`science_dir`.
 CATALOGUE_PATH = f"{SCIENCE_FOLDER}/ift/stars.csv"
 #: The ift c2 dome flats that come with the science frames (same paths as in the dataset).
-FLAT_PATHS = tuple(f.path for f in FRAMES if (f.camera, f.detector, f.frame_type) == ("ift", "c2", "flat"))
+FLAT_PATHS = tuple(frame_paths("flat", "ift"))
 
 #: The manifest of the science folder, next to the calibration frames' in ``data_manifest/``.
 MANIFEST_RESOURCE = "science_frames.json"
@@ -157,7 +153,7 @@ def dither(frame: FrameSpec, preset: str | Preset = "full") -> tuple[int, int]:
         raise ValueError(f"{frame.path} is not a science frame")
     if frame.index < 3:
         return (0, 0)
-    geometry = _preset(preset).imacs
+    geometry = as_preset(preset).imacs
     return (round(DITHER[0] * geometry.data_rows), round(DITHER[1] * geometry.data_cols))
 
 
@@ -177,12 +173,12 @@ def star_catalogue(preset: str | Preset = "full", seed: int = DEFAULT_SEED) -> d
     >>> int(stars["star"][0]), len(stars["x"]) > 200
     (1, True)
     """
-    preset = _preset(preset)
-    seed = _check_seed(seed)
+    preset = as_preset(preset)
+    seed = check_seed(seed)
     model = flat_model("ift", "c2", preset, seed)
     rows, cols = model.sensitivity.shape
     dx, dy = dither(SCIENCE_FRAMES[-1], preset)
-    rng = _rng(seed, 4, "science-stars")
+    rng = rng_for(seed, 4, "science-stars")
     # Fluxes scale with the PSF area so that peaks (and saturation) are alike in both presets.
     area = (_psf_sigma(preset) / PSF_SIGMA_FULL) ** 2
     cx, cy = _vignetting_centre(model)
@@ -211,8 +207,8 @@ def _vignetting_centre(model: FlatModel) -> tuple[float, float]:
 
 def science_model(preset: str | Preset = "full", seed: int = DEFAULT_SEED) -> ScienceModel:
     """The truth behind the science frames (see :class:`ScienceModel`)."""
-    preset = _preset(preset)
-    seed = _check_seed(seed)
+    preset = as_preset(preset)
+    seed = check_seed(seed)
     return ScienceModel(flat=flat_model("ift", "c2", preset, seed), psf_sigma=_psf_sigma(preset),
                         sky_du=SKY_DU, stars=star_catalogue(preset, seed))
 
@@ -276,9 +272,9 @@ def make_science_frame(frame: FrameSpec, preset: str | Preset = "full", seed: in
         model = science_model(preset, seed)
     flat = model.flat
     geometry = flat.geometry
-    rng = _rng(flat.seed, 1, frame.name)
+    rng = rng_for(flat.seed, 1, frame.name)
     shape_t = (geometry.data_cols + geometry.overscan_cols, geometry.data_rows)  # data.T
-    level = flat.bias_level + _LEVEL_JITTER * rng.standard_normal()
+    level = flat.bias_level + LEVEL_JITTER * rng.standard_normal()
     frame_t = rng.standard_normal(shape_t, dtype=np.float32)
     frame_t *= np.float32(flat.read_noise_du)
     frame_t += np.float32(level)
@@ -287,8 +283,8 @@ def make_science_frame(frame: FrameSpec, preset: str | Preset = "full", seed: in
     lit += rng.poisson(electrons).astype(np.float32) * np.float32(1.0 / flat.gain)
     del electrons
     mean_events = (FLAT_COSMICS_PER_READ + COSMICS_PER_SECOND * frame.exptime) * flat.preset.area_fraction
-    _add_cosmics(lit, rng, mean_events)
-    return _to_uint16(frame_t).T
+    add_cosmics(lit, rng, mean_events)
+    return to_uint16(frame_t).T
 
 
 def science_header(frame: FrameSpec, preset: str | Preset = "full",
@@ -301,8 +297,8 @@ def science_header(frame: FrameSpec, preset: str | Preset = "full",
     >>> h["EXPTYPE"], h["EXPTIME"], h["DITHX"], h["DITHY"], h["FILTER"]
     ('Object', 300.0, 215, 90, 'Sloan_i')
     """
-    preset = _preset(preset)
-    seed = _check_seed(seed)
+    preset = as_preset(preset)
+    seed = check_seed(seed)
     model = flat_model("ift", "c2", preset, seed)
     header = frame_header(frame, preset, seed, SCIENCE_VERSION, egain=model.gain,
                           enoise=model.read_noise_e)
@@ -345,37 +341,47 @@ def read_catalogue(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return out
 
 
-def _contents(preset: Preset, seed: int):
-    """Yield (relative path, bytes) of every file of the science folder."""
-    model = science_model(preset, seed)
-    for frame in SCIENCE_FRAMES:
-        data = make_science_frame(frame, model=model)
-        yield frame.path, fits_bytes(data, science_header(frame, preset, seed))
-    yield CATALOGUE_PATH, _catalogue_bytes(model.stars)
-    from .synthetic import _frame_file_bytes
+def _plan(preset: Preset, seed: int) -> fill.Plan:
+    """The science folder of ``preset`` and ``seed``, for :func:`course_utils.data.fill.fill`."""
+    by_path = {frame.path: frame for frame in (*SCIENCE_FRAMES, *FRAMES)}
 
-    for frame in FRAMES:
-        if frame.path in FLAT_PATHS:
-            yield frame.path, _frame_file_bytes(frame, preset, seed, model.flat)
+    def make(paths: list[str]):
+        model = science_model(preset, seed)
+        for path in paths:
+            frame = by_path.get(path)
+            if path == CATALOGUE_PATH:
+                yield path, _catalogue_bytes(model.stars)
+            elif frame.frame_type == "science":
+                data = make_science_frame(frame, model=model)
+                yield path, fits_bytes(data, science_header(frame, preset, seed))
+            else:  # a dome flat, byte-identical to the synthetic dataset's
+                yield path, frame_file_bytes(frame, preset, seed, model.flat)
+
+    sizes = {frame.path: file_size(frame, preset) for frame in SCIENCE_FRAMES}
+    sizes[CATALOGUE_PATH] = 1 << 16
+    sizes.update((path, file_size(by_path[path], preset)) for path in FLAT_PATHS)
+    return fill.Plan(info=identity.science(preset, seed), sizes=sizes, make=make,
+                     what="the synthetic science frames")
 
 
-def _info(preset: Preset, seed: int) -> dict:
-    return {"source": "synthetic-science", "preset": preset.name, "seed": seed,
-            "generator_version": SCIENCE_VERSION}
+def generate_science(out_dir: str | os.PathLike, preset: str = "full", seed: int = DEFAULT_SEED, *,
+                     overwrite: bool = False, progress: bool = False) -> Path:
+    """Write the science folder (frames, catalogue, matching flats, marker) into ``out_dir``, or repair it.
 
-
-def generate_science(out_dir: str | os.PathLike, preset: str = "full", seed: int = DEFAULT_SEED) -> Path:
-    """Write the science folder (frames, catalogue, matching flats, marker) into ``out_dir``.
-
-    Files are written into a temporary sibling folder that is renamed into
-    place when complete. A complete folder of the same preset, seed and
-    version is kept; any other content of ``out_dir`` is an error (never
-    deleted).
+    It follows the rules of every generated dataset
+    (:func:`course_utils.data.fill.fill`): under the folder's lock, after a
+    free-space check, files written read-only one by one between an
+    incomplete and a complete marker. A complete folder of the same preset,
+    seed and version is kept and a damaged one repaired; a science folder of
+    another seed or version is replaced only with ``overwrite``; a folder
+    that course_utils did not make is never written into or deleted.
 
     Raises
     ------
     FileExistsError
-        If ``out_dir`` holds something else.
+        If ``out_dir`` holds something that may not be replaced.
+    course_utils.data.files.DiskFullError
+        If the disk lacks room.
 
     Examples
     --------
@@ -385,35 +391,22 @@ def generate_science(out_dir: str | os.PathLike, preset: str = "full", seed: int
     ...     print(len(list(root.rglob("*.fits"))), (root / CATALOGUE_PATH).is_file())
     12 True
     """
-    preset_obj = _preset(preset)
-    seed = _check_seed(seed)
     out_dir = Path(out_dir).expanduser().absolute()
-    info = _info(preset_obj, seed)
-    paths = [f.path for f in SCIENCE_FRAMES] + [CATALOGUE_PATH, *FLAT_PATHS]
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if marker.quick_check(out_dir, info, paths) is None:
-            return out_dir
-        raise FileExistsError(f"{out_dir} is not empty and is not a complete science folder of "
-                              f"preset {preset_obj.name!r}, seed {seed}; choose another folder")
-    parent = ensure_writable(out_dir.parent, "the synthetic science frames",
-                             "Set COURSE_CACHE_DIR to a writable folder.")
-    tmp = parent / f".{out_dir.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
-    tmp.mkdir()
-    try:
-        records = []
-        for path, content in _contents(preset_obj, seed):
-            target = tmp / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
-            records.append(marker.file_record(path, content))
-        marker.write_marker(tmp, info, records)
-        if out_dir.exists():
-            out_dir.rmdir()  # empty (checked above)
-        os.rename(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    fill.fill(out_dir, _plan(as_preset(preset), check_seed(seed)), overwrite=overwrite, progress=progress)
     return out_dir
+
+
+def science_status(root: str | os.PathLike, preset: str | Preset = "full",
+                   seed: int = DEFAULT_SEED) -> marker.Status:
+    """What :func:`course_utils.data.marker.check` finds in the science folder ``root``.
+
+    Examples
+    --------
+    >>> science_status("/nonexistent", "small").ok
+    False
+    """
+    plan = _plan(as_preset(preset), check_seed(seed))
+    return marker.check(root, plan.info, plan.sizes)
 
 
 def science_dir(preset: str = "full", seed: int = DEFAULT_SEED, *, verbose: bool = True) -> Path:
@@ -422,7 +415,9 @@ def science_dir(preset: str = "full", seed: int = DEFAULT_SEED, *, verbose: bool
     It is ``synthetic-science-PRESET`` in the course cache (see
     :func:`course_utils.data.locate.cache_dir`), whatever calibration frames
     ``dataset_dir()`` chose: the real Magellan set has no science frames.
-    A stale or incomplete folder of an older version is replaced.
+    A damaged file is made again; a science folder of an older version (its
+    marker proves course_utils made it) is replaced; anything else found
+    there is left alone, with an error that says what to do.
 
     Examples
     --------
@@ -431,16 +426,14 @@ def science_dir(preset: str = "full", seed: int = DEFAULT_SEED, *, verbose: bool
     """
     from .locate import cache_dir
 
-    preset_obj = _preset(preset)
-    seed = _check_seed(seed)
+    preset_obj = as_preset(preset)
+    seed = check_seed(seed)
     root = cache_dir() / f"synthetic-science-{preset_obj.name}"
-    paths = [f.path for f in SCIENCE_FRAMES] + [CATALOGUE_PATH, *FLAT_PATHS]
-    if marker.quick_check(root, _info(preset_obj, seed), paths) is not None:
-        if root.exists():  # ours (the cache), but stale or incomplete: set it aside
-            aside = root.parent / f".{root.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
-            os.rename(root, aside)
-            shutil.rmtree(aside, ignore_errors=True)
-        generate_science(root, preset_obj.name, seed)
+    plan = _plan(preset_obj, seed)
+    status = science_status(root, preset_obj, seed)
+    if not status.ok:
+        other = status.owned and any(status.content.get(k) != v for k, v in plan.info.items())
+        fill.fill(root, plan, overwrite=other, progress=False)
     if verbose:
         print(f"Using the synthetic science frames (preset {preset_obj.name!r}, seed {seed}, "
               f"version {SCIENCE_VERSION}) in {display_path(root)}")

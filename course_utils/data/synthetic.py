@@ -1,8 +1,8 @@
 """A realistic synthetic stand-in for the course's Magellan calibration frames.
 
 :func:`generate` writes the whole dataset (40 IFU-M biases, 5 IFU-M darks,
-18 IMACS dome flats, and the synthetic-only photon transfer sequence of
-:mod:`course_utils.data.ptc`) with the real frames' folder layout, file names, array
+18 IMACS dome flats, and the 26 synthetic-only frames of the photon transfer
+sequence of :mod:`course_utils.data.ptc`) with the real frames' folder layout, file names, array
 shapes, dtype (uint16 stored as BITPIX=16, BZERO=32768) and header keywords,
 so that notebook code written for one runs unchanged on the other.
 
@@ -67,19 +67,15 @@ Examples
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from . import marker, models, ptc
-from .files import ensure_writable
+from . import fill, identity, models, ptc
 from .fitsfile import fits_bytes
 from .headers import frame_header
-from .layout import CAMERAS, DETECTORS, SYNTHETIC_FRAMES, Preset, FrameSpec
+from .identity import check_seed
+from .layout import CAMERAS, DETECTORS, SYNTHETIC_FRAMES, FrameSpec, Preset, as_preset, file_size
 from .models import (  # noqa: F401 - the model is part of this module's interface
     COSMICS_PER_READ,
     COSMICS_PER_SECOND,
@@ -91,25 +87,27 @@ from .models import (  # noqa: F401 - the model is part of this module's interfa
     Donut,
     FlatModel,
     IfumModel,
-    _LEVEL_JITTER,
-    _check_seed,
-    _preset,
-    _rng,
+    LEVEL_JITTER,
     detector_model,
     flat_model,
     ifum_model,
     lamp_factor,
+    rng_for,
 )
 
 # The model (models.py) is part of this module's interface.
-__all__ = [*models.__all__, "make_dark", "make_frame", "generate"]
+__all__ = [*models.__all__, "make_dark", "make_frame", "frame_file_bytes", "add_cosmics", "to_uint16",
+           "generate"]
 
 
 # --- Frames --------------------------------------------------------------------
 
 
-def _add_cosmics(image: np.ndarray, rng: np.random.Generator, mean_events: float) -> int:
+def add_cosmics(image: np.ndarray, rng: np.random.Generator, mean_events: float) -> int:
     """Add cosmic-ray hits to ``image`` (in place); return the number of events.
+
+    Every synthetic frame with cosmic rays (calibration, photon-transfer and
+    science frames) draws them here.
 
     An event is a blob (1-4 points, 0.6 px apart) or a short track (4-14 points,
     1 px apart, random direction); each point deposits a few hundred to a few
@@ -142,7 +140,14 @@ def _add_cosmics(image: np.ndarray, rng: np.random.Generator, mean_events: float
     return n
 
 
-def _to_uint16(image: np.ndarray) -> np.ndarray:
+def to_uint16(image: np.ndarray) -> np.ndarray:
+    """Digitize ``image`` (float, changed in place): round, clip to 0-65535, return it as uint16.
+
+    Examples
+    --------
+    >>> to_uint16(np.array([-3.0, 1.4, 70000.0])).tolist()
+    [0, 1, 65535]
+    """
     np.rint(image, out=image)
     np.clip(image, 0, 65535, out=image)
     return image.astype(np.uint16)
@@ -150,7 +155,7 @@ def _to_uint16(image: np.ndarray) -> np.ndarray:
 
 def _ifum_frame(model: IfumModel, rng: np.random.Generator, exptime: float) -> np.ndarray:
     geometry = model.geometry
-    level = model.bias_level + _LEVEL_JITTER * rng.standard_normal()
+    level = model.bias_level + LEVEL_JITTER * rng.standard_normal()
     frame = rng.standard_normal(geometry.shape, dtype=np.float32)
     frame *= np.float32(model.read_noise_du)
     frame += np.float32(level)
@@ -160,14 +165,14 @@ def _ifum_frame(model: IfumModel, rng: np.random.Generator, exptime: float) -> n
         electrons = rng.poisson(model.dark_electrons(exptime))
         data += electrons.astype(np.float32) * np.float32(1.0 / model.gain)
         del electrons
-    _add_cosmics(data, rng, model.cosmic_events(exptime))
-    return _to_uint16(frame)
+    add_cosmics(data, rng, model.cosmic_events(exptime))
+    return to_uint16(frame)
 
 
 def _flat_frame(model: FlatModel, rng: np.random.Generator, lamp: float, exptime: float) -> np.ndarray:
     geometry = model.geometry
     shape_t = (geometry.data_cols + geometry.overscan_cols, geometry.data_rows)  # data.T
-    level = model.bias_level + _LEVEL_JITTER * rng.standard_normal()
+    level = model.bias_level + LEVEL_JITTER * rng.standard_normal()
     frame_t = rng.standard_normal(shape_t, dtype=np.float32)
     frame_t *= np.float32(model.read_noise_du)
     frame_t += np.float32(level)
@@ -176,8 +181,8 @@ def _flat_frame(model: FlatModel, rng: np.random.Generator, lamp: float, exptime
     lit += electrons.astype(np.float32) * np.float32(1.0 / model.gain)
     del electrons
     mean_events = (FLAT_COSMICS_PER_READ + COSMICS_PER_SECOND * exptime) * model.preset.area_fraction
-    _add_cosmics(lit, rng, mean_events)
-    return _to_uint16(frame_t).T
+    add_cosmics(lit, rng, mean_events)
+    return to_uint16(frame_t).T
 
 
 def make_dark(exptime: float, preset: str | Preset = "full", seed: int = DEFAULT_SEED,
@@ -215,25 +220,26 @@ def make_dark(exptime: float, preset: str | Preset = "full", seed: int = DEFAULT
         raise ValueError(f"exptime must be >= 0 seconds, got {exptime!r}")
     if model is None:
         model = ifum_model(preset, seed)
-    rng = _rng(model.seed, 3, "ifum-c1-dark", int(round(exptime * 1000)), int(index))
+    rng = rng_for(model.seed, 3, "ifum-c1-dark", int(round(exptime * 1000)), int(index))
     return _ifum_frame(model, rng, float(exptime))
-
-
-def _models_for(preset: Preset, seed: int) -> dict:
-    models = {key: detector_model(*key, preset, seed) for key in DETECTORS}
-    models["ptc"] = ptc.ptc_model(preset, seed, ifum=models[("ifum", "c1")])
-    return models
-
-
-def _model_key(frame: FrameSpec):
-    """The key of ``frame``'s model in what `_models_for` returns."""
-    return "ptc" if frame.frame_type == "ptc" else (frame.camera, frame.detector)
 
 
 def _ptc_frame(model: ptc.PtcModel, rng: np.random.Generator, exptime: float) -> np.ndarray:
     frame = ptc.ptc_image(model, rng, exptime)
-    _add_cosmics(frame[:, :model.geometry.data_cols], rng, model.cosmic_events(exptime))
-    return _to_uint16(frame)
+    add_cosmics(frame[:, :model.geometry.data_cols], rng, model.cosmic_events(exptime))
+    return to_uint16(frame)
+
+
+def _model_for(frame: FrameSpec, preset: Preset, seed: int, cache: dict):
+    """The model that draws ``frame``, built once per detector (or sequence) in ``cache``."""
+    key = (frame.camera, frame.detector)
+    if key not in cache:
+        cache[key] = detector_model(*key, preset, seed)
+    if frame.frame_type != "ptc":
+        return cache[key]
+    if "ptc" not in cache:
+        cache["ptc"] = ptc.ptc_model(preset, seed, ifum=cache[key])
+    return cache["ptc"]
 
 
 def make_frame(frame: FrameSpec, preset: str | Preset = "full", seed: int = DEFAULT_SEED,
@@ -250,21 +256,34 @@ def make_frame(frame: FrameSpec, preset: str | Preset = "full", seed: int = DEFA
     >>> make_frame(flat, "small").shape    # raw: long axis first; notebooks use .T
     (512, 272)
     """
-    preset = _preset(preset)
-    seed = _check_seed(seed)
+    preset = as_preset(preset)
+    seed = check_seed(seed)
     if frame.frame_type == "ptc":  # the synthetic-only photon transfer sequence
         if not isinstance(model, ptc.PtcModel):
             model = ptc.ptc_model(preset, seed, ifum=model if isinstance(model, IfumModel) else None)
-        return _ptc_frame(model, _rng(seed, 1, frame.name), frame.exptime)
+        return _ptc_frame(model, rng_for(seed, 1, frame.name), frame.exptime)
     if model is None:
         model = detector_model(frame.camera, frame.detector, preset, seed)
-    rng = _rng(seed, 1, frame.name)
+    rng = rng_for(seed, 1, frame.name)
     if frame.camera == "ifum":
         return _ifum_frame(model, rng, frame.exptime)
     return _flat_frame(model, rng, lamp_factor(frame.camera, frame.number, seed), frame.exptime)
 
 
-def _frame_file_bytes(frame: FrameSpec, preset: Preset, seed: int, model) -> bytes:
+def frame_file_bytes(frame: FrameSpec, preset: Preset, seed: int, model) -> bytes:
+    """The bytes of the FITS file of ``frame`` (data and header), drawn with ``model``.
+
+    ``model`` is the frame's detector model (:func:`detector_model`), or the
+    `~course_utils.data.ptc.PtcModel` for a photon-transfer frame.
+
+    Examples
+    --------
+    >>> from course_utils.data.layout import FRAMES
+    >>> small = PRESETS["small"]
+    >>> content = frame_file_bytes(FRAMES[0], small, 1, ifum_model(small, 1))
+    >>> len(content) % 2880, content[:6]
+    (0, b'SIMPLE')
+    """
     data = make_frame(frame, preset, seed, model=model)
     if frame.frame_type == "ptc":
         return fits_bytes(data, ptc.ptc_header(frame, model, GENERATOR_VERSION))
@@ -277,93 +296,44 @@ def _frame_file_bytes(frame: FrameSpec, preset: Preset, seed: int, model) -> byt
 
 
 def expected_info(preset: str | Preset = "full", seed: int = DEFAULT_SEED) -> dict:
-    """What the marker of a synthetic dataset of ``preset`` and ``seed`` records."""
-    return marker.synthetic_info(_preset(preset).name, _check_seed(seed), GENERATOR_VERSION)
+    """What the marker of a synthetic dataset of ``preset`` and ``seed`` records
+    (:func:`course_utils.data.identity.synthetic`)."""
+    return identity.synthetic(preset, seed)
 
 
-def _progress(total: int, desc: str, enabled: bool):
-    from tqdm import tqdm
+def _plan(preset: Preset, seed: int) -> fill.Plan:
+    """The synthetic course dataset of ``preset`` and ``seed``, for :func:`course_utils.data.fill.fill`."""
+    by_path = {frame.path: frame for frame in SYNTHETIC_FRAMES}
 
-    options = dict(total=total, desc=desc, unit="file", file=sys.stderr, leave=False)
-    if not enabled:
-        options["disable"] = True  # else TQDM_DISABLE=1 in the environment still applies
-    return tqdm(**options)
+    def make(paths: list[str]):
+        models: dict = {}
+        for path in paths:
+            frame = by_path[path]
+            yield path, frame_file_bytes(frame, preset, seed, _model_for(frame, preset, seed, models))
 
-
-def _owner_alive(path: Path, pid: int) -> bool:
-    """Whether the process that made ``path`` (a ``.partial``/``.old`` folder) may still run."""
-    if os.name == "nt":  # os.kill would terminate the process there: judge by age instead
-        try:
-            return time.time() - path.stat().st_mtime < 86400
-        except OSError:
-            return False
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
-def remove_stale_partials(parent: Path, name: str) -> None:
-    """Delete half-made siblings ``.NAME.partial-PID-*`` / ``.NAME.old-PID-*``
-    left by processes that no longer run (an interrupted generation)."""
-    for prefix in (f".{name}.partial-", f".{name}.old-"):
-        for path in parent.glob(prefix + "*"):
-            pid_text = path.name[len(prefix):].split("-", 1)[0]
-            if pid_text.isdigit() and not _owner_alive(path, int(pid_text)):
-                shutil.rmtree(path, ignore_errors=True)
-
-
-def _existing_state(out_dir: Path, info: dict) -> tuple[str, str]:
-    """Classify ``out_dir``: missing, empty, same (complete, same info), dataset
-    (another or incomplete course dataset) or foreign (anything else)."""
-    if not out_dir.exists():
-        return "missing", ""
-    if not out_dir.is_dir():
-        return "foreign", "it is a file, not a folder"
-    if not any(out_dir.iterdir()):
-        return "empty", ""
-    problem = marker.quick_check(out_dir, info, [f.path for f in SYNTHETIC_FRAMES])
-    if problem is None:
-        return "same", ""
-    if (out_dir / marker.MARKER_NAME).exists():
-        return "dataset", problem
-    return "foreign", "it holds files but no course_dataset.json marker"
-
-
-def _move_into_place(tmp: Path, out_dir: Path, info: dict) -> None:
-    token = tmp.name.rsplit("-", 1)[-1]
-    if out_dir.exists():
-        if out_dir.is_dir() and not any(out_dir.iterdir()):
-            out_dir.rmdir()
-        else:
-            old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}-{token}"
-            os.rename(out_dir, old)
-            os.rename(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-            return
-    try:
-        os.rename(tmp, out_dir)
-    except OSError:
-        # Another process put a dataset there meanwhile: keep it if it is ours.
-        if _existing_state(out_dir, info)[0] != "same":
-            raise
-        shutil.rmtree(tmp, ignore_errors=True)
+    return fill.Plan(info=expected_info(preset, seed),
+                     sizes={frame.path: file_size(frame, preset) for frame in SYNTHETIC_FRAMES},
+                     make=make, what="the synthetic course dataset",
+                     title=f"Generating the synthetic course dataset ({preset.name})")
 
 
 def generate(out_dir: str | os.PathLike, preset: str = "full", seed: int = DEFAULT_SEED, *,
              progress: bool = True, overwrite: bool = False) -> Path:
-    """Write the synthetic course dataset into ``out_dir``.
+    """Write the synthetic course dataset into ``out_dir``, or repair it there.
 
-    ``out_dir`` receives ``calibration_frames/...`` (the 63 files of the real
-    set and the 26 synthetic-only photon-transfer frames) and, last,
-    the marker ``course_dataset.json`` that records the source, preset, seed,
-    generator version and every file's size and SHA-256. The files are first
-    written into a temporary sibling folder, which is renamed into place only
-    when complete: an interrupted generation never leaves a half dataset that
-    looks complete.
+    ``out_dir`` receives ``calibration_frames/...`` (89 FITS files, written
+    read-only: the 63 of the real set and the 26 synthetic-only
+    photon-transfer frames) and the marker ``course_dataset.json``, which records the
+    source, preset, seed, generator version and every file's size,
+    modification time and SHA-256. The marker is written first, saying the
+    dataset is incomplete, and again when every file is on disk: an
+    interrupted generation never looks complete, and the next call resumes it.
+
+    The work is done holding the folder's lock (:func:`course_utils.data.files.dataset_lock`):
+    concurrent calls wait for each other and the later ones find the dataset
+    complete. Files are written one by one, so a repair needs room for only
+    the files it replaces; files that are not the dataset's (a student's
+    notes) are never touched.
 
     Parameters
     ----------
@@ -377,12 +347,12 @@ def generate(out_dir: str | os.PathLike, preset: str = "full", seed: int = DEFAU
     progress : bool
         Show a progress bar (tqdm, on stderr). ``TQDM_DISABLE=1`` hides it too.
     overwrite : bool
-        Replace an existing *different* course dataset in ``out_dir`` (one
-        with another preset, seed or generator version, or incomplete).
-        Without it such a folder is an error. A complete dataset with the same
-        preset, seed and generator version is kept as it is unless
-        ``overwrite`` is true. A folder holding anything else than a course
-        dataset is never replaced.
+        Remake every file, also of a *different* course dataset in ``out_dir``
+        (one with another preset, seed or generator version). Without it such
+        a folder is an error, and a dataset of this preset and seed is only
+        completed and repaired (damaged files made again; a line on stderr
+        names them). A folder holding anything else than a course dataset is
+        never written into.
 
     Returns
     -------
@@ -395,6 +365,8 @@ def generate(out_dir: str | os.PathLike, preset: str = "full", seed: int = DEFAU
         If ``out_dir`` holds something that may not be replaced.
     course_utils.data.files.NotWritableError
         If the parent folder cannot be written.
+    course_utils.data.files.DiskFullError
+        If the disk lacks room (before starting, or while writing).
 
     Examples
     --------
@@ -407,51 +379,8 @@ def generate(out_dir: str | os.PathLike, preset: str = "full", seed: int = DEFAU
     ['calibration_frames', 'course_dataset.json']
     89
     """
-    preset_obj = _preset(preset)
-    seed = _check_seed(seed)
     out_dir = Path(out_dir).expanduser().absolute()
-    info = expected_info(preset_obj, seed)
-    state, reason = _existing_state(out_dir, info)
-    if state == "same" and not overwrite:
-        return out_dir
-    if state == "dataset" and not overwrite:
-        raise FileExistsError(
-            f"{out_dir} already holds a different or incomplete course dataset ({reason}). "
-            "Pass overwrite=True (command line: --force) to replace it, or choose another folder."
-        )
-    if state == "foreign":
-        raise FileExistsError(
-            f"{out_dir} is not empty and is not a course dataset made by course_utils ({reason}); "
-            "it will not be replaced. Choose a new or empty folder."
-        )
-    parent = ensure_writable(
-        out_dir.parent, "the synthetic course dataset",
-        "Set COURSE_CACHE_DIR (or pass another output folder) to a writable folder.",
-    )
-    remove_stale_partials(parent, out_dir.name)
-    token = secrets.token_hex(4)
-    tmp = parent / f".{out_dir.name}.partial-{os.getpid()}-{token}"
-    tmp.mkdir()
-    try:
-        models = _models_for(preset_obj, seed)
-        records = []
-        desc = f"Generating the synthetic course dataset ({preset_obj.name})"
-        with _progress(len(SYNTHETIC_FRAMES), desc, progress) as bar:
-            for frame in SYNTHETIC_FRAMES:
-                content = _frame_file_bytes(frame, preset_obj, seed, models[_model_key(frame)])
-                target = tmp / frame.path
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with open(target, "xb") as file:
-                    file.write(content)
-                records.append(marker.file_record(frame.path, content))
-                del content
-                bar.update(1)
-        del models
-        marker.write_marker(tmp, info, records)
-        _move_into_place(tmp, out_dir, info)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    fill.fill(out_dir, _plan(as_preset(preset), check_seed(seed)), overwrite=overwrite, progress=progress)
     return out_dir
 
 

@@ -1,0 +1,247 @@
+"""Build the course's data manifest from the reference list of the real frames.
+
+A maintainer runs this once, when the reference list
+(``data_manifest/magellan_calibration_frames.tsv``) or the dataset layout
+(``course_utils.data.layout.FRAME_GROUPS``) changes::
+
+    python tools/build_manifest.py data_manifest/magellan_calibration_frames.tsv \\
+        --output data_manifest/calibration_frames.json
+
+The installed package only reads and checks the manifest
+(:mod:`course_utils.data.manifest`); building it lives here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from course_utils.data.layout import CAMERAS, FRAME_GROUPS, FRAMES, PRESETS, SYNTHETIC_FRAMES, FrameSpec, frame_geometry
+from course_utils.data.manifest import MANIFEST_FORMAT, validate_manifest
+
+__all__ = ["parse_reference_tsv", "build_course_manifest", "dumps_manifest", "main"]
+
+
+def parse_reference_tsv(path: str | os.PathLike) -> tuple[dict, list[dict]]:
+    """Read the reference list of the real frames (a TSV with ``#`` comments).
+
+    Returns
+    -------
+    meta : dict
+        ``repository``, ``commit``, ``commit_date``, ``folder`` and
+        ``url_pattern`` (with ``<commit>`` and ``<path>`` placeholders), read
+        from the comment lines.
+    rows : list of dict
+        ``{"path": ..., "git_sha1": ...}`` per file.
+    """
+    meta: dict = {}
+    rows: list[dict] = []
+    header = None
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            text = line.lstrip("# ")
+            found = re.search(r"repository (\S+/\S+) at commit ([0-9a-f]{40}) \(([\d-]+)\)", text)
+            if found:
+                meta["repository"], meta["commit"], meta["commit_date"] = found.groups()
+            found = re.search(r"(https://raw\.githubusercontent\.com/\S*<commit>\S*<path>)", text)
+            if found:
+                meta["url_pattern"] = found.group(1)
+            continue
+        if not line.strip():
+            continue
+        cells = line.split("\t")
+        if header is None:
+            header = cells
+            continue
+        rows.append(dict(zip(header, cells)))
+    missing = {"repository", "commit", "url_pattern"} - set(meta)
+    if missing or header is None or not {"git_blob_sha1", "path"} <= set(header):
+        raise ValueError(f"{path} does not look like the reference list of the real frames "
+                         f"(could not find: {sorted(missing) or 'the git_blob_sha1/path columns'})")
+    found = re.search(r"<commit>/(.+)/<path>", meta["url_pattern"])
+    meta["folder"] = found.group(1) if found else None
+    return meta, [{"path": row["path"], "git_sha1": row["git_blob_sha1"]} for row in rows]
+
+
+#: Which fields the course's reference material confirms for the real frames.
+_CONFIRMED = {
+    "bias": ["path", "frame_type", "telescope", "instrument", "detector", "shape", "dtype",
+             "exptime", "url", "git_sha1"],
+    "dark": ["path", "frame_type", "detector", "exptime", "url", "git_sha1"],
+    "flat": ["path", "frame_type", "detector", "url", "git_sha1"],
+}
+
+
+#: What the files only the synthetic dataset has are (by frame type).
+_SYNTHETIC_ONLY = {
+    "ptc": "photon transfer sequence (notebook 6): LED flats in pairs, read out as a sub-raster; "
+           "synthetic only, the real set has no such frames",
+}
+
+
+def _course_entry(frame: FrameSpec, meta: dict, git_sha1: str | None) -> dict:
+    """The entry of one file; a file only the synthetic dataset has gets no address or hash."""
+    camera = CAMERAS[frame.camera]
+    shape = frame_geometry(frame, "full").shape
+    entry = {
+        "path": frame.path,
+        "frame_type": frame.frame_type,
+        "telescope": camera.telescope,
+        "instrument": camera.instrument,
+        "detector": frame.detector,
+        "shape": list(shape),
+        "dtype": "uint16",
+        "exptime": frame.exptime,
+    }
+    if git_sha1 is None:  # no real counterpart: no address, no hash
+        return {**entry, "about": _SYNTHETIC_ONLY.get(frame.frame_type, "synthetic only")}
+    url = meta["url_pattern"].replace("<commit>", meta["commit"]).replace("<path>", frame.path)
+    return {**entry, "url": url, "git_sha1": git_sha1,
+            "confirmed": _CONFIRMED.get(frame.frame_type, _CONFIRMED["flat"])}
+
+
+def build_course_manifest(tsv_path: str | os.PathLike) -> dict:
+    """Build the course's manifest from the reference list of the real frames.
+
+    Every file of the dataset layout's real groups
+    (`course_utils.data.layout.FRAME_GROUPS` with ``real=True``) must be in
+    the list (they become ``files``); the groups with ``real=False`` become
+    ``synthetic_only`` (no address, no hash); files of the list that the notebooks do not read (the
+    old course's derived ``master_bias.fits``) go to ``excluded``.
+
+    Raises
+    ------
+    ValueError
+        If a dataset file is missing from the list or a hash is malformed.
+    """
+    meta, rows = parse_reference_tsv(tsv_path)
+    by_path = {row["path"]: row["git_sha1"] for row in rows}
+    real = {frame.path for group in FRAME_GROUPS if group.real for frame in group.frames()}
+    missing = [frame.path for frame in FRAMES if frame.path not in by_path]
+    if missing:
+        raise ValueError(f"{tsv_path} lacks {len(missing)} dataset file(s), e.g. {missing[:3]}")
+    known = {frame.path for frame in SYNTHETIC_FRAMES}
+    base_url = meta["url_pattern"].replace("<commit>", meta["commit"]).replace("<path>", "")
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "name": "CCD calibration course dataset",
+        "about": (
+            "Every file the course notebooks read, relative to the folder that "
+            "course_utils.data.dataset_dir() returns. 'shape', 'dtype' and 'exptime' "
+            "describe the synthetic dataset (what notebook code relies on); 'confirmed' "
+            "lists the fields known to hold for the real frames as well. Rebuild with: "
+            "python tools/build_manifest.py TSV --output FILE. "
+            "See README.md beside this file."
+        ),
+        "source": {
+            "name": "magellan",
+            "description": (
+                "Real calibration frames of the Magellan telescopes at Las Campanas Observatory: "
+                "IFU-M (Clay) biases and darks, IMACS (Baade) i-band dome flats, as published "
+                "with the course notebook this course grows from."
+            ),
+            "repository": meta["repository"],
+            "repository_url": f"https://github.com/{meta['repository']}",
+            "commit": meta["commit"],
+            "commit_date": meta.get("commit_date"),
+            "folder": meta.get("folder"),
+            "base_url": base_url,
+            "hash": "git_sha1: SHA-1 of b'blob <size>' + NUL + content (what `git hash-object FILE` prints)",
+            "credit": (
+                f"Frames published in the public repository {meta['repository']} "
+                "(commit above); credit that repository and the observers at Las Campanas "
+                "Observatory when you use them."
+            ),
+            "licence": (
+                "Not stated in the course's reference list: check the repository's terms "
+                "before redistributing the frames. The course only downloads them."
+            ),
+        },
+        "synthetic": {
+            "description": (
+                "The default dataset: made offline by course_utils.data.synthetic with the same "
+                "files, shapes, dtypes and header keywords; headers say SYNTHETC = T."
+            ),
+            "command": "python -m course_utils.data generate",
+            "presets": {
+                name: {"ifum_shape": list(preset.ifum.shape), "imacs_shape": list(preset.imacs.shape)}
+                for name, preset in PRESETS.items()
+            },
+        },
+        "files": [_course_entry(frame, meta, by_path[frame.path]) for frame in FRAMES],
+        "synthetic_only": [_course_entry(frame, meta, None) for frame in SYNTHETIC_FRAMES
+                           if frame.path not in real],
+        "excluded": [
+            {"path": row["path"], "git_sha1": row["git_sha1"],
+             "reason": "a derived product written by the old notebook, not raw data the "
+                       "notebooks read; the course writes master frames to its work folder"}
+            for row in rows if row["path"] not in known
+        ],
+    }
+    validate_manifest(manifest, str(tsv_path))
+    return manifest
+
+
+
+
+def dumps_manifest(manifest: dict) -> str:
+    """The manifest as JSON text: indented, with short lists kept on one line.
+
+    Examples
+    --------
+    >>> print(dumps_manifest({"format": 1, "files": [{"path": "a.fits", "shape": [2, 3]}]}), end="")
+    {
+     "format": 1,
+     "files": [
+      {
+       "path": "a.fits",
+       "shape": [2, 3]
+      }
+     ]
+    }
+    """
+    text = json.dumps(manifest, indent=1, ensure_ascii=False)
+
+    def inline(match: re.Match) -> str:
+        items = [item.strip() for item in match.group(1).split(",\n")]
+        return "[" + ", ".join(items) + "]"
+
+    # lists of numbers or short strings, with no nested objects or lists
+    return re.sub(r"\[\n((?:\s*(?:-?[\d.]+|\"[^\"\n]*\"),\n)*\s*(?:-?[\d.]+|\"[^\"\n]*\"))\n\s*\]",
+                  inline, text) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the course manifest built from a reference list (or the science folder's); return the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("tsv", nargs="?", help="the reference list of the real frames")
+    parser.add_argument("--science", action="store_true",
+                        help="write the manifest of the synthetic science frames "
+                             "(data_manifest/science_frames.json) instead; no TSV")
+    parser.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+    args = parser.parse_args(argv)
+    if bool(args.tsv) == args.science:
+        parser.error("give either the reference list (TSV) or --science")
+    try:
+        if args.science:
+            from course_utils.data.science import science_manifest
+
+            text = dumps_manifest(science_manifest())
+        else:
+            text = dumps_manifest(build_course_manifest(args.tsv))
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
