@@ -6,10 +6,17 @@ publishes a copy as ``_sources/book/data.ipynb``; nbformat gives each of its
 cells a random id, so two builds differed. After the build, this extension
 gives those cells ids made from the page's name and the cell's position.
 (The notebooks in ``notebooks/`` keep their own, stored ids.)
+
+It also keeps MyST-NB from writing printed lines twice. With
+``nb_merge_streams`` (which makes a cell's printed lines one block, however
+the kernel happened to flush them), MyST-NB 1.4 merges the stream outputs *in
+place*: the page is right, but the executed notebook it then writes holds the
+merged text followed by the later pieces again. The merge is given copies.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -49,6 +56,22 @@ def _stable_ids_after_build(app: Sphinx, exception) -> None:
         path.write_text(text + "\n", encoding="utf-8")
 
 
+def _merge_copies_of_streams() -> None:
+    """Make MyST-NB's stream merge work on copies (see the module docstring)."""
+    from myst_nb.core import render
+
+    merge = render.coalesce_streams
+    if getattr(merge, "works_on_copies", False):
+        return
+
+    def merge_copies(outputs):
+        return merge(copy.deepcopy(outputs))
+
+    merge_copies.works_on_copies = True
+    render.coalesce_streams = merge_copies
+
+
 def setup(app: Sphinx) -> dict:
+    _merge_copies_of_streams()
     app.connect("build-finished", _stable_ids_after_build)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
