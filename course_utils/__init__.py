@@ -24,7 +24,8 @@ import importlib
 # Imported eagerly: the function ``combine`` must replace the submodule of the
 # same name as the package attribute, so that ``from course_utils import
 # combine`` always gives the function.
-from .combine import combine, read_stack
+from .combine import combine
+from .fits_frames import read_stack
 from .sections import fits_section
 
 __version__ = "0.1.0"

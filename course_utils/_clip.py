@@ -862,7 +862,9 @@ def _missing_to_nan(b: np.ndarray) -> np.ndarray | None:
 def _middle(b: np.ndarray, lo, k):
     """Median of the sorted runs ``[lo, lo + k)`` of the rows of ``b`` (NaN where k == 0)."""
     flat = b.reshape(-1)
-    base = np.arange(b.shape[0], dtype=np.intp) * b.shape[1] + lo
+    # An empty run may start past the row's end (every value below the
+    # lower bound): read a value of its own row instead, unused.
+    base = np.arange(b.shape[0], dtype=np.intp) * b.shape[1] + np.where(k > 0, lo, 0)
     k1 = np.maximum(k, 1)
     lower_mid = flat[base + (k1 - 1) // 2].astype(np.float64)
     upper_mid = flat[base + k1 // 2].astype(np.float64)
@@ -875,7 +877,7 @@ def _middle(b: np.ndarray, lo, k):
 def _middle_rows(b: np.ndarray, rows: np.ndarray, lo, k):
     """Median of the sorted runs ``[lo, lo + k)`` of some rows of ``b``."""
     flat = b.reshape(-1)
-    base = rows * b.shape[1] + lo
+    base = rows * b.shape[1] + np.where(k > 0, lo, 0)  # (see _middle)
     k1 = np.maximum(k, 1)
     med = 0.5 * (flat[base + (k1 - 1) // 2].astype(np.float64) + flat[base + k1 // 2].astype(np.float64))
     return np.where(k > 0, med, np.nan)

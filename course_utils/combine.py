@@ -46,17 +46,17 @@ import os
 import sys
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Literal, Sequence, Union
+from typing import Literal, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
 from . import _warmup
+from ._inputs import canonical
+from .fits_frames import PathLike, read_stack
 from ._clip import ClipParams, FrameKernel, PixelKernel, PlainKernel, frame_bounds
 
 __all__ = ["combine", "prepare_kernels", "read_stack"]
-
-PathLike = Union[str, os.PathLike]
 
 _METHODS = ("median", "mean")
 _CLIPS = (None, "frame", "pixel")
@@ -65,6 +65,8 @@ _STDFUNCS = ("std", "mad_std")
 
 #: Smallest working memory combine() will plan with, in bytes.
 MIN_MEMORY = 4 * 2**20
+#: Largest working memory planned with (a larger memory_limit, even inf, means this).
+MAX_MEMORY = float(2**50)
 #: Largest tile, in values (pixels x frames), clipped and combined at once.
 _TILE_VALUES = 1 << 21
 #: Values copied and sorted at a time: a chunk stays in the CPU's cache.
@@ -72,167 +74,6 @@ _CHUNK_VALUES = 1 << 17
 #: Threads copying and sorting the chunks of a tile (numpy releases the GIL
 #: for that); the clipping runs in the calling thread.
 _MAX_THREADS = 2
-#: Show a progress bar when reading at least this many files (progress=None).
-PROGRESS_MIN_FILES = 10
-
-
-# ---------------------------------------------------------------------------
-# Reading FITS files
-# ---------------------------------------------------------------------------
-
-
-def _image_hdu(hdul, hdu, path):
-    from astropy.io import fits
-
-    try:
-        h = hdul[hdu]
-    except (IndexError, KeyError):
-        raise ValueError(
-            f"{path}: has no HDU {hdu!r}; it has {len(hdul)} HDU(s): "
-            f"{[x.name for x in hdul]}"
-        ) from None
-    image_types = (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)
-    if not isinstance(h, image_types) or h.header.get("NAXIS", 0) == 0:
-        raise ValueError(
-            f"{path}: HDU {hdu!r} ({type(h).__name__}) has no image data; "
-            "pass hdu= the index or name of the HDU that holds the image"
-        )
-    return h
-
-
-def _read_one(path: Path, hdu, out: np.ndarray | None = None, index: int = 0) -> np.ndarray:
-    """Read one image; into ``out`` (checking shape and type) if given."""
-    from astropy.io import fits
-
-    if not path.is_file():
-        raise FileNotFoundError(f"No such FITS file: {str(path)!r}")
-    with fits.open(path, memmap=True, do_not_scale_image_data=True) as hdul:
-        h = _image_hdu(hdul, hdu, path)
-        header = h.header
-        plain = isinstance(h, (fits.PrimaryHDU, fits.ImageHDU))
-        bscale = header.get("BSCALE", 1)
-        bzero = header.get("BZERO", 0)
-        unsigned16 = (
-            plain and header.get("BITPIX") == 16 and bzero == 32768 and bscale == 1
-            and "BLANK" not in header
-        )
-        unscaled = plain and bzero == 0 and bscale == 1
-        if unsigned16 or unscaled:
-            raw = h.data
-            dtype = np.dtype(np.uint16) if unsigned16 else raw.dtype.newbyteorder("=")
-            shape = raw.shape
-            if out is None:
-                out = np.empty(shape, dtype=dtype)
-            _check_frame(path, index, shape, dtype, out)
-            if unsigned16:
-                # int16 + 32768 as uint16 is the bit pattern with its top bit flipped.
-                np.bitwise_xor(raw.view(">u2"), np.uint16(0x8000), out=out)
-            else:
-                np.copyto(out, raw)
-            del raw
-            return out
-    with fits.open(path) as hdul:  # scaled data: let astropy apply BSCALE/BZERO
-        data = _image_hdu(hdul, hdu, path).data
-        if out is None:
-            return np.array(data, dtype=data.dtype.newbyteorder("="))
-        _check_frame(path, index, data.shape, data.dtype, out)
-        np.copyto(out, data)
-        return out
-
-
-def _check_frame(name, index, shape, dtype, out):
-    if tuple(shape) != out.shape:
-        raise ValueError(
-            f"Frame {index} ({name}) has shape {tuple(shape)}, but the first frame has "
-            f"shape {out.shape}; all frames must have the same shape"
-        )
-    if not np.can_cast(dtype, out.dtype, casting="safe"):
-        raise TypeError(
-            f"Frame {index} ({name}) has data type {np.dtype(dtype)}, which does not fit "
-            f"in the first frame's {out.dtype}; read the files yourself and pass a list "
-            "of arrays of one type"
-        )
-
-
-def read_stack(
-    paths: Sequence[PathLike],
-    hdu: int | str = 0,
-    progress: bool | None = None,
-) -> np.ndarray:
-    """Read FITS images into one ``(N, ny, nx)`` array, allocated once.
-
-    Parameters
-    ----------
-    paths : sequence of str or pathlib.Path
-        The FITS files, in the order of the stack.
-    hdu : int or str, optional
-        Index or name (EXTNAME) of the HDU that holds the image, the same in
-        every file. Default 0, the primary HDU.
-    progress : bool or None, optional
-        Show a progress bar (tqdm, on stderr). ``None`` (default) shows one
-        when reading 10 files or more. Setting the environment variable
-        ``TQDM_DISABLE=1`` hides it in every case.
-
-    Returns
-    -------
-    stack : ndarray, shape (N, ny, nx)
-        The images, in the data type of the files as astropy reads them:
-        ``uint16`` for 16-bit files with ``BZERO = 32768`` (the course's raw
-        frames), float for files scaled with other ``BSCALE``/``BZERO``.
-
-    Raises
-    ------
-    FileNotFoundError
-        A file does not exist (its name is in the message).
-    ValueError
-        An empty list, a file whose HDU holds no image, or a file whose
-        image has another shape than the first one.
-    TypeError
-        A file whose data type does not fit in the first file's.
-
-    Examples
-    --------
-    >>> import numpy as np, tempfile, pathlib
-    >>> from astropy.io import fits
-    >>> from course_utils.combine import read_stack
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> for i in range(3):
-    ...     fits.PrimaryHDU(np.full((4, 5), 817 + i, dtype=np.uint16)).writeto(folder / f"b{i}.fits")
-    >>> stack = read_stack(sorted(folder.glob("b*.fits")))
-    >>> stack.shape, stack.dtype, stack[:, 0, 0]
-    ((3, 4, 5), dtype('uint16'), array([817, 818, 819], dtype=uint16))
-    """
-    paths = _as_paths(paths)
-    if not paths:
-        raise ValueError("read_stack() needs at least one FITS file; got an empty list")
-    show = len(paths) >= PROGRESS_MIN_FILES if progress is None else bool(progress)
-    first = _read_one(paths[0], hdu)
-    stack = np.empty((len(paths),) + first.shape, dtype=first.dtype)
-    stack[0] = first
-    del first
-    rest = enumerate(paths[1:], start=1)
-    if show:
-        from tqdm import tqdm  # not tqdm.auto: plain text on stderr everywhere
-
-        # No disable= argument, so that TQDM_DISABLE=1 in the environment wins.
-        rest = tqdm(rest, total=len(paths), initial=1, desc="Reading FITS files",
-                    unit="file", file=sys.stderr)
-    for i, path in rest:
-        _read_one(path, hdu, out=stack[i], index=i)
-    if show:
-        rest.close()
-    return stack
-
-
-def _as_paths(paths) -> list[Path]:
-    if isinstance(paths, (str, os.PathLike)):
-        raise ValueError("Pass a list of FITS paths, not a single path")
-    out = []
-    for p in paths:
-        if not isinstance(p, (str, os.PathLike)):
-            raise TypeError(f"Expected FITS paths (str or pathlib.Path), got {type(p).__name__}")
-        out.append(Path(p))
-    return out
 
 
 # ---------------------------------------------------------------------------
@@ -640,33 +481,19 @@ def combine(
         use_mad_std=stdfunc == "mad_std",
     )
 
-    if isinstance(frames, (str, os.PathLike)):
-        raise ValueError(
-            f"Got a single path {str(frames)!r}; pass a list of FITS paths (or of arrays)"
-        )
-    if not isinstance(frames, np.ndarray):
-        if isinstance(frames, Sequence) or hasattr(frames, "__iter__"):
-            frames = list(frames)
-        else:
-            raise TypeError(
-                f"frames must be a list of 2-D arrays, a 3-D array or a list of FITS paths, "
-                f"not {type(frames).__name__}"
-            )
-        if frames and all(isinstance(f, (str, os.PathLike)) for f in frames):
-            frames = read_stack(frames, progress=progress)
-        elif any(isinstance(f, (str, os.PathLike)) for f in frames):
-            raise TypeError("frames mixes FITS paths with other things; pass only paths or only arrays")
-    src = _Frames(frames)
+    canon = canonical(frames, progress)
+    src = _Frames(canon.frames)
     kind = _kind(clip, src.dtype)
     kernels = _kernels_for(backend, clip, params, kind)
 
     n = src.n
     ny, nx = src.shape
-    out = np.empty((ny, nx), dtype=_out_dtype(src.dtype))
+    out = np.empty((ny, nx), dtype=canon.out_dtype)
     count = np.empty((ny, nx), dtype=np.intp) if return_count else None
     mask = np.empty((n, ny, nx), dtype=bool) if return_mask else None
 
-    budget = memory_limit if memory_limit is not None else max(n * ny * nx, MIN_MEMORY)
+    # No more than the computer could have: an infinite limit means "no limit".
+    budget = min(memory_limit, MAX_MEMORY) if memory_limit is not None else max(n * ny * nx, MIN_MEMORY)
     lower = upper = None
     if clip == "frame":
         lower, upper = _frame_bounds(src, params, budget, kernels)
@@ -678,6 +505,10 @@ def combine(
         _run_numba(kernels, src, method, clip, params, lower, upper, outputs, budget)
         _warmup.mark_ready(kind)
 
+    if canon.unit is not None:
+        from astropy.units import Quantity
+
+        out = Quantity(out, canon.unit, copy=False)
     if not (return_count or return_mask):
         return out
     return (out,) + ((count,) if return_count else ()) + ((mask,) if return_mask else ())

@@ -303,7 +303,9 @@ def test_lists_stacks_views_and_ccddata_give_the_same_result():
     transposed = [np.ascontiguousarray(f.T).T for f in stack]  # Fortran-ordered frames
     np.testing.assert_array_equal(combine(transposed, clip="pixel"), expected)
     ccds = [CCDData(f, unit="adu") for f in stack]
-    np.testing.assert_array_equal(combine(ccds, clip="pixel"), expected)
+    from_ccds = combine(ccds, clip="pixel")
+    assert from_ccds.unit == "adu"  # the unit is kept
+    np.testing.assert_array_equal(from_ccds.value, expected)
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 500), (500, 1), (3, 7000), (0, 5)])
