@@ -127,6 +127,10 @@ def test_case5_huge_floats(values, clip):
     for method in ("mean", "median"):
         with np.errstate(over="ignore"):
             expected = astropy_route(stack, method, clip)
+        if clip == "frame" and method == "median":
+            # One value per pixel: its median is itself (np.nanmedian computes
+            # (x + x) / 2, which overflows to inf for 1e308; combine does not).
+            expected = np.where(np.isinf(expected), stack[0], expected)
         check(combine(stack, method=method, clip=clip), expected)
 
 
