@@ -45,7 +45,7 @@ FUNCTIONS = ("combine_pixel", "combine_plain", "_load", "_clip_sorted", "_bounds
 CHILD = r'''
 import json, sys, time
 import numpy as np
-from course_utils.combine import combine
+from course_utils import combine
 stack = np.random.default_rng(0).integers(800, 900, size=(40, 64, 64)).astype(np.uint16)
 kw = eval(sys.argv[1])
 t = time.perf_counter()

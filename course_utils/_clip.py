@@ -1,4 +1,4 @@
-"""The numerical engine of :func:`course_utils.combine.combine` (private).
+"""The numerical engine of :func:`course_utils.combine` (private).
 
 Sigma clipping, giving the bounds of the fast path of
 :func:`astropy.stats.sigma_clip` with string ``cenfunc``/``stdfunc`` (its C

@@ -1,6 +1,6 @@
-"""numba kernels of :func:`course_utils.combine.combine` (private, optional).
+"""numba kernels of :func:`course_utils.combine` (private, optional).
 
-This module imports numba; :mod:`course_utils.combine` imports it only when
+This module imports numba; :mod:`course_utils.combining` imports it only when
 a kernel is first needed, and uses its numpy engine (:mod:`course_utils._clip`)
 when numba is missing or unusable.
 

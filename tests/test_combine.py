@@ -23,7 +23,7 @@ from astropy.stats import sigma_clip
 
 from engines import backend  # noqa: F401  (every test runs on both engines)
 
-from course_utils.combine import combine
+from course_utils import combine
 
 engine = importlib.import_module("course_utils._clip")
 

@@ -18,7 +18,7 @@ from astropy.io import fits
 
 from engines import backend  # noqa: F401  (every test runs on both engines)
 
-from course_utils.combine import combine
+from course_utils import combine
 from course_utils.fits_frames import read_stack
 
 

@@ -23,7 +23,7 @@ or the environment variable ``COURSE_UTILS_BACKEND``, chooses.
 Examples
 --------
 >>> import numpy as np
->>> from course_utils.combine import combine
+>>> from course_utils import combine
 >>> frames = [np.full((2, 3), 817, dtype=np.uint16) for _ in range(5)]
 >>> frames[2][0, 0] = 4000                      # a cosmic ray
 >>> combine(frames, method="mean")              # the plain mean is hit
@@ -41,6 +41,7 @@ a standard deviation by ``stdfunc="mad_std"``) ignores it, so it is clipped.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sys
@@ -56,7 +57,12 @@ from ._inputs import canonical
 from .fits_frames import PathLike, read_stack
 from ._clip import ClipParams, FrameKernel, PixelKernel, PlainKernel, frame_bounds
 
-__all__ = ["combine", "prepare_kernels", "read_stack"]
+__all__ = ["combine", "prepare_kernels", "read_stack", "log"]
+
+#: Reports, at DEBUG level, which engine each combine() call ran on: each
+#: record has the attributes ``engine`` ('numba' or 'numpy') and ``settled``
+#: (pixels the numba kernels handed to the numpy engine).
+log = logging.getLogger("course_utils.combine")
 
 _METHODS = ("median", "mean")
 _CLIPS = (None, "frame", "pixel")
@@ -253,10 +259,11 @@ def combine(
     ----------
     frames : list of 2-D arrays, 3-D array, or list of FITS paths
         The frames to combine: a list (or tuple) of 2-D arrays of one shape
-        (``CCDData`` objects work too: their ``.data`` is used, masks and
-        uncertainties are ignored), a 3-D array ``(N, ny, nx)``, or a list
-        of FITS file names (str or `pathlib.Path`), which are read into one
-        preallocated stack with :func:`read_stack`. Any N >= 1.
+        (masked arrays, Quantities and ``CCDData`` objects too), a 3-D array
+        ``(N, ny, nx)``, or FITS file names (a list of str or
+        `pathlib.Path`, or an array or astropy ``Column`` of names), which
+        are read into one preallocated stack with :func:`read_stack`. Any
+        N >= 1. See "Inputs" in the Notes for masks, units and data types.
     method : {'median', 'mean'}, optional
         How the values kept at each pixel are combined. Default 'median'.
     clip : {None, 'frame', 'pixel'}, optional
@@ -307,9 +314,10 @@ def combine(
 
     Returns
     -------
-    combined : ndarray, shape (ny, nx)
+    combined : ndarray or Quantity, shape (ny, nx)
         float32 for integer and float32 input, float64 for float64 input.
-        NaN where no value is left (all rejected or missing).
+        NaN where no value is left (all rejected or missing). A
+        `~astropy.units.Quantity` in the frames' unit when they had one.
     count : ndarray of int, shape (ny, nx)
         Only with ``return_count=True``: values kept at each pixel (0 where
         ``combined`` is NaN).
@@ -340,6 +348,28 @@ def combine(
 
     Notes
     -----
+    **Inputs.** Every input is first turned into one form, the same for
+    both engines:
+
+    * masked values (`numpy.ma.MaskedArray`, such as ``sigma_clip(...,
+      masked=True)`` returns, or the ``mask`` of ``CCDData``) are excluded,
+      exactly like NaN: never used, counted or returned as kept;
+    * data in any byte order (``>i2`` from ``fits.getdata``) are read
+      correctly;
+    * 32- and 64-bit integers are combined as float64, as astropy's route
+      does (their squares are not exact in float64);
+    * a unit (`~astropy.units.Quantity`, ``CCDData.unit``) must be the same
+      for every frame, or a ValueError says so; ``combined`` then has it
+      (``count`` and ``mask`` have none); CCDData uncertainties are ignored;
+    * FITS files that cannot be read raise OSError naming the file and its
+      place in the list; ``memory_limit=float('inf')`` means no limit.
+
+    **Which engine ran.** Each call logs, at DEBUG level on the logger
+    ``course_utils.combine`` (:data:`log`), a record whose attributes
+    ``engine`` (``'numba'`` or ``'numpy'``) and ``settled`` (pixels the
+    kernels handed to the numpy engine) say how it was computed; e.g.
+    ``logging.basicConfig(level=logging.DEBUG)`` prints them.
+
     **Why it is fast.** The usual route converts the whole stack to a
     float64 copy (8 bytes per value: 800 MB for the course's 40 bias
     frames), then runs NaN-aware medians along the short axis of that huge
@@ -367,14 +397,15 @@ def combine(
     **numba and the numpy engine.** The tile kernels are compiled by numba.
     Without numba, the same algorithm runs on numpy arrays: same results, a
     few times slower (about half a second for the 40 frames), no
-    compilation. Compiling takes 1.5 to 3 seconds, once per kind of kernel
+    compilation. Compiling takes 2 to 15 seconds (more on a busy machine), once per kind of kernel
     (clipping per pixel or not) and of data (16-bit integers, float32,
     float64); numba then caches the compiled code on disk (in
     ``__pycache__`` next to course_utils, or in ``NUMBA_CACHE_DIR``), but
     in a fresh Colab runtime that cache starts empty. So with
     ``backend='auto'`` nobody waits for it: a call whose kernel is not
     compiled yet runs on the numpy engine and starts a background Python
-    process (at a low priority) that compiles the kernel into the cache;
+    process (at a low priority; one at a time, other kinds queued) that
+    compiles the kernel into the cache;
     the calls after it has finished load the kernel (a few tenths of a
     second, once per process) and run on it. If that process cannot run
     (or fails, or takes more than five minutes), the kernel is compiled in
@@ -437,7 +468,7 @@ def combine(
     Examples
     --------
     >>> import numpy as np
-    >>> from course_utils.combine import combine
+    >>> from course_utils import combine
     >>> rng = np.random.default_rng(0)
     >>> stack = rng.normal(817, 4, size=(40, 50, 60)).astype(np.float32)
     >>> stack[7, 10, 20] = 60000                     # a cosmic ray
@@ -501,9 +532,13 @@ def combine(
     outputs = (out, count, mask)
     if kernels is None:
         _run_numpy(src, method, clip, params, lower, upper, outputs, budget)
+        settled = 0
     else:
-        _run_numba(kernels, src, method, clip, params, lower, upper, outputs, budget)
+        settled = _run_numba(kernels, src, method, clip, params, lower, upper, outputs, budget)
         _warmup.mark_ready(kind)
+    engine = "numpy" if kernels is None else "numba"
+    log.debug("combine() ran on the %s engine (%d pixel(s) settled by the numpy engine)",
+              engine, settled, extra={"engine": engine, "settled": settled})
 
     if canon.unit is not None:
         from astropy.units import Quantity
@@ -565,8 +600,14 @@ def prepare_kernels(dtype: npt.DTypeLike = np.uint16) -> str:
     that needs them), it runs on the numpy engine. Call this first when
     the kernels themselves should run from the start, for example before
     timing :func:`combine`. It compiles the kernels for every ``clip`` mode
-    at once (or loads them from numba's cache), waiting for background
-    compilations already under way rather than repeating them.
+    (or loads them from numba's cache), waiting for a background
+    compilation already under way rather than repeating it.
+
+    How long: with numba's cache already filled, a few tenths of a second.
+    With an empty cache (a fresh Colab runtime) each of the two kernels
+    compiles for 2 to 6 seconds on an idle 2-core machine, and up to 15
+    seconds each on a busy one (11.5 s in all was measured on a shared
+    machine): count on 5 to 30 seconds.
 
     Parameters
     ----------
@@ -590,8 +631,8 @@ def prepare_kernels(dtype: npt.DTypeLike = np.uint16) -> str:
     Examples
     --------
     >>> import numpy as np
-    >>> from course_utils.combine import prepare_kernels
-    >>> engine = prepare_kernels(np.float32)  # a few seconds the first time
+    >>> from course_utils.combining import prepare_kernels
+    >>> engine = prepare_kernels(np.float32)  # 5 to 30 s the first time, then < 1 s
     >>> engine in ("numba", "numpy")
     True
     """
@@ -606,11 +647,8 @@ def prepare_kernels(dtype: npt.DTypeLike = np.uint16) -> str:
         )
     if _load_kernels() is None:
         return "numpy"
-    kinds = [_kind(clip, dtype) for clip in ("pixel", "frame")]
-    for kind in kinds:
-        _warmup.status(kind)  # both compile at once, in the background
-    for kind in kinds:
-        _warmup.compile_here(kind)  # waits for it, then loads what it compiled
+    for kind in [_kind(clip, dtype) for clip in ("pixel", "frame")]:
+        _warmup.compile_here(kind)  # waits for a background process at it, or compiles here
     return "numba"
 
 
@@ -627,7 +665,7 @@ def _kernels_for(backend: str, clip, params: ClipParams, kind: tuple[str, str]):
     if backend == "auto" and _warmup.status(kind) == "compiling":
         return None
     if backend == "numba":
-        _warmup.wait(kind)  # rather than compile the same kernel twice at once
+        _warmup.claim(kind)  # unqueue it, or wait for its background process
     kernels = _load_kernels()
     if kernels is None and backend == "numba":
         error = _kernels_state["error"]
@@ -909,10 +947,11 @@ class _NumbaRun:
             "stage": None if self.direct else np.empty((n, self.block), dtype=self.work),
         }
 
-    def run(self) -> None:
+    def run(self) -> int:
+        """Combine; returns the number of pixels the numpy engine settled."""
         blocks = self.blocks
         if not blocks:
-            return
+            return 0
         import itertools
 
         ticket = itertools.count()  # next() on it is atomic under the GIL
@@ -939,7 +978,10 @@ class _NumbaRun:
                     h.result()
         del first
         if self.flagged:
-            self._settle(np.sort(np.concatenate(self.flagged)))
+            flagged = np.sort(np.concatenate(self.flagged))
+            self._settle(flagged)
+            return int(flagged.size)
+        return 0
 
     def _do_block(self, buf, block) -> None:
         r0, r1, c0, c1 = block
@@ -1032,6 +1074,6 @@ class _NumbaRun:
                 self.mask[:, rows, cols] = mask[:, 0, :]
 
 
-def _run_numba(kernels, src, method, clip, params, lower, upper, outputs, budget) -> None:
-    """Combine with the numba kernels into ``outputs``."""
-    _NumbaRun(kernels, src, method, clip, params, lower, upper, outputs, budget).run()
+def _run_numba(kernels, src, method, clip, params, lower, upper, outputs, budget) -> int:
+    """Combine with the numba kernels into ``outputs``; returns the pixels settled by numpy."""
+    return _NumbaRun(kernels, src, method, clip, params, lower, upper, outputs, budget).run()
