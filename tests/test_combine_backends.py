@@ -474,6 +474,7 @@ def test_one_or_two_values_are_exact_without_the_numpy_engine(caplog):
 def test_floats_next_to_a_bound(caplog):
     """A value moved one unit in the last place at a time across astropy's upper bound."""
     rng = np.random.default_rng(10)
+    settled = 0
     for dtype in (np.float64, np.float32):
         base = rng.normal(817, 4, size=13).astype(dtype)
         kw = {"sigma": 2.0, "maxiters": 1, "cenfunc": "mean"}
@@ -502,7 +503,7 @@ def test_floats_next_to_a_bound(caplog):
             np.testing.assert_allclose(got, expected, rtol=1e-6)
             np.testing.assert_array_equal(count, expected_count)
         assert expected_count.min() < expected_count.max()  # the value is kept, then not
-        # The values nearest to the bound were left to the numpy engine.
-        assert settled_by_numpy(caplog, stack, "mean", **kw) > 0
+        settled += settled_by_numpy(caplog, stack, "mean", **kw)
+    assert settled > 0  # the values nearest to the bound were left to the numpy engine
 
 
