@@ -17,7 +17,7 @@ caught; an infinite or NaN tolerance (sums that overflow) always means
 
 The functions use only arithmetic and ``np.sqrt``/``np.abs``/``np.maximum``,
 so that they work elementwise on numpy arrays (the numpy engine) and
-compile with numba for scalars (the kernels, :mod:`course_utils._kernels`).
+compile with numba for scalars (the kernels, :mod:`course_utils._engines.kernels`).
 
 Examples
 --------

@@ -1,7 +1,7 @@
 """numba kernels of :func:`course_utils.combine` (private, optional).
 
 This module imports numba; :mod:`course_utils.combining` imports it only when
-a kernel is first needed, and uses its numpy engine (:mod:`course_utils._clip`)
+a kernel is first needed, and uses its numpy engine (:mod:`course_utils._engines.clip`)
 when numba is missing or unusable.
 
 Two compiled entry points combine a range of pixels of a stack laid out
@@ -38,7 +38,7 @@ and :func:`combine_pixel` (``clip='pixel'``). For each tile:
    so an iteration costs O(1) plus the values it removes.
 
 The clipping reproduces astropy's string-function fast path (see
-:mod:`course_utils._clip`): each iteration's bounds come from the run kept
+:mod:`course_utils._engines.clip`): each iteration's bounds come from the run kept
 so far, a value returns if the *last* bounds are wider, and the final kept
 set is every valid value within the last bounds. Per-frame bounds
 (``clip='frame'``) come from the numpy engine (from a histogram computed by
@@ -48,7 +48,7 @@ set is every valid value within the last bounds. Per-frame bounds
 Few functions, one working type for the per-pixel clipping (float64), three
 for the tiles (uint16 for 8/16-bit integers, float32, float64) and no
 literal-valued arguments keep the compilation short. It is done once per
-kind of kernel, by a background process (:mod:`course_utils._warmup`) while
+kind of kernel, by a background process (:mod:`course_utils._engines.warmup`) while
 the first calls run on the numpy engine, and cached on disk by numba.
 
 Exactness
@@ -78,7 +78,7 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
-from ._model import rounding_tolerance
+from .model import rounding_tolerance
 
 __all__ = ["batcher_pairs", "extreme_pairs", "histogram16", "combine_plain", "combine_pixel"]
 
@@ -142,7 +142,7 @@ def histogram16(values, counts):
 # per-pixel clipping keep compilation short (a few seconds of a background
 # process in each fresh Colab runtime).
 _HELPER = dict(nogil=True, error_model="numpy", no_cpython_wrapper=True)
-#: The numerical model's tolerance (:mod:`course_utils._model`), compiled.
+#: The numerical model's tolerance (:mod:`course_utils._engines.model`), compiled.
 _tolerance = njit(**_HELPER)(rounding_tolerance)
 
 

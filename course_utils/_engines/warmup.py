@@ -1,6 +1,6 @@
 """Compiling the numba kernels in a background process (private).
 
-numba compiles the kernels of :mod:`course_utils._kernels` on their first
+numba compiles the kernels of :mod:`course_utils._engines.kernels` on their first
 use, which takes 1.5 to 3 seconds of a 2-core machine, and a student pays
 it again in every fresh Colab runtime (numba's on-disk cache starts empty
 there). With ``backend='auto'``, :func:`course_utils.combine` does
@@ -27,7 +27,7 @@ back to the numpy engine.
 
 Examples
 --------
->>> from course_utils import _warmup
+>>> from course_utils._engines import warmup as _warmup
 >>> kind = ("plain", "uint16")
 >>> _warmup.status(kind) in ("compiling", "ready", "in-process")  # starts it if needed
 True
@@ -48,7 +48,7 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["TIMEOUT", "status", "claim", "wait", "mark_ready", "compile_here"]
+__all__ = ["TIMEOUT", "status", "claim", "wait", "mark_ready"]
 
 #: Seconds after which a background compilation is given up (and killed).
 TIMEOUT = 300.0
@@ -124,7 +124,7 @@ def _command(kind: tuple[str, str]) -> list[str]:
     # that it compiles these very files (numba's cache is keyed by them).
     root = Path(__file__).resolve().parents[package.count(".") + 1]
     code = (f"import sys; sys.path.insert(0, sys.argv[1]); "
-            f"from {package}._warmup import _main; _main(sys.argv[2], sys.argv[3])")
+            f"from {package}.warmup import _main; _main(sys.argv[2], sys.argv[3])")
     return [sys.executable, "-c", code, str(root), *kind]
 
 
@@ -245,23 +245,6 @@ def mark_ready(kind: tuple[str, str]) -> None:
         _state[kind] = _READY
 
 
-def compile_here(kind: tuple[str, str]) -> None:
-    """Compile the kernel of ``kind`` in this process (or load it from numba's cache).
-
-    One tiny :func:`course_utils.combine` call with
-    ``backend='numba'``: it compiles exactly the kernel that calls on data of
-    that working type need.
-    """
-    _check(kind)
-    import numpy as np
-
-    from .combining import combine
-
-    # clip='frame' compiles what clip=None needs, and for 16-bit integers the histogram kernel too.
-    combine(np.zeros((3, 2, 2), dtype=kind[1]), clip="pixel" if kind[0] == "pixel" else "frame",
-            backend="numba")
-
-
 def _main(entry: str, work: str) -> None:
     """Body of the background process: compile one kind of kernel into numba's cache.
 
@@ -277,4 +260,6 @@ def _main(entry: str, work: str) -> None:
             os.nice(10)  # the student's own work comes first
         except OSError:
             pass
-    compile_here((entry, work))
+    from .numba_engine import compile_kind
+
+    compile_kind((entry, work))

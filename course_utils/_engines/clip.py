@@ -58,7 +58,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._model import MAD_TO_STD, float_sum_errors, rounding_tolerance
+from .model import MAD_TO_STD, float_sum_errors, rounding_tolerance
 
 __all__ = ["ClipParams", "PlainKernel", "PixelKernel", "FrameKernel", "frame_bounds"]
 
@@ -156,7 +156,7 @@ def _kth_distance(at, lo, hi, centre, k):
 
 
 def _tolerance(p: ClipParams, k, s1, s2, ref, std, centre, ends, float_sums: bool):
-    """The numerical model's tolerance (:func:`course_utils._model.rounding_tolerance`).
+    """The numerical model's tolerance (:func:`course_utils._engines.model.rounding_tolerance`).
 
     ``ends()`` gives the first and last values of the runs, whose distance
     to ``ref`` bounds the magnitudes summed when there is no ``s2``.
