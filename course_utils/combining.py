@@ -12,13 +12,16 @@ Three public functions:
 * :func:`prepare_kernels` makes the compiled kernels ready before they are
   needed (say, before timing :func:`combine`).
 
-Two engines compute the same results: numba kernels
-(:mod:`course_utils._engines.kernels`), used when numba can be imported, and a
-pure-numpy engine (:mod:`course_utils._engines.clip`), which also settles the rare
-pixels the kernels cannot decide exactly (a value on a clipping bound), and
-runs the calls whose kernel numba is still compiling in the background
-(:mod:`course_utils._engines.warmup`). The ``backend`` argument of :func:`combine`,
-or the environment variable ``COURSE_UTILS_BACKEND``, chooses.
+Every input first goes through one front door (:mod:`course_utils._inputs`:
+masks, byte order, wide integers, units, file names), then to one of two
+engines that compute the same results (:mod:`course_utils._engines`): numba
+kernels, used when numba can be imported, and a pure-numpy engine, which
+also settles the rare pixels the kernels cannot decide exactly (a value on a
+clipping bound, by the one numerical model of
+:mod:`course_utils._engines.model`) and runs the calls whose kernel numba is
+still compiling in the background. The ``backend`` argument of
+:func:`combine`, or the environment variable ``COURSE_UTILS_BACKEND``,
+chooses; the logger ``course_utils.combine`` says which ran.
 
 Examples
 --------
