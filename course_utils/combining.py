@@ -46,11 +46,8 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import sys
 from numbers import Integral, Real
-from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -58,11 +55,11 @@ import numpy.typing as npt
 from ._engines import warmup as _warmup
 from ._engines.choice import BACKEND_ENV, _backend, _kernels_for
 from ._engines.clip import ClipParams
-from ._engines.frames import MIN_MEMORY, _Frames
+from ._engines.frames import MIN_MEMORY, Job, Outputs, _Frames
 from ._engines.numba_engine import _kind, _load_kernels, _run_numba
 from ._engines.numpy_engine import _frame_bounds, _run_numpy
 from ._inputs import canonical
-from .fits_frames import PathLike, read_stack
+from .fits_frames import read_stack
 
 __all__ = ["combine", "prepare_kernels", "read_stack", "log", "BACKEND_ENV", "MIN_MEMORY"]
 
@@ -414,12 +411,13 @@ def combine(
     if clip == "frame":
         lower, upper = _frame_bounds(src, params, budget, kernels)
 
-    outputs = (out, count, mask)
+    outputs = Outputs(out, count, mask)
+    job = Job(method, clip, params, lower, upper)
     if kernels is None:
-        _run_numpy(src, method, clip, params, lower, upper, outputs, budget)
+        _run_numpy(src, job, outputs, budget)
         settled = 0
     else:
-        settled = _run_numba(kernels, src, method, clip, params, lower, upper, outputs, budget)
+        settled = _run_numba(kernels, src, job, outputs, budget)
         _warmup.mark_ready(kind)
     engine = "numpy" if kernels is None else "numba"
     log.debug("combine() ran on the %s engine (%d pixel(s) settled by the numpy engine)",

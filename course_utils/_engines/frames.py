@@ -8,11 +8,34 @@ blocks of whole rows or pieces of a row.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
+from .clip import ClipParams
+
 #: Smallest working memory combine() will plan with, in bytes.
 MIN_MEMORY = 4 * 2**20
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to compute: the same for both engines."""
+
+    method: str  # 'median' or 'mean'
+    clip: str | None  # None, 'frame' or 'pixel'
+    params: ClipParams
+    lower: np.ndarray | None = None  # each frame's bounds (clip='frame')
+    upper: np.ndarray | None = None
+
+
+class Outputs(NamedTuple):
+    """The arrays an engine fills: the combined image, and counts and mask if asked for."""
+
+    combined: np.ndarray
+    count: np.ndarray | None
+    mask: np.ndarray | None
 
 
 class _Frames:

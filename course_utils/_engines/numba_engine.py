@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .clip import ClipParams
-from .frames import MIN_MEMORY, _cpus, _Frames, _tiles
+from .frames import MIN_MEMORY, Job, Outputs, _cpus, _Frames, _tiles
 from .numpy_engine import _frame_bounds, _run_numpy
 
 # The numba kernels, imported once, on first need: {"module": ..., "error": ...}.
@@ -74,7 +74,9 @@ class _NumbaRun:
     directly, a staging copy of the block's values in the working type.
     """
 
-    def __init__(self, kernels, src, method, clip, params, lower, upper, outputs, budget):
+    def __init__(self, kernels, src: _Frames, job: Job, outputs: Outputs, budget: float):
+        method, clip, params, lower, upper = job.method, job.clip, job.params, job.lower, job.upper
+        self.job = job
         self.k, self.src, self.method, self.clip, self.params = kernels, src, method, clip, params
         self.lower, self.upper = lower, upper
         self.out, self.count, self.mask = outputs
@@ -260,8 +262,7 @@ class _NumbaRun:
             out = np.empty((1, idx.size), dtype=self.out.dtype)
             count = np.empty((1, idx.size), dtype=np.intp)
             mask = None if self.mask is None else np.empty((n, 1, idx.size), dtype=bool)
-            _run_numpy(_Frames(sub), self.method, self.clip, self.params, self.lower, self.upper,
-                       (out, count, mask), budget / 2)
+            _run_numpy(_Frames(sub), self.job, Outputs(out, count, mask), budget / 2)
             self.flat_out[idx] = out[0]
             if self.flat_count is not None:
                 self.flat_count[idx] = count[0]
@@ -269,9 +270,9 @@ class _NumbaRun:
                 self.mask[:, rows, cols] = mask[:, 0, :]
 
 
-def _run_numba(kernels, src, method, clip, params, lower, upper, outputs, budget) -> int:
+def _run_numba(kernels, src: _Frames, job: Job, outputs: Outputs, budget: float) -> int:
     """Combine with the numba kernels into ``outputs``; returns the pixels settled by numpy."""
-    return _NumbaRun(kernels, src, method, clip, params, lower, upper, outputs, budget).run()
+    return _NumbaRun(kernels, src, job, outputs, budget).run()
 
 
 def compile_kind(kind: tuple[str, str]) -> None:
@@ -293,4 +294,5 @@ def compile_kind(kind: tuple[str, str]) -> None:
     if clip == "frame":
         lower, upper = _frame_bounds(src, params, MIN_MEMORY, kernels)
     out = np.empty((2, 2))
-    _run_numba(kernels, src, "median", clip, params, lower, upper, (out, None, None), MIN_MEMORY)
+    _run_numba(kernels, src, Job("median", clip, params, lower, upper), Outputs(out, None, None),
+               MIN_MEMORY)

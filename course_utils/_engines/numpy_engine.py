@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .clip import ClipParams, FrameKernel, PixelKernel, PlainKernel, frame_bounds
-from .frames import _cpus, _tiles, _work_dtype
+from .frames import Job, Outputs, _cpus, _Frames, _tiles, _work_dtype
 
 #: Largest tile, in values (pixels x frames), clipped and combined at once.
 _TILE_VALUES = 1 << 21
@@ -25,9 +25,10 @@ _MAX_THREADS = 2
 _FRAME_THREADS = 4
 
 
-def _run_numpy(src, method, clip, params, lower, upper, outputs, budget) -> None:
+def _run_numpy(src: _Frames, job: Job, outputs: Outputs, budget: float) -> None:
     """Combine with the numpy engine (:mod:`course_utils._engines.clip`) into ``outputs``."""
-    out, count, mask = outputs
+    method, clip, params, lower, upper = job.method, job.clip, job.params, job.lower, job.upper
+    mask = outputs.mask
     n = src.n
     ny, nx = src.shape
     work = _work_dtype(src.dtype)
