@@ -220,6 +220,8 @@ def combine(
         Data that are not integer or floating-point numbers.
     FileNotFoundError
         A FITS file that does not exist.
+    OSError
+        A FITS file that cannot be read (the message names it).
     ImportError
         ``backend='numba'`` without a usable numba.
 

@@ -161,6 +161,9 @@ def read_stack(
         image has another shape than the first one.
     TypeError
         A file whose data type does not fit in the first file's.
+    OSError
+        A file astropy cannot read (empty, truncated, corrupt, not FITS):
+        the message names the file and its place in the list.
 
     Examples
     --------
