@@ -84,10 +84,10 @@ IMPORTS = {
     "numpy": "import numpy as np",
     "astropy": "import numpy as np\nfrom astropy.io import fits\nfrom astropy.stats import sigma_clip",
     "ccdproc": "import numpy as np\nimport ccdproc",
-    "course_utils": "import numpy as np\nfrom course_utils.combine import combine, read_stack",
+    "course_utils": "import numpy as np\nfrom course_utils import combine, read_stack",
 }
 
-READ_STACK = "from course_utils.combine import read_stack\nstack = read_stack(paths, progress=False)"
+READ_STACK = "from course_utils import read_stack\nstack = read_stack(paths, progress=False)"
 READ_CCDDATA = READ_STACK + "\nfrom astropy.nddata import CCDData\nccds = [CCDData(f, unit='adu') for f in stack]"
 
 # The standard routes (and reading alone): unchanged from the table.
@@ -315,7 +315,7 @@ def measure_auto(name: str, paths: list[str], rounds: int, repeats: int) -> dict
         env = {"COURSE_UTILS_BACKEND": "auto", "NUMBA_CACHE_DIR": cache}
         run = run_child("course_utils", setup, call, paths, max(3, repeats), None, env,
                         probe="'numba' in sys.modules",
-                        after_first="sys.modules['course_utils._warmup'].wait()")
+                        after_first="sys.modules['course_utils._engines.warmup'].wait()")
         shutil.rmtree(cache, ignore_errors=True)
         times = run["times"]
         run.update(first=times[0], ready=times[0] + run["waited"], next=times[1],

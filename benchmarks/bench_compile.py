@@ -45,13 +45,13 @@ FUNCTIONS = ("combine_pixel", "combine_plain", "_load", "_clip_sorted", "_bounds
 CHILD = r'''
 import json, sys, time
 import numpy as np
-from course_utils.combine import combine
+from course_utils import combine
 stack = np.random.default_rng(0).integers(800, 900, size=(40, 64, 64)).astype(np.uint16)
 kw = eval(sys.argv[1])
 t = time.perf_counter()
 combine(stack, backend="numba", **kw)
 first = time.perf_counter() - t
-from course_utils import _kernels
+from course_utils._engines import kernels as _kernels
 compiled = {}
 for name in json.loads(sys.argv[2]):
     dispatcher = getattr(_kernels, name)

@@ -5,8 +5,9 @@ they need:
 
 * :func:`show_image` to look at CCD frames with robust colour limits, and
   :func:`use_course_style` for the course's figure settings;
-* :func:`combine` to combine many frames (mean or median, optionally
-  sigma-clipped) quickly and with bounded memory, and :func:`read_stack`;
+* :func:`combine` (module :mod:`course_utils.combining`) to combine many
+  frames (mean or median, optionally sigma-clipped) quickly and with bounded
+  memory, and :func:`read_stack` (module :mod:`course_utils.fits_frames`);
 * :func:`fits_section` to turn a header's ``BIASSEC`` or ``DATASEC`` into
   numpy slices;
 * :mod:`course_utils.data`: the course dataset (``dataset_dir()``) and the
@@ -21,10 +22,10 @@ Examples
 
 import importlib
 
-# Imported eagerly: the function ``combine`` must replace the submodule of the
-# same name as the package attribute, so that ``from course_utils import
-# combine`` always gives the function.
-from .combine import combine, read_stack
+# The function combine() lives in the module course_utils.combining: no
+# module of the package is shadowed by a function of the same name.
+from .combining import combine, prepare_kernels
+from .fits_frames import read_stack
 from .sections import fits_section
 
 __version__ = "0.1.0"
@@ -32,6 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "combine",
     "read_stack",
+    "prepare_kernels",
     "fits_section",
     "show_image",
     "use_course_style",

@@ -31,7 +31,7 @@ from typing import Literal, NamedTuple, Sequence
 import numpy as np
 from astropy.stats import sigma_clipped_stats
 
-from .combine import combine
+from .combining import combine
 from .sections import fits_section
 
 __all__ = [

@@ -18,7 +18,8 @@ from astropy.io import fits
 
 from engines import backend  # noqa: F401  (every test runs on both engines)
 
-from course_utils.combine import combine, read_stack
+from course_utils import combine
+from course_utils.fits_frames import read_stack
 
 
 def write_frames(folder: Path, stack: np.ndarray, prefix: str = "b") -> list[Path]:
@@ -121,7 +122,7 @@ def _stderr_of(code: str, paths, *, tqdm_disable: bool) -> str:
     env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
     if tqdm_disable:
         env["TQDM_DISABLE"] = "1"
-    script = "import sys\nfrom course_utils.combine import combine, read_stack\n" + code
+    script = "import sys\nfrom course_utils import combine, read_stack\n" + code
     result = subprocess.run([sys.executable, "-c", script, *map(str, paths)], env=env,
                             capture_output=True, text=True, check=True)
     return result.stderr

@@ -1,7 +1,7 @@
-"""numba kernels of :func:`course_utils.combine.combine` (private, optional).
+"""numba kernels of :func:`course_utils.combine` (private, optional).
 
-This module imports numba; :mod:`course_utils.combine` imports it only when
-a kernel is first needed, and uses its numpy engine (:mod:`course_utils._clip`)
+This module imports numba; :mod:`course_utils.combining` imports it only when
+a kernel is first needed, and uses its numpy engine (:mod:`course_utils._engines.clip`)
 when numba is missing or unusable.
 
 Two compiled entry points combine a range of pixels of a stack laid out
@@ -38,7 +38,7 @@ and :func:`combine_pixel` (``clip='pixel'``). For each tile:
    so an iteration costs O(1) plus the values it removes.
 
 The clipping reproduces astropy's string-function fast path (see
-:mod:`course_utils._clip`): each iteration's bounds come from the run kept
+:mod:`course_utils._engines.clip`): each iteration's bounds come from the run kept
 so far, a value returns if the *last* bounds are wider, and the final kept
 set is every valid value within the last bounds. Per-frame bounds
 (``clip='frame'``) come from the numpy engine (from a histogram computed by
@@ -48,7 +48,7 @@ set is every valid value within the last bounds. Per-frame bounds
 Few functions, one working type for the per-pixel clipping (float64), three
 for the tiles (uint16 for 8/16-bit integers, float32, float64) and no
 literal-valued arguments keep the compilation short. It is done once per
-kind of kernel, by a background process (:mod:`course_utils._warmup`) while
+kind of kernel, by a background process (:mod:`course_utils._engines.warmup`) while
 the first calls run on the numpy engine, and cached on disk by numba.
 
 Exactness
@@ -77,6 +77,8 @@ from functools import lru_cache
 
 import numpy as np
 from numba import njit
+
+from .model import rounding_tolerance
 
 __all__ = ["batcher_pairs", "extreme_pairs", "histogram16", "combine_plain", "combine_pixel"]
 
@@ -140,6 +142,8 @@ def histogram16(values, counts):
 # per-pixel clipping keep compilation short (a few seconds of a background
 # process in each fresh Colab runtime).
 _HELPER = dict(nogil=True, error_model="numpy", no_cpython_wrapper=True)
+#: The numerical model's tolerance (:mod:`course_utils._engines.model`), compiled.
+_tolerance = njit(**_HELPER)(rounding_tolerance)
 
 
 @njit(fastmath={"nnan"}, **_HELPER)
@@ -172,18 +176,12 @@ def _bounds(m, r1, r2, ref, median, sl, su, median_centre, e1, e2):
     centre = median if median_centre else mean
     lower = centre - sl * std
     upper = centre + su * std
-    # How far astropy's bounds can be from ours: the rounding of its sums
-    # (of the values, then of the squared deviations) and of ours,
-    # propagated to the mean (em), the variance (ev), the standard deviation
-    # (es) and the bounds, with a safety factor of 2. (|r1| / m + std bounds
-    # the root mean square of x - ref.)
-    em = (mf + 4.0) * _EPS * (abs(ref) + abs(r1) * inv + std) + e1 * inv
-    ev = ((2.0 * mf + 20.0) * _EPS * r2 + e2 + 2.0 * abs(r1) * em) * inv + em * em
-    es = ev / std if std * std > ev else math.sqrt(ev)
     smax = sl if sl > su else su
-    tol = 2.0 * (smax * es + 6.0 * _EPS * (abs(centre) + smax * std))
-    if not median_centre:
-        tol += 2.0 * em
+    # |r1| / m + std bounds the root mean square of x - ref.
+    tol = _tolerance(mf, r1, r2, ref, abs(r1) * inv + std, std, centre, e1, e2, smax,
+                     median_centre, True)
+    if not (tol < math.inf and var == var):  # overflow (inf, NaN): the numpy engine decides
+        tol = math.inf
     return lower, upper, tol, mean
 
 
@@ -261,7 +259,8 @@ def _clip_sorted(col, n, ref, S1, S2, grow, sl, su, maxiters, median_centre, med
     kept = c_hi - c_lo if c_hi > c_lo else 0
     result = math.nan
     if kept > 0 and median_out:
-        result = 0.5 * (col[c_lo + (kept - 1) // 2] + col[c_lo + kept // 2])
+        mid = col[c_lo + kept // 2]
+        result = mid if kept % 2 else 0.5 * (col[c_lo + (kept - 1) // 2] + mid)
     elif kept > 0:
         r1 = S1
         for k in range(c_lo):
@@ -371,7 +370,7 @@ def combine_plain(src, a, b, x, pairs, nv, work, thr, off, median_out, fill, res
             if median_out:  # the middle of the sorted valid values
                 lo_mid = float(x[(n - 1) // 2 if n > 0 else 0, p]) + off
                 hi_mid = float(x[n // 2, p]) + off
-                v = 0.5 * (lo_mid + hi_mid)
+                v = hi_mid if n % 2 else 0.5 * (lo_mid + hi_mid)  # (no overflow when odd)
             else:
                 v = work[0, p] + off + work[1, p] / n
             res[0, j + p] = v if n > 0 else math.nan

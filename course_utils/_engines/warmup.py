@@ -1,9 +1,9 @@
 """Compiling the numba kernels in a background process (private).
 
-numba compiles the kernels of :mod:`course_utils._kernels` on their first
+numba compiles the kernels of :mod:`course_utils._engines.kernels` on their first
 use, which takes 1.5 to 3 seconds of a 2-core machine, and a student pays
 it again in every fresh Colab runtime (numba's on-disk cache starts empty
-there). With ``backend='auto'``, :func:`course_utils.combine.combine` does
+there). With ``backend='auto'``, :func:`course_utils.combine` does
 not make the student wait: a call whose kernel is not compiled yet runs on
 the numpy engine (same results, a few times slower) and starts a separate
 Python process that compiles the kernel into numba's cache. Once that
@@ -14,8 +14,12 @@ A kernel is identified by its *kind*: the entry point (``'pixel'`` for
 ``clip='pixel'``, ``'plain'`` otherwise) and the name of the working type
 of the data (``'uint16'``, ``'float32'`` or ``'float64'``).
 
-The background process runs at a lower priority and is given
-:data:`TIMEOUT` seconds. If it cannot start, fails (numba missing or
+At most one background process runs at a time per Python process: the
+other kinds wait in a queue (compiling several at once only made each
+slower, and took a gigabyte). A reaper thread waits for the process, so
+that it is reaped the moment it ends, and starts the next kind. The
+process runs at a lower priority and is given :data:`TIMEOUT` seconds,
+which it enforces itself (an alarm), even if its parent is gone. If it cannot start, fails (numba missing or
 broken, no writable cache folder...) or takes too long, :func:`status`
 says ``'in-process'``: combine() then does what ``backend='numba'`` does,
 which compiles in the calling process or, without a usable numba, falls
@@ -23,7 +27,7 @@ back to the numpy engine.
 
 Examples
 --------
->>> from course_utils import _warmup
+>>> from course_utils._engines import warmup as _warmup
 >>> kind = ("plain", "uint16")
 >>> _warmup.status(kind) in ("compiling", "ready", "in-process")  # starts it if needed
 True
@@ -37,13 +41,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-__all__ = ["TIMEOUT", "status", "wait", "mark_ready", "compile_here"]
+__all__ = ["TIMEOUT", "status", "claim", "wait", "mark_ready"]
 
 #: Seconds after which a background compilation is given up (and killed).
 TIMEOUT = 300.0
@@ -53,27 +58,48 @@ _WORK_TYPES = ("uint16", "float32", "float64")
 _READY, _IN_PROCESS = "ready", "in-process"
 
 _lock = threading.Lock()
-#: kind -> a running _Job, "ready" or "in-process".
+#: kind -> "queued", a running _Job, "ready" or "in-process".
 _state: dict = {}
+#: Kinds waiting for the one background process (FIFO).
+_queue: list = []
+_QUEUED = "queued"
 
 
 class _Job:
-    """A background process compiling one kind of kernel."""
+    """The background process compiling one kind of kernel, and its reaper thread.
 
-    def __init__(self, proc: subprocess.Popen):
-        self.proc = proc
+    The reaper waits for the process (so that it never lingers as a zombie),
+    kills it after :data:`TIMEOUT` seconds, records the outcome and starts
+    the next queued kind: at most one compile process at a time.
+    """
+
+    def __init__(self, kind, proc: subprocess.Popen):
+        self.kind, self.proc = kind, proc
         self.started = time.monotonic()
+        threading.Thread(target=self._reap, name="course_utils-compile-reaper",
+                         daemon=True).start()
 
-    def poll(self) -> str | None:
-        """"ready", "in-process" (failed or too slow), or None while it runs."""
-        code = self.proc.poll()
-        if code is None:
-            if time.monotonic() - self.started < TIMEOUT:
-                return None
+    def _reap(self) -> None:
+        try:
+            code = self.proc.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
             self.proc.kill()
-            self.proc.wait()
-            return _IN_PROCESS
-        return _READY if code == 0 else _IN_PROCESS
+            code = self.proc.wait()
+        with _lock:
+            if _state.get(self.kind) is self:
+                _state[self.kind] = _READY if code == 0 else _IN_PROCESS
+            _start_next()
+
+
+def _running() -> bool:
+    return any(isinstance(v, _Job) for v in _state.values())
+
+
+def _start_next() -> None:
+    """Start the next queued kind if no background process runs (call with the lock held)."""
+    while _queue and not _running():
+        kind = _queue.pop(0)
+        _state[kind] = _start(kind)
 
 
 def _numba_findable() -> bool:
@@ -98,7 +124,7 @@ def _command(kind: tuple[str, str]) -> list[str]:
     # that it compiles these very files (numba's cache is keyed by them).
     root = Path(__file__).resolve().parents[package.count(".") + 1]
     code = (f"import sys; sys.path.insert(0, sys.argv[1]); "
-            f"from {package}._warmup import _main; _main(sys.argv[2], sys.argv[3])")
+            f"from {package}.warmup import _main; _main(sys.argv[2], sys.argv[3])")
     return [sys.executable, "-c", code, str(root), *kind]
 
 
@@ -113,7 +139,7 @@ def _start(kind: tuple[str, str]):
                                 close_fds=True, **extra)
     except (OSError, ValueError, subprocess.SubprocessError):
         return _IN_PROCESS
-    return _Job(proc)
+    return _Job(kind, proc)
 
 
 def status(kind: tuple[str, str], start: bool = True) -> str:
@@ -150,13 +176,26 @@ def status(kind: tuple[str, str], start: bool = True) -> str:
         if state is None:
             if not start:
                 return "idle"
-            state = _state[kind] = _start(kind)
-        if isinstance(state, _Job):
-            done = state.poll()
-            if done is None:
-                return "compiling"
-            state = _state[kind] = done
-        return state
+            _state[kind] = _QUEUED
+            _queue.append(kind)
+            _start_next()
+            state = _state[kind]
+        return "compiling" if state == _QUEUED or isinstance(state, _Job) else state
+
+
+def claim(kind: tuple[str, str]) -> None:
+    """Before compiling ``kind`` in this process: take it out of the queue, or wait for its process.
+
+    A kind still queued is not compiled in the background any more (this
+    process does it); one being compiled there is waited for (its reaper
+    records the outcome), rather than compiled twice at once.
+    """
+    _check(kind)
+    with _lock:
+        if _state.get(kind) == _QUEUED:
+            _queue.remove(kind)
+            _state[kind] = _IN_PROCESS
+    wait(kind)
 
 
 def wait(kind: tuple[str, str] | None = None, timeout: float | None = None) -> bool:
@@ -180,63 +219,47 @@ def wait(kind: tuple[str, str] | None = None, timeout: float | None = None) -> b
     >>> wait(("pixel", "float64"), timeout=120)
     True
     """
+    if kind is not None:
+        _check(kind)
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         with _lock:
-            if kind is not None:
-                _check(kind)
-            running = []
-            for k in [kind] if kind is not None else list(_state):
-                if isinstance(_state.get(k), _Job):
-                    done = _state[k].poll()
-                    if done is None:
-                        running.append(_state[k])
-                    else:
-                        _state[k] = done
-        if not running:
+            states = [_state.get(kind)] if kind is not None else list(_state.values())
+            busy = any(x == _QUEUED or isinstance(x, _Job) for x in states)
+        if not busy:
             return True
-        left = None if deadline is None else deadline - time.monotonic()
-        if left is not None and left <= 0:
+        if deadline is not None and time.monotonic() >= deadline:
             return False
-        try:  # outside the lock: other threads go on meanwhile
-            running[0].proc.wait(timeout=0.05 if left is None else min(0.05, left))
-        except subprocess.TimeoutExpired:
-            pass
+        time.sleep(0.05)  # the reaper threads record the outcomes
 
 
 def mark_ready(kind: tuple[str, str]) -> None:
     """Record that this process has compiled (or loaded) the kernel of ``kind``."""
     _check(kind)
     with _lock:
-        job = _state.get(kind)
-        if isinstance(job, _Job) and job.proc.poll() is None:
-            return  # its background process still runs; it will say so itself
+        state = _state.get(kind)
+        if isinstance(state, _Job):
+            return  # its background process still runs; its reaper will say so
+        if state == _QUEUED:
+            _queue.remove(kind)
         _state[kind] = _READY
 
 
-def compile_here(kind: tuple[str, str]) -> None:
-    """Compile the kernel of ``kind`` in this process (or load it from numba's cache).
-
-    One tiny :func:`course_utils.combine.combine` call with
-    ``backend='numba'``: it compiles exactly the kernel that calls on data of
-    that working type need.
-    """
-    _check(kind)
-    import numpy as np
-
-    from .combine import combine
-
-    # clip='frame' compiles what clip=None needs, and for 16-bit integers the histogram kernel too.
-    combine(np.zeros((3, 2, 2), dtype=kind[1]), clip="pixel" if kind[0] == "pixel" else "frame",
-            backend="numba")
-
-
 def _main(entry: str, work: str) -> None:
-    """Body of the background process: compile one kind of kernel into numba's cache."""
+    """Body of the background process: compile one kind of kernel into numba's cache.
+
+    It stops itself after :data:`TIMEOUT` seconds (SIGALRM, whose default
+    action ends the process even while compiled code runs), so that it
+    cannot outlive a parent that is gone.
+    """
     _check((entry, work))
+    if hasattr(signal, "alarm"):
+        signal.alarm(int(TIMEOUT) + 1)
     if hasattr(os, "nice"):
         try:
             os.nice(10)  # the student's own work comes first
         except OSError:
             pass
-    compile_here((entry, work))
+    from .numba_engine import compile_kind
+
+    compile_kind((entry, work))

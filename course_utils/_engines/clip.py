@@ -1,4 +1,4 @@
-"""The numerical engine of :func:`course_utils.combine.combine` (private).
+"""The numerical engine of :func:`course_utils.combine` (private).
 
 Sigma clipping, giving the bounds of the fast path of
 :func:`astropy.stats.sigma_clip` with string ``cenfunc``/``stdfunc`` (its C
@@ -58,10 +58,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .model import MAD_TO_STD, float_sum_errors, rounding_tolerance
+
 __all__ = ["ClipParams", "PlainKernel", "PixelKernel", "FrameKernel", "frame_bounds"]
 
-#: astropy's scale from median absolute deviation to a Gaussian sigma.
-MAD_TO_STD = 1.482602218505602
 _EPS = 2.0**-52
 
 
@@ -155,7 +155,33 @@ def _kth_distance(at, lo, hi, centre, k):
     return np.minimum(upper_dist, lower_dist)
 
 
-def _bounds(p: ClipParams, at, lo, hi, ref, s1, s2):
+def _tolerance(p: ClipParams, k, s1, s2, ref, std, centre, ends, float_sums: bool):
+    """The numerical model's tolerance (:func:`course_utils._engines.model.rounding_tolerance`).
+
+    ``ends()`` gives the first and last values of the runs, whose distance
+    to ``ref`` bounds the magnitudes summed when there is no ``s2``.
+    ``float_sums``: the sums are of floats (rounded), not exact integers.
+    Where the bounds or the tolerance are not finite (overflow), the
+    tolerance is infinite: astropy settles.
+    """
+    ref = 0.0 if ref is None else ref
+    from_sums = not p.use_mad_std
+    s1 = 0.0 if s1 is None else s1
+    with np.errstate(over="ignore", invalid="ignore"):
+        if from_sums:
+            s2 = np.maximum(s2, 0.0)
+            scale = np.abs(s1) / k + std
+        else:
+            first, last = ends()
+            scale = np.maximum(np.abs(first - ref), np.abs(last - ref))
+            s2 = k * scale * scale
+        e1, e2 = float_sum_errors(k, s2) if float_sums else (0.0, 0.0)
+        tol = rounding_tolerance(k, s1, s2, ref, scale, std, centre, e1, e2,
+                                 max(p.sigma_lower, p.sigma_upper), p.use_median, from_sums)
+        return np.where(np.isfinite(tol) & np.isfinite(centre - std), tol, np.inf)
+
+
+def _bounds(p: ClipParams, at, lo, hi, ref, s1, s2, float_sums: bool = True):
     """astropy's clipping bounds for the sorted runs ``[lo, hi)`` (all non-empty).
 
     ``lo``/``hi`` are arrays, or ints when they are the same for every row.
@@ -201,7 +227,7 @@ def _bounds(p: ClipParams, at, lo, hi, ref, s1, s2):
     centre = median if p.use_median else mean
     lower = centre - p.sigma_lower * std
     upper = centre + p.sigma_upper * std
-    tol = (4.0 * _EPS) * (kf + 2.0) * (np.abs(centre) + max(p.sigma_lower, p.sigma_upper) * std)
+    tol = _tolerance(p, kf, s1, s2, ref, std, centre, lambda: (at(lo), at(hi - 1)), float_sums)
     if small.any():
         tol = np.where(small, 0.0, tol)
     return lower, upper, tol, (median if p.use_median else None)
@@ -387,8 +413,8 @@ class _Ends:
         candidate = tol > 0
         if self.integer:  # only an (almost) integer bound can be near a value
             candidate &= (np.abs(lower - np.rint(lower)) <= tol) | (np.abs(upper - np.rint(upper)) <= tol)
-        out = np.zeros(rows.size, dtype=bool)
-        idx = np.flatnonzero(candidate)
+        out = np.isinf(tol)  # an overflow: astropy settles
+        idx = np.flatnonzero(candidate & ~out)
         if idx.size == 0:
             return out
         r = rows[idx]
@@ -455,13 +481,13 @@ def clip_sorted_rows(
         lo1, hi1 = np.zeros(nrows, dtype=np.intp), np.maximum(n, 1)
 
     # Iteration 1, for every row at once, on the whole row: O(1) per row.
-    with np.errstate(invalid="ignore", divide="ignore"):
-        lower, upper, tol, median = _bounds(p, rows_all.at, lo1, hi1, ref, s1, s2)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        lower, upper, tol, median = _bounds(p, rows_all.at, lo1, hi1, ref, s1, s2, not integer)
     first = rows_all.at(0)
     last = rows_all.at(hi1 - 1)
     changed = (first < lower) | (last > upper)
     # Unchanged rows: the values nearest to the bounds are the first and last.
-    ambiguous = np.minimum(first - lower, upper - last) < tol
+    ambiguous = (np.minimum(first - lower, upper - last) < tol) | np.isinf(tol)
     if has is not None:
         changed &= has
         ambiguous &= has
@@ -473,7 +499,9 @@ def clip_sorted_rows(
         ref_i = None if ref is None else ref[idx]
         ambiguous[idx[_exact(p, n[idx], s1[idx], ref_i, first[idx], last[idx])]] = False
 
-    return _iterate(b, n, ref, s1, s2, p, integer, want_sum, lower, upper, tol, changed, ambiguous, median)
+    with np.errstate(invalid="ignore", over="ignore"):  # overflows are flagged, not reported
+        return _iterate(b, n, ref, s1, s2, p, integer, want_sum, lower, upper, tol, changed,
+                        ambiguous, median)
 
 
 def clip_unsorted_rows(b, s1, s2, xmin, xmax, p: ClipParams, want_sum: bool = False) -> RowClip:
@@ -496,7 +524,7 @@ def clip_unsorted_rows(b, s1, s2, xmin, xmax, p: ClipParams, want_sum: bool = Fa
     if width <= 2:
         tol = np.zeros(nrows)
     else:
-        tol = (4.0 * _EPS) * (k + 2.0) * (np.abs(mean) + max(p.sigma_lower, p.sigma_upper) * std)
+        tol = _tolerance(p, k, s1, s2, None, std, mean, lambda: (xmin, xmax), False)
     changed = (xmin < lower) | (xmax > upper)
     ambiguous = (np.minimum(xmin - lower, upper - xmax) < tol) & ~changed
     n = np.full(nrows, width, dtype=np.intp)
@@ -546,7 +574,7 @@ def _iterate(b, n, ref, s1, s2, p, integer, want_sum, lower, upper, tol, changed
         s1_l = s2_l = None
         if p.needs_sums:
             s1_l, s2_l = rows.run_sums(lo_l, hi_l, live, squares)
-        low_l, up_l, tol_l, _ = _bounds(p, at, lo_l, hi_l, ref_l, s1_l, s2_l)
+        low_l, up_l, tol_l, _ = _bounds(p, at, lo_l, hi_l, ref_l, s1_l, s2_l, not integer)
         below = rows.count_below(low_l, live, inclusive=False)
         within = rows.count_below(up_l, live, inclusive=True)
         amb_a[live] |= rows.ambiguous(live, p, lo_l, hi_l, below, low_l, within, up_l, tol_l, s1_l)
@@ -745,7 +773,8 @@ def _scalar_bounds(sample, lo: int, hi: int, p: ClipParams) -> tuple[float, floa
         if k <= 2:  # astropy's own operations (see _bounds)
             a, b = sample.value(lo), sample.value(hi - 1)
             mean = (a + b) / 2 if k == 2 else a
-            var = ((a - mean) ** 2 + (b - mean) ** 2) / 2 if k == 2 else 0.0
+            d0, d1 = a - mean, b - mean  # (not ** 2: an overflow is inf, as for astropy)
+            var = (d0 * d0 + d1 * d1) / 2 if k == 2 else 0.0
         else:
             s1, s2 = sample.sums(lo, hi)
             if sample.integer:  # exact integers: correctly rounded mean and variance
@@ -765,7 +794,10 @@ def _scalar_bounds(sample, lo: int, hi: int, p: ClipParams) -> tuple[float, floa
     centre = median if p.use_median else mean
     tol = 0.0
     if not exact:
-        tol = 4.0 * (k + 2) * _EPS * (abs(centre) + max(p.sigma_lower, p.sigma_upper) * std)
+        # (k > 2 here; integer samples sum the values themselves, exactly)
+        tol = float(_tolerance(p, float(k), float(s1), float(s2), getattr(sample, "ref", None),
+                               std, centre, lambda: (sample.value(lo), sample.value(hi - 1)),
+                               not sample.integer))
     return centre - p.sigma_lower * std, centre + p.sigma_upper * std, tol
 
 
@@ -786,6 +818,11 @@ def frame_bounds(frame: np.ndarray, p: ClipParams, chunk_pixels: int = 1 << 16,
     ``counts`` may give the frame's histogram already, indexed by the
     values' bit patterns (``np.bincount(frame.view(unsigned))``).
     """
+    with np.errstate(over="ignore", invalid="ignore"):  # overflows: astropy settles
+        return _frame_bounds(frame, p, chunk_pixels, counts)
+
+
+def _frame_bounds(frame, p: ClipParams, chunk_pixels: int, counts) -> tuple[float, float]:
     if frame.dtype.kind in "ui" and frame.dtype.itemsize <= 2:
         sample = _HistogramSample(frame, chunk_pixels, counts)
     else:
@@ -799,7 +836,8 @@ def frame_bounds(frame: np.ndarray, p: ClipParams, chunk_pixels: int = 1 << 16,
         lower, upper, tol = _scalar_bounds(sample, lo, hi, p)
         below = sample.count_below(lower, inclusive=False)
         within = sample.count_below(upper, inclusive=True)
-        ambiguous |= _near_scalar(sample, below, lower, tol) or _near_scalar(sample, within, upper, tol)
+        ambiguous |= (math.isinf(tol) or _near_scalar(sample, below, lower, tol)
+                      or _near_scalar(sample, within, upper, tol))
         new_lo, new_hi = max(lo, below), min(hi, within)
         kept = max(new_hi - new_lo, 0)
         if kept == hi - lo or kept == 0:
@@ -862,12 +900,15 @@ def _missing_to_nan(b: np.ndarray) -> np.ndarray | None:
 def _middle(b: np.ndarray, lo, k):
     """Median of the sorted runs ``[lo, lo + k)`` of the rows of ``b`` (NaN where k == 0)."""
     flat = b.reshape(-1)
-    base = np.arange(b.shape[0], dtype=np.intp) * b.shape[1] + lo
+    # An empty run may start past the row's end (every value below the
+    # lower bound): read a value of its own row instead, unused.
+    base = np.arange(b.shape[0], dtype=np.intp) * b.shape[1] + np.where(k > 0, lo, 0)
     k1 = np.maximum(k, 1)
     lower_mid = flat[base + (k1 - 1) // 2].astype(np.float64)
     upper_mid = flat[base + k1 // 2].astype(np.float64)
-    with np.errstate(invalid="ignore"):
-        med = 0.5 * (lower_mid + upper_mid)
+    with np.errstate(invalid="ignore", over="ignore"):
+        # An odd count's median is its middle value (no overflow next to 1e308).
+        med = np.where(k1 % 2 == 1, upper_mid, 0.5 * (lower_mid + upper_mid))
     med[k == 0] = np.nan
     return med
 
@@ -875,9 +916,12 @@ def _middle(b: np.ndarray, lo, k):
 def _middle_rows(b: np.ndarray, rows: np.ndarray, lo, k):
     """Median of the sorted runs ``[lo, lo + k)`` of some rows of ``b``."""
     flat = b.reshape(-1)
-    base = rows * b.shape[1] + lo
+    base = rows * b.shape[1] + np.where(k > 0, lo, 0)  # (see _middle)
     k1 = np.maximum(k, 1)
-    med = 0.5 * (flat[base + (k1 - 1) // 2].astype(np.float64) + flat[base + k1 // 2].astype(np.float64))
+    upper_mid = flat[base + k1 // 2].astype(np.float64)
+    with np.errstate(over="ignore"):
+        med = np.where(k1 % 2 == 1, upper_mid,
+                       0.5 * (flat[base + (k1 - 1) // 2].astype(np.float64) + upper_mid))
     return np.where(k > 0, med, np.nan)
 
 

@@ -1,0 +1,60 @@
+"""Which engine runs a combine() call (private).
+
+``backend`` and the environment variable ``COURSE_UTILS_BACKEND`` choose;
+with ``'auto'`` a kernel still compiling in the background (:mod:`.warmup`)
+means the numpy engine for this call.
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import warmup as _warmup
+from .clip import ClipParams
+from .numba_engine import _kernels_state, _load_kernels
+
+#: Environment variable read when backend="auto": auto, numba or numpy.
+BACKEND_ENV = "COURSE_UTILS_BACKEND"
+_BACKENDS = ("auto", "numba", "numpy")
+
+def _backend(backend) -> str:
+    """The validated backend, with "auto" replaced by the environment's choice."""
+    if not (isinstance(backend, str) and backend in _BACKENDS):
+        raise ValueError(f"backend={backend!r} is not supported; use one of {_BACKENDS}")
+    if backend == "auto":
+        env = os.environ.get(BACKEND_ENV, "").strip().lower() or "auto"
+        if env not in _BACKENDS:
+            raise ValueError(
+                f"The environment variable {BACKEND_ENV}={os.environ[BACKEND_ENV]!r} is not "
+                f"one of {_BACKENDS}; unset it or correct it"
+            )
+        backend = env
+    return backend
+
+
+def _kernels_for(backend: str, clip, params: ClipParams, kind: tuple[str, str]):
+    """The numba kernels to use (backend "auto" or "numba"), or None for the numpy engine.
+
+    With "auto", a kernel that is not compiled yet is compiled in a
+    background process (:mod:`course_utils._engines.warmup`) while this call uses
+    the numpy engine; "numba" waits for such a process, then compiles (or
+    loads from numba's cache) in this one.
+    """
+    if backend == "numpy" or (backend == "auto" and clip == "pixel" and params.use_mad_std):
+        return None  # (no kernel for mad_std per pixel: numba is not even imported)
+    if backend == "auto" and _warmup.status(kind) == "compiling":
+        return None
+    if backend == "numba":
+        _warmup.claim(kind)  # unqueue it, or wait for its background process
+    kernels = _load_kernels()
+    if kernels is None and backend == "numba":
+        error = _kernels_state["error"]
+        raise ImportError(
+            f"The numba engine of combine() (backend='numba', or {BACKEND_ENV}=numba) needs "
+            f"numba, which could not be imported ({type(error).__name__}: {error}). Install it "
+            "with `pip install numba` (or `pip install course_utils[fast]`), or use "
+            "backend='auto' or 'numpy'."
+        ) from error
+    if clip == "pixel" and params.use_mad_std:
+        return None
+    return kernels

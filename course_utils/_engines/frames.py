@@ -1,0 +1,150 @@
+"""The frames of one combine() call, as both engines read them (private).
+
+:class:`_Frames` holds the canonical frames (see :mod:`course_utils._inputs`)
+as a 3-D stack or a list of 2-D frames; :func:`_tiles` cuts an image into
+blocks of whole rows or pieces of a row.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from .clip import ClipParams
+
+#: Smallest working memory combine() will plan with, in bytes.
+MIN_MEMORY = 4 * 2**20
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to compute: the same for both engines."""
+
+    method: str  # 'median' or 'mean'
+    clip: str | None  # None, 'frame' or 'pixel'
+    params: ClipParams
+    lower: np.ndarray | None = None  # each frame's bounds (clip='frame')
+    upper: np.ndarray | None = None
+
+
+class Outputs(NamedTuple):
+    """The arrays an engine fills: the combined image, and counts and mask if asked for."""
+
+    combined: np.ndarray
+    count: np.ndarray | None
+    mask: np.ndarray | None
+
+
+class _Frames:
+    """N frames of one shape, as a 3-D array or a list of 2-D arrays."""
+
+    def __init__(self, frames):
+        self.stack = None
+        if isinstance(frames, np.ndarray):
+            if frames.ndim == 2:
+                raise ValueError(
+                    f"Got one 2-D frame of shape {frames.shape}; combine() needs a stack: "
+                    "pass a list of 2-D frames or a 3-D array (N, ny, nx)"
+                )
+            if frames.ndim != 3:
+                raise ValueError(
+                    f"Expected a 3-D stack (N, ny, nx) or a list of 2-D frames; got a "
+                    f"{frames.ndim}-D array of shape {frames.shape}"
+                )
+            if frames.shape[0] == 0:
+                raise ValueError("No frames to combine: the stack is empty")
+            self.stack = frames
+            self.list = list(frames)
+            self.dtype = frames.dtype
+        else:
+            self.list = []
+            for i, f in enumerate(frames):
+                a = np.asarray(getattr(f, "data", f)) if not isinstance(f, np.ndarray) else f
+                if a.ndim != 2:
+                    raise ValueError(
+                        f"Frame {i} has {a.ndim} dimension(s) (shape {a.shape}); "
+                        "every frame must be a 2-D image"
+                    )
+                if self.list and a.shape != self.list[0].shape:
+                    raise ValueError(
+                        f"Frame {i} has shape {a.shape}, but frame 0 has shape "
+                        f"{self.list[0].shape}; all frames must have the same shape"
+                    )
+                self.list.append(a)
+            if not self.list:
+                raise ValueError("No frames to combine: got an empty list")
+            self.dtype = np.result_type(*[f.dtype for f in self.list])
+        if self.dtype.kind not in "uif":
+            raise TypeError(
+                f"Frames must hold integer or floating-point numbers; got data type "
+                f"{self.dtype} ({self.dtype.kind!r}). Convert them, e.g. frames.astype(np.float32)"
+            )
+        self.n = len(self.list)
+        self.shape = self.list[0].shape
+
+    def gather(self, out: np.ndarray, r0: int, r1: int, c0: int, c1: int) -> None:
+        """Fill ``out`` (pixels, N) with the pixels of a block, one frame per column."""
+        view = out.reshape(r1 - r0, c1 - c0, self.n)
+        if self.stack is not None:
+            view[...] = self.stack[:, r0:r1, c0:c1].transpose(1, 2, 0)
+        else:
+            for i, f in enumerate(self.list):
+                view[:, :, i] = f[r0:r1, c0:c1]
+
+    def blocks(self, r0: int, r1: int, c0: int, c1: int):
+        """The block of every frame (views)."""
+        if self.stack is not None:
+            return self.stack[:, r0:r1, c0:c1]
+        return [f[r0:r1, c0:c1] for f in self.list]
+
+    def extremes(self, block) -> tuple[np.ndarray, np.ndarray]:
+        """Smallest and largest value of each pixel of a block, as float64 (flat)."""
+        blocks = self.blocks(*block)
+        if self.stack is not None:
+            low, high = blocks.min(axis=0), blocks.max(axis=0)
+        else:
+            low, high = blocks[0].copy(), blocks[0].copy()
+            for blk in blocks[1:]:
+                np.minimum(low, blk, out=low)
+                np.maximum(high, blk, out=high)
+        return low.reshape(-1).astype(np.float64), high.reshape(-1).astype(np.float64)
+
+    def pixels(self, block, index: np.ndarray) -> np.ndarray:
+        """Float64 values (len(index), N), in frame order, of some pixels of a block."""
+        out = np.empty((index.size, self.n))
+        for i, blk in enumerate(self.blocks(*block)):
+            out[:, i] = blk.reshape(-1)[index]
+        out[~np.isfinite(out)] = np.nan
+        return out
+
+
+def _work_dtype(dtype: np.dtype) -> np.dtype:
+    """Type of the sorted tiles: exact for the input, as small as possible."""
+    if dtype.kind in "ui" and dtype.itemsize <= 2:
+        return dtype  # sorted as integers: faster, and no NaN to handle
+    if dtype.kind == "f" and dtype.itemsize <= 4:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def _tiles(ny: int, nx: int, pixels: int):
+    """Blocks (r0, r1, c0, c1) of about ``pixels`` pixels: whole rows, or pieces of a row."""
+    if nx <= pixels:
+        step = max(1, pixels // max(nx, 1))
+        for r0 in range(0, ny, step):
+            yield r0, min(ny, r0 + step), 0, nx
+    else:
+        for r in range(ny):
+            for c0 in range(0, nx, pixels):
+                yield r, r + 1, c0, min(nx, c0 + pixels)
+
+
+def _cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1

@@ -1,0 +1,104 @@
+"""The numerical model of combine()'s clipping (private): one module, both engines.
+
+astropy's fast path (``sigma_clip`` with string ``cenfunc``/``stdfunc``)
+computes, for each sample, a centre (median or mean) and a spread
+(population standard deviation, or :data:`MAD_TO_STD` times the median
+absolute deviation), and the bounds ``centre - sigma_lower * spread`` and
+``centre + sigma_upper * spread``. The engines compute the same statistics
+from sums of ``x - ref`` (``ref`` a value of the sample), which round
+differently from astropy's. :func:`rounding_tolerance` bounds how far
+astropy's bounds can then be from ours; a sample with a value within that
+distance of a bound is "too close to call" and its bounds are taken from
+astropy itself. The tolerance grows with the *magnitudes summed*
+(``|ref|`` plus the root mean square of ``x - ref``), not with the centre, so
+cancelling outliers (``-1e30`` and ``1e30`` around a centre of 0) are
+caught; an infinite or NaN tolerance (sums that overflow) always means
+"ask astropy", which keeps everything when its own bounds are infinite.
+
+The functions use only arithmetic and ``np.sqrt``/``np.abs``/``np.maximum``,
+so that they work elementwise on numpy arrays (the numpy engine) and
+compile with numba for scalars (the kernels, :mod:`course_utils._engines.kernels`).
+
+Examples
+--------
+>>> import numpy as np
+>>> tol = rounding_tolerance(7.0, 0.0, 2e60, 0.0, 5.3e29, 0.0, 0.0, 0.0, 0.0, 1.0, False, False)
+>>> bool(tol > 1.0)   # 1e30 and -1e30 cancel: a value 1 from the centre is too close to call
+True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["EPS", "MAD_TO_STD", "rounding_tolerance", "float_sum_errors", "needs_astropy"]
+
+#: Unit roundoff of float64 (twice it: the spacing of floats near 1).
+EPS = 2.0**-52
+#: astropy's scale from median absolute deviation to a Gaussian sigma.
+MAD_TO_STD = 1.482602218505602
+_TINY = 1e-300
+
+
+def float_sum_errors(n, s2):
+    """Bounds ``(e1, e2)`` on the rounding errors of float64 sums of ``n`` terms.
+
+    ``e1`` for the sum of ``x - ref``, ``e2`` for the sum of its squares
+    ``s2`` (``sum|x - ref| <= sqrt(n * s2)``). 0 for integer data, whose sums
+    are exact (the caller passes nothing then).
+    """
+    grow = 4.0 * (n + 4.0) * EPS
+    return grow * np.sqrt(n * s2), grow * s2
+
+
+def rounding_tolerance(m, r1, r2, ref, scale, std, centre, e1, e2, smax, median_centre,
+                       std_from_sums):
+    """How far astropy's clipping bounds can be from ours, for a run of ``m >= 3`` values.
+
+    Parameters
+    ----------
+    m : float
+        Number of values in the run.
+    r1, r2 : float
+        Our sums of ``x - ref`` and ``(x - ref)**2`` over the run (``r2``
+        unused unless ``std_from_sums``), with rounding errors up to ``e1``
+        and ``e2``.
+    ref : float
+        The shift of the sums.
+    scale : float
+        At least the root mean square of ``x - ref`` over the run (e.g.
+        ``|r1| / m + std``, or the largest ``|x - ref|``).
+    std, centre : float
+        Our spread and centre.
+    smax : float
+        ``max(sigma_lower, sigma_upper)``.
+    median_centre : bool
+        The centre is the median (exact: no rounding of its own).
+    std_from_sums : bool
+        The spread is the standard deviation (from the sums); else it is the
+        MAD's, exact.
+
+    Returns
+    -------
+    float
+        The tolerance: twice the propagated rounding of astropy's sums and
+        of ours (mean ``em``, variance ``ev``, standard deviation ``es``),
+        plus the rounding of the bounds themselves.
+    """
+    em = (m + 4.0) * EPS * (np.abs(ref) + scale) + e1 / m
+    tol = 12.0 * EPS * (np.abs(centre) + smax * std)
+    if std_from_sums:
+        ev = ((2.0 * m + 20.0) * EPS * r2 + e2 + 2.0 * np.abs(r1) * em) / m + em * em
+        es = ev / np.maximum(np.maximum(std, np.sqrt(ev)), _TINY)
+        tol = tol + 2.0 * smax * es
+    if not median_centre:
+        tol = tol + 2.0 * em
+    return tol
+
+
+def needs_astropy(tol, lower, upper):
+    """Whether the bounds cannot be trusted at all: not finite (an overflow), or an infinite tolerance.
+
+    Then only astropy's own computation gives its answer.
+    """
+    return ~(np.isfinite(tol) & np.isfinite(lower) & np.isfinite(upper))

@@ -1,0 +1,181 @@
+"""The front door of :func:`course_utils.combine` (private): every input, one form.
+
+:func:`canonical` turns whatever the caller passed into :class:`Canonical`
+frames, before any engine sees them; the engines handle that one form only.
+The rules (also stated in combine()'s docstring):
+
+* **File names** (a list or tuple of str/`os.PathLike`, or an array of
+  strings such as an astropy ``Column``): read with
+  :func:`course_utils.fits_frames.read_stack`.
+* **Masks** (`numpy.ma.MaskedArray`, or the ``mask`` of ``CCDData`` and
+  other ``NDData``): masked values are excluded, exactly as NaN is: the
+  frame becomes floating point (float32 for data of up to 16 bits, float64
+  otherwise) with NaN where masked. A mask with nothing masked changes
+  nothing.
+* **Byte order**: non-native data (``>i2`` from ``fits.getdata``) are
+  converted to the native order.
+* **Wide integers** (32 and 64 bits): converted to float64, as astropy's
+  route does, so that results match it (sums of squares of such values are
+  not exact in float64, so they cannot be treated as exact integers).
+* **Units** (`astropy.units.Quantity`, ``CCDData.unit``): every frame must
+  have the same unit (or none at all); the combined image then carries it.
+
+The result type stays what it would be for the caller's data (float64 for
+float64 frames, float32 otherwise), whatever the conversions.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from .fits_frames import as_paths, read_stack
+
+__all__ = ["Canonical", "canonical", "out_dtype"]
+
+
+@dataclass(frozen=True)
+class Canonical:
+    """Frames in the one form the engines take.
+
+    ``frames`` is a 3-D array or a list of 2-D arrays, of integers of up to
+    16 bits or floats, in native byte order, missing values as NaN/±inf.
+    """
+
+    frames: np.ndarray | list[np.ndarray]
+    out_dtype: np.dtype  # the type of the combined image
+    unit: Any = None  # an astropy unit, or None
+
+
+def out_dtype(dtype: np.dtype) -> np.dtype:
+    """Type of the combined image for frames of ``dtype``: float64 only for float64 data."""
+    return np.dtype(np.float64) if dtype.kind == "f" and dtype.itemsize >= 8 else np.dtype(np.float32)
+
+
+def _missing_type(dtype: np.dtype) -> np.dtype:
+    """A floating type that holds every value of ``dtype`` exactly enough, and NaN."""
+    if dtype.kind == "f":
+        return np.dtype(np.float64) if dtype.itemsize >= 8 else np.dtype(np.float32)
+    return np.dtype(np.float32) if dtype.itemsize <= 2 else np.dtype(np.float64)
+
+
+@dataclass
+class _Frame:
+    """One array of the input with what came with it."""
+
+    data: np.ndarray
+    mask: np.ndarray | None
+    unit: Any
+    has_unit: bool
+
+
+def _unpack(item, index) -> _Frame:
+    """Data, mask and unit of a Quantity, MaskedArray, NDData/CCDData or array."""
+    if not isinstance(item, np.ndarray) and hasattr(item, "data") and hasattr(item, "mask"):
+        unit = getattr(item, "unit", None)  # NDData: unit may be None
+        mask = None if item.mask is None else np.asarray(item.mask, dtype=bool)
+        data = item.data
+        inner = _unpack(data, index)  # the data of NDData may be masked or a Quantity
+        if mask is not None and inner.mask is not None:
+            mask = mask | inner.mask
+        return _Frame(inner.data, mask if mask is not None else inner.mask,
+                      unit if unit is not None else inner.unit, unit is not None or inner.has_unit)
+    if isinstance(item, np.ma.MaskedArray):
+        mask = item.mask
+        inner = _unpack(item.data, index)
+        return _Frame(inner.data, None if mask is np.ma.nomask else np.asarray(mask, dtype=bool),
+                      inner.unit, inner.has_unit)
+    if isinstance(item, np.ndarray) and hasattr(item, "unit") and hasattr(item, "value"):
+        return _Frame(np.asarray(item.value), None, item.unit, True)  # a Quantity
+    return _Frame(np.asarray(item), None, None, False)
+
+
+def _canonical_array(frame: _Frame) -> np.ndarray:
+    """The frame's data in the engines' form (see the module's rules)."""
+    data = frame.data
+    if data.dtype.kind not in "uif":
+        raise TypeError(
+            f"Frames must hold integer or floating-point numbers; got data type "
+            f"{data.dtype} ({data.dtype.kind!r}). Convert them, e.g. frames.astype(np.float32)"
+        )
+    masked = frame.mask is not None and frame.mask.any()
+    target = data.dtype.newbyteorder("=")
+    if data.dtype.kind in "ui" and data.dtype.itemsize > 2:
+        target = np.dtype(np.float64)
+    if masked:
+        target = np.promote_types(target, _missing_type(data.dtype))
+    if target != data.dtype:
+        data = data.astype(target)
+    if masked:
+        if data is frame.data:
+            data = data.copy()
+        data[np.broadcast_to(frame.mask, data.shape)] = np.nan
+    return data
+
+
+def _common_unit(frames: list[_Frame]):
+    if not any(f.has_unit for f in frames):
+        return None
+    units = [f.unit for f in frames]
+    if not all(f.has_unit for f in frames) or any(x != units[0] for x in units):
+        names = sorted({str(x) if f.has_unit else "no unit" for f, x in zip(frames, units)})
+        raise ValueError(
+            f"The frames have different units ({', '.join(names)}); combine() keeps the unit "
+            "of its input, so give every frame the same unit (e.g. q.to(u.adu)) or none"
+        )
+    return units[0]
+
+
+def _is_names(frames) -> bool:
+    """A list/tuple/array of file names, rather than of images."""
+    if isinstance(frames, np.ndarray):  # names come as a 1-D array (or Column)
+        return frames.ndim == 1 and frames.dtype.kind in "SU" or frames.ndim == 1 and (
+            frames.dtype.kind == "O" and frames.size > 0
+            and all(isinstance(p, (str, os.PathLike)) for p in frames.ravel()))
+    if not frames:
+        return False
+    names = [isinstance(f, (str, os.PathLike)) for f in frames]
+    if any(names) and not all(names):
+        raise TypeError("frames mixes FITS paths with other things; pass only paths or only arrays")
+    return all(names)
+
+
+def canonical(frames, progress: bool | None = None) -> Canonical:
+    """Turn combine()'s ``frames`` argument into :class:`Canonical` frames.
+
+    Examples
+    --------
+    >>> c = canonical(np.ma.masked_equal(np.array([[[1, 9]], [[1, 1]]], dtype=">i2"), 9))
+    >>> c.frames.dtype, c.frames[0].tolist(), c.out_dtype
+    (dtype('float32'), [[1.0, nan]], dtype('float32'))
+    """
+    if isinstance(frames, (str, os.PathLike)):
+        raise ValueError(
+            f"Got a single path {str(frames)!r}; pass a list of FITS paths (or of arrays)"
+        )
+    if not isinstance(frames, np.ndarray) or frames.ndim == 1 and frames.dtype.kind in "SUO":
+        if isinstance(frames, np.ndarray) and not _is_names(frames):
+            frames = list(frames)
+        elif not isinstance(frames, np.ndarray):
+            if not (isinstance(frames, Sequence) or hasattr(frames, "__iter__")):
+                raise TypeError(
+                    "frames must be a list of 2-D arrays, a 3-D array or a list of FITS paths, "
+                    f"not {type(frames).__name__}"
+                )
+            frames = list(frames)
+        if _is_names(frames):
+            stack = read_stack(as_paths(frames), progress=progress)
+            return Canonical(stack, out_dtype(stack.dtype))
+    if isinstance(frames, np.ndarray):
+        whole = _unpack(frames, 0)
+        return Canonical(_canonical_array(whole), out_dtype(whole.data.dtype),
+                         _common_unit([whole]))
+    parts = [_unpack(f, i) for i, f in enumerate(frames)]
+    for p in parts:
+        if p.data.dtype.kind not in "uif":
+            _canonical_array(p)  # raises the TypeError
+    dtype = np.result_type(*[p.data.dtype for p in parts]) if parts else np.dtype(np.float64)
+    return Canonical([_canonical_array(p) for p in parts], out_dtype(dtype), _common_unit(parts))

@@ -1,0 +1,237 @@
+"""Reading FITS frames into one stack: :func:`read_stack`.
+
+The course's raw frames are 16-bit unsigned integers, stored (as FITS
+requires) as signed 16-bit integers with ``BZERO = 32768``; they are read
+here straight into a ``uint16`` array by flipping the sign bit
+(:func:`unsigned_from_offset16`), without astropy's float64 scaling. Every
+error names the file it comes from and its place in the list. For FITS
+sections (``BIASSEC``, ``DATASEC``) see :func:`course_utils.fits_section`,
+re-exported here.
+
+Examples
+--------
+>>> import numpy as np, tempfile, pathlib
+>>> from astropy.io import fits
+>>> from course_utils.fits_frames import read_stack
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> fits.PrimaryHDU(np.zeros((2, 2), dtype=np.uint16)).writeto(folder / "a.fits")
+>>> read_stack([folder / "a.fits"]).shape
+(1, 2, 2)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Sequence, Union
+
+import numpy as np
+
+from .sections import fits_section
+
+__all__ = ["read_stack", "fits_section", "unsigned_from_offset16", "as_paths", "PathLike"]
+
+PathLike = Union[str, os.PathLike]
+
+#: Show a progress bar when reading at least this many files (progress=None).
+PROGRESS_MIN_FILES = 10
+
+
+def unsigned_from_offset16(raw: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Turn stored 16-bit FITS integers with ``BZERO = 32768`` into ``uint16``, into ``out``.
+
+    ``v`` is stored as the int16 ``v - 32768``, whose bit pattern is ``v``
+    with its top bit flipped, so one XOR restores it, in any byte order.
+
+    Examples
+    --------
+    >>> raw = np.array([-32768, 0, 32767], dtype=">i2")
+    >>> unsigned_from_offset16(raw, np.empty(3, dtype=np.uint16))
+    array([    0, 32768, 65535], dtype=uint16)
+    """
+    unsigned = np.dtype(np.uint16).newbyteorder(raw.dtype.byteorder)
+    return np.bitwise_xor(raw.view(unsigned), np.uint16(0x8000), out=out)
+
+
+def _image_hdu(hdul, hdu, path):
+    from astropy.io import fits
+
+    try:
+        h = hdul[hdu]
+    except (IndexError, KeyError):
+        raise ValueError(
+            f"{path}: has no HDU {hdu!r}; it has {len(hdul)} HDU(s): "
+            f"{[x.name for x in hdul]}"
+        ) from None
+    image_types = (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)
+    if not isinstance(h, image_types) or h.header.get("NAXIS", 0) == 0:
+        raise ValueError(
+            f"{path}: HDU {hdu!r} ({type(h).__name__}) has no image data; "
+            "pass hdu= the index or name of the HDU that holds the image"
+        )
+    return h
+
+
+def _read_one(path: Path, hdu, out: np.ndarray | None = None, index: int = 0) -> np.ndarray:
+    """Read one image; into ``out`` (checking shape and type) if given."""
+    from astropy.io import fits
+
+    if not path.is_file():
+        raise FileNotFoundError(f"No such FITS file: {str(path)!r}")
+    with fits.open(path, memmap=True, do_not_scale_image_data=True) as hdul:
+        h = _image_hdu(hdul, hdu, path)
+        header = h.header
+        plain = isinstance(h, (fits.PrimaryHDU, fits.ImageHDU))
+        bscale = header.get("BSCALE", 1)
+        bzero = header.get("BZERO", 0)
+        unsigned16 = (
+            plain and header.get("BITPIX") == 16 and bzero == 32768 and bscale == 1
+            and "BLANK" not in header
+        )
+        unscaled = plain and bzero == 0 and bscale == 1
+        if unsigned16 or unscaled:
+            raw = h.data
+            dtype = np.dtype(np.uint16) if unsigned16 else raw.dtype.newbyteorder("=")
+            shape = raw.shape
+            if out is None:
+                out = np.empty(shape, dtype=dtype)
+            _check_frame(path, index, shape, dtype, out)
+            if unsigned16:
+                unsigned_from_offset16(raw, out)
+            else:
+                np.copyto(out, raw)
+            del raw
+            return out
+    with fits.open(path) as hdul:  # scaled data: let astropy apply BSCALE/BZERO
+        data = _image_hdu(hdul, hdu, path).data
+        if out is None:
+            return np.array(data, dtype=data.dtype.newbyteorder("="))
+        _check_frame(path, index, data.shape, data.dtype, out)
+        np.copyto(out, data)
+        return out
+
+
+def _check_frame(name, index, shape, dtype, out):
+    if tuple(shape) != out.shape:
+        raise ValueError(
+            f"Frame {index} ({name}) has shape {tuple(shape)}, but the first frame has "
+            f"shape {out.shape}; all frames must have the same shape"
+        )
+    if not np.can_cast(dtype, out.dtype, casting="safe"):
+        raise TypeError(
+            f"Frame {index} ({name}) has data type {np.dtype(dtype)}, which does not fit "
+            f"in the first frame's {out.dtype}; read the files yourself and pass a list "
+            "of arrays of one type"
+        )
+
+
+def read_stack(
+    paths: Sequence[PathLike],
+    hdu: int | str = 0,
+    progress: bool | None = None,
+) -> np.ndarray:
+    """Read FITS images into one ``(N, ny, nx)`` array, allocated once.
+
+    Parameters
+    ----------
+    paths : sequence of str or pathlib.Path
+        The FITS files, in the order of the stack.
+    hdu : int or str, optional
+        Index or name (EXTNAME) of the HDU that holds the image, the same in
+        every file. Default 0, the primary HDU.
+    progress : bool or None, optional
+        Show a progress bar (tqdm, on stderr). ``None`` (default) shows one
+        when reading 10 files or more. Setting the environment variable
+        ``TQDM_DISABLE=1`` hides it in every case.
+
+    Returns
+    -------
+    stack : ndarray, shape (N, ny, nx)
+        The images, in the data type of the files as astropy reads them:
+        ``uint16`` for 16-bit files with ``BZERO = 32768`` (the course's raw
+        frames), float for files scaled with other ``BSCALE``/``BZERO``.
+
+    Raises
+    ------
+    FileNotFoundError
+        A file does not exist (its name is in the message).
+    ValueError
+        An empty list, a file whose HDU holds no image, or a file whose
+        image has another shape than the first one.
+    TypeError
+        A file whose data type does not fit in the first file's.
+    OSError
+        A file astropy cannot read (empty, truncated, corrupt, not FITS):
+        the message names the file and its place in the list.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> from astropy.io import fits
+    >>> from course_utils.fits_frames import read_stack
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for i in range(3):
+    ...     fits.PrimaryHDU(np.full((4, 5), 817 + i, dtype=np.uint16)).writeto(folder / f"b{i}.fits")
+    >>> stack = read_stack(sorted(folder.glob("b*.fits")))
+    >>> stack.shape, stack.dtype, stack[:, 0, 0]
+    ((3, 4, 5), dtype('uint16'), array([817, 818, 819], dtype=uint16))
+    """
+    paths = as_paths(paths)
+    if not paths:
+        raise ValueError("read_stack() needs at least one FITS file; got an empty list")
+    show = len(paths) >= PROGRESS_MIN_FILES if progress is None else bool(progress)
+    first = _read_named(paths[0], hdu, None, 0)
+    stack = np.empty((len(paths),) + first.shape, dtype=first.dtype)
+    stack[0] = first
+    del first
+    rest = enumerate(paths[1:], start=1)
+    if show:
+        from tqdm import tqdm  # not tqdm.auto: plain text on stderr everywhere
+
+        # No disable= argument, so that TQDM_DISABLE=1 in the environment wins.
+        rest = tqdm(rest, total=len(paths), initial=1, desc="Reading FITS files",
+                    unit="file", file=sys.stderr)
+    for i, path in rest:
+        _read_named(path, hdu, stack[i], i)
+    if show:
+        rest.close()
+    return stack
+
+
+def _read_named(path: Path, hdu, out: np.ndarray | None, index: int) -> np.ndarray:
+    """:func:`_read_one`, with any failure of astropy's naming the file and its place."""
+    try:
+        return _read_one(path, hdu, out, index)
+    except (FileNotFoundError, ValueError, TypeError) as exc:
+        if str(path) in str(exc):  # our own messages name the file already
+            raise
+        raise OSError(f"Cannot read frame {index}, FITS file {str(path)!r}: "
+                      f"{type(exc).__name__}: {exc}") from exc
+    except OSError as exc:  # astropy: "Empty or corrupt FITS file", "No SIMPLE card found"
+        raise OSError(f"Cannot read frame {index}, FITS file {str(path)!r} (corrupt, truncated "
+                      f"or not FITS?): {exc}") from exc
+
+
+def as_paths(paths) -> list[Path]:
+    """File names as a list of `pathlib.Path`.
+
+    ``paths`` may be a list or tuple of str or `os.PathLike`, or an array of
+    strings, such as an astropy ``Column`` of file names or what ccdproc's
+    ``ImageFileCollection.files_filtered()`` returns.
+
+    Examples
+    --------
+    >>> [p.name for p in as_paths(np.array(["night1/a.fits", "night1/b.fits"]))]
+    ['a.fits', 'b.fits']
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        raise ValueError("Pass a list of FITS paths, not a single path")
+    if isinstance(paths, np.ndarray) and paths.dtype.kind in "SU":
+        paths = [p.decode() if isinstance(p, bytes) else str(p) for p in paths.ravel()]
+    out = []
+    for p in paths:
+        if not isinstance(p, (str, os.PathLike)):
+            raise TypeError(f"Expected FITS paths (str or pathlib.Path), got {type(p).__name__}")
+        out.append(Path(p))
+    return out
