@@ -22,12 +22,12 @@ Examples
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Sequence, Union
 
 import numpy as np
 
+from .progress import progress_bar
 from .sections import fits_section
 
 __all__ = ["read_stack", "fits_section", "unsigned_from_offset16", "as_paths", "PathLike"]
@@ -141,7 +141,8 @@ def read_stack(
         Index or name (EXTNAME) of the HDU that holds the image, the same in
         every file. Default 0, the primary HDU.
     progress : bool or None, optional
-        Show a progress bar (tqdm, on stderr). ``None`` (default) shows one
+        Show a progress bar (a widget in a notebook, text on stderr
+        elsewhere; see :mod:`course_utils.progress`). ``None`` (default) shows one
         when reading 10 files or more. Setting the environment variable
         ``TQDM_DISABLE=1`` hides it in every case.
 
@@ -186,16 +187,11 @@ def read_stack(
     stack[0] = first
     del first
     rest = enumerate(paths[1:], start=1)
-    if show:
-        from tqdm import tqdm  # not tqdm.auto: plain text on stderr everywhere
-
-        # No disable= argument, so that TQDM_DISABLE=1 in the environment wins.
-        rest = tqdm(rest, total=len(paths), initial=1, desc="Reading FITS files",
-                    unit="file", file=sys.stderr)
-    for i, path in rest:
-        _read_named(path, hdu, stack[i], i)
-    if show:
-        rest.close()
+    with progress_bar(total=len(paths), initial=1, desc="Reading FITS files",
+                      leave=True, enabled=show) as bar:
+        for i, path in rest:
+            _read_named(path, hdu, stack[i], i)
+            bar.update()
     return stack
 
 

@@ -37,6 +37,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from ..progress import progress_bar
+
 __all__ = ["display_path", "ensure_writable", "write_text_atomic", "is_within", "NotWritableError",
            "DiskFullError", "free_bytes", "check_free_space", "write_readonly", "install_readonly", "unsealed",
            "dataset_lock",
@@ -254,16 +256,11 @@ def remove_leftovers(root: str | os.PathLike) -> list[Path]:
 
 
 def progress(total: int, desc: str, enabled: bool = True, unit: str = "file"):
-    """The package's progress bar (tqdm, on stderr, gone when done).
+    """The dataset layer's progress bar (see :func:`course_utils.progress.progress_bar`).
 
     ``enabled=False`` hides it; so does ``TQDM_DISABLE=1`` in the environment.
     """
-    from tqdm import tqdm
-
-    options = dict(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
-    if not enabled:
-        options["disable"] = True
-    return tqdm(**options)
+    return progress_bar(total=total, desc=desc, unit=unit, enabled=enabled)
 
 
 def display_path(path: str | os.PathLike) -> str:
