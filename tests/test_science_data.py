@@ -215,6 +215,18 @@ def test_science_dir_generates_once_and_replaces_a_stale_folder(tmp_path, monkey
     assert marker.full_check(root) == []
 
 
+def test_science_dir_prints_the_same_line_wherever_the_cache_is(tmp_path, monkeypatch, capsys):
+    # Notebook 5 stores this line: it must not name the machine's cache folder.
+    lines = []
+    for folder in (tmp_path / "one", tmp_path / "elsewhere" / "two"):
+        monkeypatch.setenv("COURSE_CACHE_DIR", str(folder))
+        science_dir("small")
+        lines.append(capsys.readouterr().out)
+    assert lines[0] == lines[1]
+    assert str(tmp_path) not in lines[0]
+    assert "synthetic-science-small in the course's cache folder" in lines[0]
+
+
 def test_science_dir_works_whichever_calibration_source_is_chosen(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("COURSE_DATA_SOURCE", "magellan")  # no network needed: nothing fetched

@@ -52,7 +52,7 @@ from .files import display_path, ensure_writable, is_within
 from .layout import DATA_FOLDER, FRAMES, PRESETS, SYNTHETIC_FRAMES, as_preset
 
 __all__ = ["dataset_dir", "work_dir", "cache_dir", "cache_status", "SOURCES", "describe_choice",
-           "dataset_dir_for", "synthetic_dataset_dir"]
+           "dataset_dir_for", "synthetic_dataset_dir", "using_line"]
 
 #: The data sources ``dataset_dir`` knows.
 SOURCES = ("synthetic", "magellan")
@@ -139,7 +139,7 @@ def cache_status() -> list[tuple[str, str]]:
     return states
 
 
-def _line(description: str, root: Path, note: str = "") -> str:
+def using_line(description: str, root: Path, note: str = "") -> str:
     """The line ``dataset_dir`` prints: what data, and where.
 
     Notebook outputs are stored and published, so a dataset in the cache is
@@ -203,7 +203,7 @@ def _from_env_dir(root: Path, source: str | None) -> str:
         problem = _env_dir_problem(root, content)
         if problem:
             raise FileNotFoundError(problem)
-        return _line(identity.describe(content), root, f" (set by {DATA_DIR_ENV})")
+        return using_line(identity.describe(content), root, f" (set by {DATA_DIR_ENV})")
     missing = [f.path for f in FRAMES if not (root / f.path).is_file()]
     if missing:
         shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
@@ -213,7 +213,7 @@ def _from_env_dir(root: Path, source: str | None) -> str:
             f"Fill it with one of:\n{_fill_commands(root, source)}\n"
             f"or unset {DATA_DIR_ENV} to let the course choose its own dataset folder."
         )
-    return _line("the calibration frames", root,
+    return using_line("the calibration frames", root,
                  f" (set by {DATA_DIR_ENV}; not verified: it has no {marker.MARKER_NAME})")
 
 
@@ -239,14 +239,14 @@ def describe_choice(source: str | None = None, preset: str = "full") -> tuple[Pa
         root = _magellan_dir()
         status = _magellan_status(root)
         if status.ok:
-            return root, _line(identity.describe(status.content), root), None
+            return root, using_line(identity.describe(status.content), root), None
     if source == "magellan":
         from .manifest import load_manifest
 
-        return root, _line(identity.describe(identity.magellan(load_manifest())), root), "fetch"
+        return root, using_line(identity.describe(identity.magellan(load_manifest())), root), "fetch"
     root = _synthetic_dir(preset)
     info = identity.synthetic(preset)
-    line = _line(identity.describe(info), root)
+    line = using_line(identity.describe(info), root)
     return root, line, None if _synthetic_status(root, preset).ok else "generate"
 
 
@@ -370,7 +370,7 @@ def synthetic_dataset_dir(preset: str = "full", *, verbose: bool = True) -> Path
     else:
         _make_synthetic(root, preset, verbose)
     if verbose:
-        print(_line(identity.describe(identity.synthetic(preset)), root))
+        print(using_line(identity.describe(identity.synthetic(preset)), root))
     return root
 
 

@@ -61,7 +61,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import fill, identity, marker
-from .files import display_path
 from .fitsfile import fits_bytes
 from .headers import frame_header
 from .identity import SCIENCE_VERSION, check_seed
@@ -422,9 +421,9 @@ def science_dir(preset: str = "full", seed: int = DEFAULT_SEED, *, verbose: bool
     Examples
     --------
     >>> root = science_dir()   # doctest: +SKIP
-    Using the synthetic science frames (preset 'full', seed 20230321, version 1) in ~/.cache/course_utils/synthetic-science-full
+    Using the synthetic science frames (preset 'full', seed 20230321, version 1): synthetic-science-full in the course's cache folder
     """
-    from .locate import cache_dir
+    from .locate import cache_dir, using_line
 
     preset_obj = as_preset(preset)
     seed = check_seed(seed)
@@ -435,8 +434,8 @@ def science_dir(preset: str = "full", seed: int = DEFAULT_SEED, *, verbose: bool
         other = status.owned and any(status.content.get(k) != v for k, v in plan.info.items())
         fill.fill(root, plan, overwrite=other, progress=False)
     if verbose:
-        print(f"Using the synthetic science frames (preset {preset_obj.name!r}, seed {seed}, "
-              f"version {SCIENCE_VERSION}) in {display_path(root)}")
+        print(using_line(f"the synthetic science frames (preset {preset_obj.name!r}, seed {seed}, "
+                         f"version {SCIENCE_VERSION})", root))
     return root
 
 
