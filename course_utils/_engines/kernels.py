@@ -78,7 +78,7 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
-from .model import rounding_tolerance
+from .model import pair_stats, rounding_tolerance, sigma_bounds
 
 __all__ = ["batcher_pairs", "extreme_pairs", "histogram16", "combine_plain", "combine_pixel"]
 
@@ -144,6 +144,9 @@ def histogram16(values, counts):
 _HELPER = dict(nogil=True, error_model="numpy", no_cpython_wrapper=True)
 #: The numerical model's tolerance (:mod:`course_utils._engines.model`), compiled.
 _tolerance = njit(**_HELPER)(rounding_tolerance)
+#: astropy's bounds and its statistics of two values (:mod:`course_utils._engines.model`), compiled.
+_sigma_bounds = njit(**_HELPER)(sigma_bounds)
+_pair_stats = njit(**_HELPER)(pair_stats)
 
 
 @njit(fastmath={"nnan"}, **_HELPER)
@@ -174,8 +177,7 @@ def _bounds(m, r1, r2, ref, median, sl, su, median_centre, e1, e2):
     var = (r2 - r1 * r1 * inv) * inv
     std = math.sqrt(var) if var > 0.0 else 0.0
     centre = median if median_centre else mean
-    lower = centre - sl * std
-    upper = centre + su * std
+    lower, upper = _sigma_bounds(centre, std, sl, su)
     smax = sl if sl > su else su
     # |r1| / m + std bounds the root mean square of x - ref.
     tol = _tolerance(mf, r1, r2, ref, abs(r1) * inv + std, std, centre, e1, e2, smax,
@@ -212,13 +214,9 @@ def _clip_sorted(col, n, ref, S1, S2, grow, sl, su, maxiters, median_centre, med
         m = hi - lo
         median = 0.5 * (col[lo + (m - 1) // 2] + col[lo + m // 2])
         if m <= 2:  # astropy's own operations: exactly its bounds
-            mean = (col[lo] + col[hi - 1]) / 2.0
-            da = col[lo] - mean
-            db = col[hi - 1] - mean
-            std = math.sqrt((da * da + db * db) / 2.0)
+            mean, std = _pair_stats(col[lo], col[hi - 1])
             centre = median if median_centre else mean
-            lower = centre - sl * std
-            upper = centre + su * std
+            lower, upper = _sigma_bounds(centre, std, sl, su)
             tol = 0.0
         else:
             lower, upper, tol, mean = _bounds(m, r1, r2, ref, median, sl, su, median_centre,
