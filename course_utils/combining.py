@@ -102,6 +102,26 @@ def _positive(name, value, optional=False):
     return float(value)
 
 
+def _clip_params(*, cenfunc, stdfunc, sigma, sigma_lower, sigma_upper, maxiters) -> ClipParams:
+    """combine()'s clipping options, checked (ValueError naming the option)."""
+    cenfunc = _choice("cenfunc", cenfunc, _CENFUNCS)
+    stdfunc = _choice("stdfunc", stdfunc, _STDFUNCS)
+    sigma = _positive("sigma", sigma)
+    sigma_lower = _positive("sigma_lower", sigma_lower, optional=True)
+    sigma_upper = _positive("sigma_upper", sigma_upper, optional=True)
+    if maxiters is not None and (
+        isinstance(maxiters, bool) or not isinstance(maxiters, Integral) or maxiters < 1
+    ):
+        raise ValueError(f"maxiters must be a whole number >= 1 or None, got {maxiters!r}")
+    return ClipParams(
+        sigma_lower=sigma if sigma_lower is None else sigma_lower,
+        sigma_upper=sigma if sigma_upper is None else sigma_upper,
+        maxiters=-1 if maxiters is None else int(maxiters),
+        use_median=cenfunc == "median",
+        use_mad_std=stdfunc == "mad_std",
+    )
+
+
 def _how_many(name, value) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
         raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
@@ -408,34 +428,19 @@ def combine(
     """
     method = _choice("method", method, _METHODS)
     clip = _choice("clip", clip, _CLIPS)
-    cenfunc = _choice("cenfunc", cenfunc, _CENFUNCS)
-    stdfunc = _choice("stdfunc", stdfunc, _STDFUNCS)
-    sigma = _positive("sigma", sigma)
-    sigma_lower = _positive("sigma_lower", sigma_lower, optional=True)
-    sigma_upper = _positive("sigma_upper", sigma_upper, optional=True)
-    if maxiters is not None and (
-        isinstance(maxiters, bool) or not isinstance(maxiters, Integral) or maxiters < 1
-    ):
-        raise ValueError(f"maxiters must be a whole number >= 1 or None, got {maxiters!r}")
+    params = _clip_params(cenfunc=cenfunc, stdfunc=stdfunc, sigma=sigma, sigma_lower=sigma_lower,
+                          sigma_upper=sigma_upper, maxiters=maxiters)
     nlow = _how_many("nlow", nlow)
     nhigh = _how_many("nhigh", nhigh)
     return_count = _flag("return_count", return_count)
     return_mask = _flag("return_mask", return_mask)
-    if memory_limit is not None:
-        if isinstance(memory_limit, bool) or not isinstance(memory_limit, Real) or not memory_limit >= MIN_MEMORY:
-            raise ValueError(
-                f"memory_limit must be a number of bytes >= {MIN_MEMORY} (4 MiB), got {memory_limit!r}"
-            )
+    if memory_limit is not None and (isinstance(memory_limit, bool) or not isinstance(memory_limit, Real)
+                                     or not memory_limit >= MIN_MEMORY):
+        raise ValueError(
+            f"memory_limit must be a number of bytes >= {MIN_MEMORY} (4 MiB), got {memory_limit!r}")
     if progress is not None and not isinstance(progress, (bool, np.bool_)):
         raise TypeError(f"progress must be True, False or None, got {progress!r}")
     backend = _backend(backend)
-    params = ClipParams(
-        sigma_lower=sigma if sigma_lower is None else sigma_lower,
-        sigma_upper=sigma if sigma_upper is None else sigma_upper,
-        maxiters=-1 if maxiters is None else int(maxiters),
-        use_median=cenfunc == "median",
-        use_mad_std=stdfunc == "mad_std",
-    )
 
     canon = canonical(frames, progress)
     if nlow or nhigh:

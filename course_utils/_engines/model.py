@@ -15,6 +15,14 @@ cancelling outliers (``-1e30`` and ``1e30`` around a centre of 0) are
 caught; an infinite or NaN tolerance (sums that overflow) always means
 "ask astropy", which keeps everything when its own bounds are infinite.
 
+Here, once: the bounds themselves (:func:`sigma_bounds`), astropy's
+statistics of one or two values (:func:`pair_stats`: exact, no tolerance
+needed), the mean and variance from exact or shifted sums
+(:func:`sums_stats`, the numpy engine's), and the tolerance
+(:func:`rounding_tolerance`, :func:`float_sum_errors`). The numpy engine
+(:mod:`course_utils._engines.clip`: per-row, unsorted shortcut and
+per-frame paths) and the numba kernels call them.
+
 The functions use only arithmetic and ``np.sqrt``/``np.abs``/``np.maximum``,
 so that they work elementwise on numpy arrays (the numpy engine) and
 compile with numba for scalars (the kernels, :mod:`course_utils._engines.kernels`).
