@@ -48,6 +48,7 @@ class Canonical:
     frames: np.ndarray | list[np.ndarray]
     out_dtype: np.dtype  # the type of the combined image
     unit: Any = None  # an astropy unit, or None
+    integer: bool = False  # the input was integers (whatever type the engines get)
 
 
 def out_dtype(dtype: np.dtype) -> np.dtype:
@@ -168,14 +169,52 @@ def canonical(frames, progress: bool | None = None) -> Canonical:
             frames = list(frames)
         if _is_names(frames):
             stack = read_stack(as_paths(frames), progress=progress)
-            return Canonical(stack, out_dtype(stack.dtype))
+            return Canonical(stack, out_dtype(stack.dtype), None, stack.dtype.kind in "ui")
     if isinstance(frames, np.ndarray):
         whole = _unpack(frames, 0)
         return Canonical(_canonical_array(whole), out_dtype(whole.data.dtype),
-                         _common_unit([whole]))
+                         _common_unit([whole]), whole.data.dtype.kind in "ui")
     parts = [_unpack(f, i) for i, f in enumerate(frames)]
     for p in parts:
         if p.data.dtype.kind not in "uif":
             _canonical_array(p)  # raises the TypeError
     dtype = np.result_type(*[p.data.dtype for p in parts]) if parts else np.dtype(np.float64)
-    return Canonical([_canonical_array(p) for p in parts], out_dtype(dtype), _common_unit(parts))
+    return Canonical([_canonical_array(p) for p in parts], out_dtype(dtype), _common_unit(parts),
+                     dtype.kind in "ui")
+
+
+def reject_extrema(canon: Canonical, nlow: int, nhigh: int) -> Canonical:
+    """Exclude the ``nlow`` lowest and ``nhigh`` highest valid values of every pixel.
+
+    Valid values are the finite ones (NaN, ±inf and masked values are
+    already missing and do not count towards ``nlow``/``nhigh``). A pixel
+    with ``nlow + nhigh`` or fewer valid values keeps none. Of tied values,
+    which copy is excluded does not matter. Returns the frames as one float
+    stack (4 or 8 bytes per value) with the excluded values NaN.
+
+    Examples
+    --------
+    >>> c = reject_extrema(canonical(np.array([[[5, 1]], [[1, 2]], [[3, 3]]], dtype=np.uint16)), 1, 0)
+    >>> c.frames[:, 0].tolist()
+    [[5.0, nan], [nan, 2.0], [3.0, 3.0]]
+    """
+    frames = canon.frames
+    n = len(frames)
+    first = np.asarray(frames[0])
+    ftype = _missing_type(np.result_type(*[np.asarray(f).dtype for f in frames]) if n else first.dtype)
+    stack = np.empty((n,) + first.shape, dtype=ftype)
+    for i, frame in enumerate(frames):
+        stack[i] = frame
+    flat = stack.reshape(n, -1)
+    rows = 1 << 16  # pixels at a time: the sort's index array stays small
+    for a in range(0, flat.shape[1], rows):
+        block = flat[:, a:a + rows]
+        block[~np.isfinite(block)] = np.nan  # (missing either way; NaN sorts last)
+        order = np.argsort(block, axis=0, kind="stable")
+        valid = np.count_nonzero(~np.isnan(block), axis=0)
+        ranks = np.arange(n)[:, np.newaxis]
+        # Ranks (in the sorted order) of the values to exclude: the first
+        # nlow and the last nhigh of each pixel's valid values.
+        drop = (ranks < nlow) | ((ranks >= valid - nhigh) & (ranks < valid))
+        np.put_along_axis(block, order, np.where(drop, np.nan, np.take_along_axis(block, order, 0)), 0)
+    return Canonical(stack, canon.out_dtype, canon.unit, canon.integer)

@@ -58,7 +58,7 @@ from ._engines.clip import ClipParams
 from ._engines.frames import MIN_MEMORY, Job, Outputs, _Frames
 from ._engines.numba_engine import _kind, _load_kernels, _run_numba
 from ._engines.numpy_engine import _frame_bounds, _run_numpy
-from ._inputs import canonical
+from ._inputs import canonical, reject_extrema
 from .fits_frames import read_stack
 
 __all__ = ["combine", "prepare_kernels", "read_stack", "log", "BACKEND_ENV", "MIN_MEMORY"]
@@ -68,7 +68,7 @@ __all__ = ["combine", "prepare_kernels", "read_stack", "log", "BACKEND_ENV", "MI
 #: (pixels the numba kernels handed to the numpy engine).
 log = logging.getLogger("course_utils.combine")
 
-_METHODS = ("median", "mean")
+_METHODS = ("median", "mean", "sum")
 _CLIPS = (None, "frame", "pixel")
 _CENFUNCS = ("median", "mean")
 _STDFUNCS = ("std", "mad_std")
@@ -102,6 +102,32 @@ def _positive(name, value, optional=False):
     return float(value)
 
 
+def _clip_params(*, cenfunc, stdfunc, sigma, sigma_lower, sigma_upper, maxiters) -> ClipParams:
+    """combine()'s clipping options, checked (ValueError naming the option)."""
+    cenfunc = _choice("cenfunc", cenfunc, _CENFUNCS)
+    stdfunc = _choice("stdfunc", stdfunc, _STDFUNCS)
+    sigma = _positive("sigma", sigma)
+    sigma_lower = _positive("sigma_lower", sigma_lower, optional=True)
+    sigma_upper = _positive("sigma_upper", sigma_upper, optional=True)
+    if maxiters is not None and (
+        isinstance(maxiters, bool) or not isinstance(maxiters, Integral) or maxiters < 1
+    ):
+        raise ValueError(f"maxiters must be a whole number >= 1 or None, got {maxiters!r}")
+    return ClipParams(
+        sigma_lower=sigma if sigma_lower is None else sigma_lower,
+        sigma_upper=sigma if sigma_upper is None else sigma_upper,
+        maxiters=-1 if maxiters is None else int(maxiters),
+        use_median=cenfunc == "median",
+        use_mad_std=stdfunc == "mad_std",
+    )
+
+
+def _how_many(name, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+        raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+    return int(value)
+
+
 def _flag(name, value):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")
@@ -115,7 +141,7 @@ def _flag(name, value):
 
 def combine(
     frames,
-    method: Literal["median", "mean"] = "median",
+    method: Literal["median", "mean", "sum"] = "median",
     clip: Literal["frame", "pixel"] | None = None,
     sigma: float = 3.0,
     sigma_lower: float | None = None,
@@ -128,6 +154,8 @@ def combine(
     memory_limit: float | None = None,
     progress: bool | None = None,
     backend: Literal["auto", "numba", "numpy"] = "auto",
+    nlow: int = 0,
+    nhigh: int = 0,
 ) -> np.ndarray | tuple[np.ndarray, ...]:
     """Median- or mean-combine frames, optionally sigma-clipped, fast.
 
@@ -146,8 +174,15 @@ def combine(
         `pathlib.Path`, or an array or astropy ``Column`` of names), which
         are read into one preallocated stack with :func:`read_stack`. Any
         N >= 1. See "Inputs" in the Notes for masks, units and data types.
-    method : {'median', 'mean'}, optional
+    method : {'median', 'mean', 'sum'}, optional
         How the values kept at each pixel are combined. Default 'median'.
+        ``'sum'`` is the sum of the kept values only, as
+        ``ccdproc.Combiner.sum_combine``: values that are missing, masked or
+        rejected add nothing and are not replaced (for a sum scaled to all
+        N frames, use the mean times N). It is float64 whatever the input
+        (sums of 16-bit frames exceed float32's exact integers), computed
+        as the mean times the count (exact for integer data), and NaN
+        where no value is kept (ccdproc: 0, masked).
     clip : {None, 'frame', 'pixel'}, optional
         Sigma clipping before combining.
 
@@ -193,11 +228,24 @@ def combine(
         compiling them first if need be (ImportError without a usable
         numba); ``'numpy'`` never uses them. Both give the same results.
         See Notes.
+    nlow, nhigh : int, optional
+        Extrema (min/max) rejection, as ``ccdproc.combine(clip_extrema=True,
+        nlow=..., nhigh=...)`` and IRAF's ``minmax``: exclude the ``nlow``
+        lowest and ``nhigh`` highest values of each pixel before any
+        sigma clipping, which then sees only the values left (ccdproc's
+        clipping, done after its extrema rejection too, computes its
+        statistics from all the values, rejected ones included, so with
+        both its results differ). Only valid values count: a
+        NaN, ±inf or masked value is not one of the ``nhigh`` highest
+        (ccdproc counts it towards them). A pixel with ``nlow + nhigh`` or
+        fewer valid values keeps none. Default 0: none. It costs a float
+        copy of the stack (4 or 8 bytes per value) and a sort.
 
     Returns
     -------
     combined : ndarray or Quantity, shape (ny, nx)
-        float32 for integer and float32 input, float64 for float64 input.
+        float32 for integer and float32 input, float64 for float64 input
+        (and for ``method='sum'``).
         NaN where no value is left (all rejected or missing). A
         `~astropy.units.Quantity` in the frames' unit when they had one.
     count : ndarray of int, shape (ny, nx)
@@ -247,6 +295,17 @@ def combine(
       (``count`` and ``mask`` have none); CCDData uncertainties are ignored;
     * FITS files that cannot be read raise OSError naming the file and its
       place in the list; ``memory_limit=float('inf')`` means no limit.
+
+    **ccdproc options without a counterpart.** ``scale=`` and ``weights=``
+    (not implemented yet: scale the frames first, e.g. ``frames / np.median(
+    frames, axis=(1, 2), keepdims=True)`` for flats, and weighted means are
+    not a sigma-clip result astropy defines); ``minmax_clip`` (value
+    thresholds: mask the values, e.g. ``np.ma.masked_outside``, and pass the
+    masked array); ``sigma_clip_func``/``sigma_clip_dev_func`` callables
+    (only astropy's string functions are reproduced, see "Exactly which
+    clipping"); ``mem_limit`` is ``memory_limit``; ``combine_uncertainty_function``
+    and the output ``CCDData``'s uncertainty (uncertainties are ignored);
+    ``dtype`` (the result's type is fixed, see Returns).
 
     **Which engine ran.** Each call logs, at DEBUG level on the logger
     ``course_utils.combine`` (:data:`log`), a record whose attributes
@@ -369,42 +428,34 @@ def combine(
     """
     method = _choice("method", method, _METHODS)
     clip = _choice("clip", clip, _CLIPS)
-    cenfunc = _choice("cenfunc", cenfunc, _CENFUNCS)
-    stdfunc = _choice("stdfunc", stdfunc, _STDFUNCS)
-    sigma = _positive("sigma", sigma)
-    sigma_lower = _positive("sigma_lower", sigma_lower, optional=True)
-    sigma_upper = _positive("sigma_upper", sigma_upper, optional=True)
-    if maxiters is not None and (
-        isinstance(maxiters, bool) or not isinstance(maxiters, Integral) or maxiters < 1
-    ):
-        raise ValueError(f"maxiters must be a whole number >= 1 or None, got {maxiters!r}")
+    params = _clip_params(cenfunc=cenfunc, stdfunc=stdfunc, sigma=sigma, sigma_lower=sigma_lower,
+                          sigma_upper=sigma_upper, maxiters=maxiters)
+    nlow = _how_many("nlow", nlow)
+    nhigh = _how_many("nhigh", nhigh)
     return_count = _flag("return_count", return_count)
     return_mask = _flag("return_mask", return_mask)
-    if memory_limit is not None:
-        if isinstance(memory_limit, bool) or not isinstance(memory_limit, Real) or not memory_limit >= MIN_MEMORY:
-            raise ValueError(
-                f"memory_limit must be a number of bytes >= {MIN_MEMORY} (4 MiB), got {memory_limit!r}"
-            )
+    if memory_limit is not None and (isinstance(memory_limit, bool) or not isinstance(memory_limit, Real)
+                                     or not memory_limit >= MIN_MEMORY):
+        raise ValueError(
+            f"memory_limit must be a number of bytes >= {MIN_MEMORY} (4 MiB), got {memory_limit!r}")
     if progress is not None and not isinstance(progress, (bool, np.bool_)):
         raise TypeError(f"progress must be True, False or None, got {progress!r}")
     backend = _backend(backend)
-    params = ClipParams(
-        sigma_lower=sigma if sigma_lower is None else sigma_lower,
-        sigma_upper=sigma if sigma_upper is None else sigma_upper,
-        maxiters=-1 if maxiters is None else int(maxiters),
-        use_median=cenfunc == "median",
-        use_mad_std=stdfunc == "mad_std",
-    )
 
     canon = canonical(frames, progress)
+    if nlow or nhigh:
+        canon = reject_extrema(canon, nlow, nhigh)
+    total = method == "sum"  # the mean times the count
+    if total:
+        method = "mean"
     src = _Frames(canon.frames)
     kind = _kind(clip, src.dtype)
     kernels = _kernels_for(backend, clip, params, kind)
 
     n = src.n
     ny, nx = src.shape
-    out = np.empty((ny, nx), dtype=canon.out_dtype)
-    count = np.empty((ny, nx), dtype=np.intp) if return_count else None
+    out = np.empty((ny, nx), dtype=np.float64 if total else canon.out_dtype)
+    count = np.empty((ny, nx), dtype=np.intp) if return_count or total else None
     mask = np.empty((n, ny, nx), dtype=bool) if return_mask else None
 
     # No more than the computer could have: an infinite limit means "no limit".
@@ -425,6 +476,8 @@ def combine(
     log.debug("combine() ran on the %s engine (%d pixel(s) settled by the numpy engine)",
               engine, settled, extra={"engine": engine, "settled": settled})
 
+    if total:
+        out = _sum(out, count, canon.integer)
     if canon.unit is not None:
         from astropy.units import Quantity
 
@@ -432,6 +485,18 @@ def combine(
     if not (return_count or return_mask):
         return out
     return (out,) + ((count,) if return_count else ()) + ((mask,) if return_mask else ())
+
+
+def _sum(mean: np.ndarray, count: np.ndarray, integer: bool) -> np.ndarray:
+    """The sums of the kept values, from their float64 means and counts.
+
+    ``fl(fl(s / n) * n)`` is within a unit in the last place of ``s``; for
+    integer data the sum is an integer, so rounding gives it exactly (below
+    2**52).
+    """
+    with np.errstate(invalid="ignore", over="ignore"):  # (NaN where nothing is kept)
+        total = mean * count
+    return np.rint(total, out=total) if integer else total
 
 
 def prepare_kernels(dtype: npt.DTypeLike = np.uint16) -> str:

@@ -403,3 +403,107 @@ def test_matches_ccdproc_from_fits_files(tmp_path):
     got = combine(paths, method="mean", clip="pixel", cenfunc="mean", maxiters=1, progress=False)
     np.testing.assert_allclose(got, expected.data, rtol=RTOL)
     np.testing.assert_array_equal(got, combine(stack, method="mean", clip="pixel", cenfunc="mean", maxiters=1))
+
+
+# ---------------------------------------------------------------------------
+# What a ccdproc user expects: method='sum', extrema rejection (nlow/nhigh)
+# ---------------------------------------------------------------------------
+
+
+def _ccd_list(stack, mask=None):
+    from astropy.nddata import CCDData
+
+    return [CCDData(np.asarray(f, dtype=np.float64), unit="adu",
+                    mask=None if mask is None else mask[i]) for i, f in enumerate(stack)]
+
+
+def _extrema_reference(stack, nlow, nhigh):
+    """The stack (float64) with each pixel's nlow lowest and nhigh highest finite values NaN."""
+    x = np.where(np.isfinite(stack), stack, np.nan).astype(np.float64)
+    ranks = np.argsort(np.argsort(x, axis=0, kind="stable"), axis=0, kind="stable")
+    valid = np.isfinite(x).sum(axis=0)
+    return np.where((ranks < nlow) | (ranks >= valid - nhigh), np.nan, x)
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, ">i2", np.int32, np.int64])
+@pytest.mark.parametrize("clip", [None, "pixel", "frame"])
+def test_sum_of_integers_is_exact(dtype, clip):
+    rng = np.random.default_rng(11)
+    stack = bias_like(rng, 41, dtype=np.uint16).astype(dtype)
+    _, count, mask = astropy_route(stack, "mean", clip)
+    expected = np.where(mask, 0, stack.astype(np.int64)).sum(axis=0)
+    got, got_count = combine(stack, method="sum", clip=clip, return_count=True)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(got_count, count)
+
+
+def test_sum_of_floats_skips_missing_and_is_nan_when_nothing_is_kept():
+    stack = np.array([[[1.5, np.nan, 2.0]], [[2.25, np.nan, np.inf]], [[-1.0, np.nan, 3.0]]],
+                     dtype=np.float32)
+    got, count = combine(stack, method="sum", return_count=True)
+    np.testing.assert_array_equal(got, [[2.75, np.nan, 5.0]])
+    np.testing.assert_array_equal(count, [[3, 0, 2]])
+
+
+def test_sum_matches_ccdproc_sum_combine_with_masks():
+    from ccdproc import Combiner
+
+    rng = np.random.default_rng(5)
+    stack = rng.normal(1000, 30, size=(7, 6, 8))
+    mask = rng.random(stack.shape) < 0.3
+    mask[:, 0, 0] = True  # nothing kept: ccdproc masks it (with 0), combine gives NaN
+    ours = combine(np.ma.MaskedArray(stack, mask), method="sum")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # its uncertainty of empty pixels
+        theirs = Combiner(_ccd_list(stack, mask)).sum_combine()
+    kept = ~theirs.mask
+    np.testing.assert_allclose(ours[kept], theirs.data[kept], rtol=1e-12, atol=0)
+    assert np.isnan(ours[0, 0]) and not np.isnan(ours[kept]).any()
+
+
+@pytest.mark.parametrize("method, theirs", [("median", "median"), ("mean", "average"),
+                                            ("sum", "sum")])
+@pytest.mark.parametrize("nlow, nhigh", [(1, 1), (0, 2), (3, 0), (2, 5)])
+def test_extrema_rejection_matches_ccdproc(method, theirs, nlow, nhigh):
+    import ccdproc
+
+    rng = np.random.default_rng(nlow * 10 + nhigh)
+    stack = bias_like(rng, 12, dtype=np.uint16)
+    expected = ccdproc.combine(_ccd_list(stack), method=theirs, clip_extrema=True,
+                               nlow=nlow, nhigh=nhigh).data
+    got, count = combine(stack, method=method, nlow=nlow, nhigh=nhigh, return_count=True)
+    np.testing.assert_allclose(got, expected, rtol=RTOL, atol=0)
+    assert (count == 12 - nlow - nhigh).all()
+
+
+@pytest.mark.parametrize("clip", [None, "pixel", "frame"])
+@pytest.mark.parametrize("dtype", [np.uint16, np.int32, np.float32, ">f8"])
+def test_extrema_rejection_counts_only_valid_values(clip, dtype):
+    rng = np.random.default_rng(8)
+    stack = bias_like(rng, 9, dtype=dtype)
+    if stack.dtype.kind == "f":
+        stack[rng.random(stack.shape) < 0.2] = np.nan
+        stack[0, 0, :] = np.inf
+        stack[:, 1, 1] = np.nan  # no valid value at all
+    masked = np.ma.masked_greater(stack, 820)  # masked values do not count either
+    reference = _extrema_reference(np.ma.filled(masked.astype(np.float64), np.nan), 2, 1)
+    expected, count, mask = astropy_route(reference, "mean", clip)
+    got, got_count, got_mask = combine(masked, method="mean", clip=clip, nlow=2, nhigh=1,
+                                       return_count=True, return_mask=True)
+    np.testing.assert_allclose(got, expected, rtol=RTOL, atol=0, equal_nan=True)
+    np.testing.assert_array_equal(got_count, count)
+    np.testing.assert_array_equal(got_mask, mask)
+
+
+def test_extrema_rejection_of_every_value_leaves_nan():
+    got, count = combine(np.arange(12.0).reshape(4, 1, 3), nlow=2, nhigh=2, return_count=True)
+    assert np.isnan(got).all() and (count == 0).all()
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "1", None])
+def test_bad_nlow_nhigh_are_refused(bad):
+    with pytest.raises(ValueError, match="nlow must be a whole number"):
+        combine(np.zeros((3, 2, 2)), nlow=bad)
+    with pytest.raises(ValueError, match="nhigh must be a whole number"):
+        combine(np.zeros((3, 2, 2)), nhigh=bad)

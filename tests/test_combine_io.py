@@ -235,7 +235,7 @@ def test_mixed_paths_and_arrays():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"method": "average"}, r"method='average'.*\('median', 'mean'\)"),
+        ({"method": "average"}, r"method='average'.*\('median', 'mean', 'sum'\)"),
         ({"method": None}, "method=None"),
         ({"clip": "pixels"}, r"clip='pixels'.*\(None, 'frame', 'pixel'\)"),
         ({"clip": True}, "clip=True"),

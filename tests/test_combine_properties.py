@@ -130,6 +130,49 @@ def test_combine_equals_the_astropy_route(engine, stack, opts):
         assert close.all(), (got[~close], expected[~close])
 
 
+def extrema_rejected(stack, nlow, nhigh):
+    """The stack as float64, masked values and ±inf NaN, each pixel's extreme finite values NaN.
+
+    Of tied values, the earliest frames' lose to ``nlow`` and the latest
+    frames' to ``nhigh`` (a stable sort), as in combine's mask.
+    """
+    data = np.ma.filled(np.ma.asarray(stack).astype(np.float64), np.nan)
+    data = np.where(np.isfinite(data), data, np.nan)
+    ranks = np.argsort(np.argsort(data, axis=0, kind="stable"), axis=0, kind="stable")
+    valid = np.count_nonzero(~np.isnan(data), axis=0)
+    return np.where((ranks < nlow) | (ranks >= valid - nhigh), np.nan, data)
+
+
+@pytest.mark.parametrize("engine", [pytest.param("numba", marks=needs_numba), "numpy"])
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(stack=stacks(), opts=options, nlow=st.integers(0, 3), nhigh=st.integers(0, 3),
+       total=st.booleans())
+def test_extrema_rejection_and_sum_equal_the_numpy_route(engine, stack, opts, nlow, nhigh, total):
+    """nlow/nhigh: the astropy route on the stack without its extremes; 'sum': nansum of what is kept."""
+    method, clip = opts.pop("method"), opts.pop("clip")
+    kw = opts if clip is not None else {}
+    EXAMPLES[engine + " (extrema, sum)"] += 1
+    with np.errstate(all="ignore"):
+        got, count, mask = combine(stack, method="sum" if total else method, clip=clip,
+                                   backend=engine, nlow=nlow, nhigh=nhigh, return_count=True,
+                                   return_mask=True, **kw)
+    reference = extrema_rejected(stack, nlow, nhigh)
+    expected, expected_count, expected_mask, scale = astropy_route(
+        reference, "mean" if total else method, clip, **kw)
+    np.testing.assert_array_equal(mask, expected_mask)
+    np.testing.assert_array_equal(count, expected_count)
+    if total:
+        kept = np.where(expected_mask, 0.0, reference)
+        with np.errstate(all="ignore"):
+            expected = np.where(expected_count > 0, kept.sum(axis=0), np.nan)
+        scale = scale * expected_count
+    slack = 1e-6 * np.abs(expected) + 1e-12 * len(stack) * scale
+    with np.errstate(invalid="ignore"):
+        close = (np.abs(got - expected) <= slack) | (got == expected) | (np.isnan(got) & np.isnan(expected))
+    assert close.all(), (got[~close], expected[~close])
+
+
 def test_examples_ran():
     """Every engine ran examples (when its test ran in this session)."""
     print(f"\nhypothesis examples per engine: {dict(EXAMPLES)}")

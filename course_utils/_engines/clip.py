@@ -58,7 +58,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .model import MAD_TO_STD, float_sum_errors, rounding_tolerance
+from .model import (MAD_TO_STD, float_sum_errors, pair_stats, rounding_tolerance, sigma_bounds,
+                    sums_stats)
 
 __all__ = ["ClipParams", "PlainKernel", "PixelKernel", "FrameKernel", "frame_bounds"]
 
@@ -201,32 +202,25 @@ def _bounds(p: ClipParams, at, lo, hi, ref, s1, s2, float_sums: bool = True):
         )
         std = mad * MAD_TO_STD
     if p.exact_stats:
-        lower = median - p.sigma_lower * std
-        return lower, median + p.sigma_upper * std, np.zeros_like(lower), median
+        lower, upper = sigma_bounds(median, std, p.sigma_lower, p.sigma_upper)
+        return lower, upper, np.zeros_like(lower), median
     kf = np.asarray(k, dtype=np.float64)
-    if not p.use_median:
-        # s1 + k * ref is the exact sum for integer data: this is fl(sum / k).
-        mean = (s1 if ref is None else s1 + kf * ref) / kf
+    with np.errstate(over="ignore", invalid="ignore"):  # (unused parts may overflow)
+        mean, var = sums_stats(kf, s1, 0.0 if s2 is None else s2, 0.0 if ref is None else ref)
     if not p.use_mad_std:
-        # k * sum((x - mean)**2) = k * s2 - s1**2, exact for integer data.
-        var = (kf * s2 - s1 * s1) / (kf * kf)
         std = np.sqrt(np.maximum(var, 0.0))
     small = np.asarray(k <= 2)
     if small.any():
         # One or two values: astropy's own float64 operations. (With two
         # values and sigma=1, the bounds fall exactly on the values.)
         a = at(lo)
-        b = at(np.where(small, hi - 1, lo))
-        mean2 = (a + b) / 2
+        mean2, std2 = pair_stats(a, at(np.where(small, hi - 1, lo)))
         if not p.use_median:
             mean = np.where(small, np.where(k == 2, mean2, a), mean)
         if not p.use_mad_std:
-            d0, d1 = a - mean2, b - mean2
-            std2 = np.sqrt((d0 * d0 + d1 * d1) / 2)
             std = np.where(small, np.where(k == 2, std2, 0.0), std)
     centre = median if p.use_median else mean
-    lower = centre - p.sigma_lower * std
-    upper = centre + p.sigma_upper * std
+    lower, upper = sigma_bounds(centre, std, p.sigma_lower, p.sigma_upper)
     tol = _tolerance(p, kf, s1, s2, ref, std, centre, lambda: (at(lo), at(hi - 1)), float_sums)
     if small.any():
         tol = np.where(small, 0.0, tol)
@@ -513,14 +507,13 @@ def clip_unsorted_rows(b, s1, s2, xmin, xmax, p: ClipParams, want_sum: bool = Fa
     """
     nrows, width = b.shape
     k = np.float64(width)
-    mean = s1 / k
-    std = np.sqrt(np.maximum((k * s2 - s1 * s1) / (k * k), 0.0))
-    if width <= 2:  # astropy's own operations for one or two values (see _bounds)
-        mean = (xmin + xmax) / 2 if width == 2 else xmin
-        d0, d1 = xmin - mean, xmax - mean
-        std = np.sqrt((d0 * d0 + d1 * d1) / 2) if width == 2 else np.zeros(nrows)
-    lower = mean - p.sigma_lower * std
-    upper = mean + p.sigma_upper * std
+    mean, var = sums_stats(k, s1, s2, 0.0)
+    std = np.sqrt(np.maximum(var, 0.0))
+    if width == 2:  # astropy's own operations for one or two values (see _bounds)
+        mean, std = pair_stats(xmin, xmax)
+    elif width == 1:
+        mean, std = xmin, np.zeros(nrows)
+    lower, upper = sigma_bounds(mean, std, p.sigma_lower, p.sigma_upper)
     if width <= 2:
         tol = np.zeros(nrows)
     else:
@@ -771,15 +764,14 @@ def _scalar_bounds(sample, lo: int, hi: int, p: ClipParams) -> tuple[float, floa
     exact = p.exact_stats or k <= 2
     if not p.exact_stats:
         if k <= 2:  # astropy's own operations (see _bounds)
-            a, b = sample.value(lo), sample.value(hi - 1)
-            mean = (a + b) / 2 if k == 2 else a
-            d0, d1 = a - mean, b - mean  # (not ** 2: an overflow is inf, as for astropy)
-            var = (d0 * d0 + d1 * d1) / 2 if k == 2 else 0.0
+            a = sample.value(lo)
+            mean, std2 = pair_stats(a, sample.value(hi - 1)) if k == 2 else (a, 0.0)
+            if not p.use_mad_std:
+                std = std2
         else:
             s1, s2 = sample.sums(lo, hi)
-            if sample.integer:  # exact integers: correctly rounded mean and variance
-                mean = s1 / k
-                var = (k * s2 - s1 * s1) / (k * k)
+            if sample.integer:  # exact (Python) integers: correctly rounded mean and variance
+                mean, var = sums_stats(k, s1, s2, 0)
                 if p.use_mad_std:
                     exact = True
                 else:
@@ -787,9 +779,8 @@ def _scalar_bounds(sample, lo: int, hi: int, p: ClipParams) -> tuple[float, floa
                     spread = max(sample.value(hi - 1) - mean, mean - sample.value(lo)) * low_bit
                     exact = s1 % (k // low_bit) == 0 and spread * spread * k < 2.0**52
             else:
-                mean = (s1 + k * sample.ref) / k
-                var = (k * s2 - s1 * s1) / (k * k)
-        if not p.use_mad_std:
+                mean, var = sums_stats(k, s1, s2, sample.ref)
+        if not p.use_mad_std and k > 2:
             std = math.sqrt(max(var, 0.0))
     centre = median if p.use_median else mean
     tol = 0.0
@@ -798,7 +789,7 @@ def _scalar_bounds(sample, lo: int, hi: int, p: ClipParams) -> tuple[float, floa
         tol = float(_tolerance(p, float(k), float(s1), float(s2), getattr(sample, "ref", None),
                                std, centre, lambda: (sample.value(lo), sample.value(hi - 1)),
                                not sample.integer))
-    return centre - p.sigma_lower * std, centre + p.sigma_upper * std, tol
+    return (*sigma_bounds(centre, std, p.sigma_lower, p.sigma_upper), tol)
 
 
 def _near_scalar(sample, count: int, bound: float, tol: float) -> bool:

@@ -74,15 +74,50 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
-from .model import rounding_tolerance
+from .model import pair_stats, rounding_tolerance, sigma_bounds
 
-__all__ = ["batcher_pairs", "extreme_pairs", "histogram16", "combine_plain", "combine_pixel"]
+__all__ = ["Settings", "Tile", "batcher_pairs", "extreme_pairs", "histogram16", "combine_plain",
+           "combine_pixel"]
 
 _EPS = 2.0**-52
+
+
+class Settings(NamedTuple):
+    """The scalar parameters of a kernel call (numba compiles a NamedTuple of scalars).
+
+    Build it with :func:`settings`, which gives each field its one type (a field
+    of another type would compile the kernels again).
+    """
+
+    off: float  # what to add to stored values to get the data values
+    integer: bool  # the working type is an integer type (exact sums)
+    median_out: bool  # median (else mean) of the kept values
+    sigma_lower: float
+    sigma_upper: float
+    maxiters: int  # -1: no limit
+    median_centre: bool  # cenfunc='median'
+    fill: float  # replaces invalid values before sorting (the largest of the type)
+
+
+def settings(off, integer, median_out, sigma_lower=3.0, sigma_upper=3.0, maxiters=-1,
+        median_centre=True, fill=math.inf) -> Settings:
+    """A :class:`Settings` with every field of its type (float, bool or int)."""
+    return Settings(float(off), bool(integer), bool(median_out), float(sigma_lower),
+               float(sigma_upper), int(maxiters), bool(median_centre), float(fill))
+
+
+class Tile(NamedTuple):
+    """A thread's tile buffers for ``T`` pixels of ``N`` frames."""
+
+    x: np.ndarray  # (N, T) values, in the working type
+    nv: np.ndarray  # (2, T) int64: counts of valid values; indices of columns to clip
+    work: np.ndarray  # (3, T) float64: reference value and sums per pixel
+    cols: np.ndarray  # (T, N) float64: the columns to clip (clip='pixel'; else (0, 0))
 
 
 @lru_cache(maxsize=None)
@@ -144,6 +179,9 @@ def histogram16(values, counts):
 _HELPER = dict(nogil=True, error_model="numpy", no_cpython_wrapper=True)
 #: The numerical model's tolerance (:mod:`course_utils._engines.model`), compiled.
 _tolerance = njit(**_HELPER)(rounding_tolerance)
+#: astropy's bounds and its statistics of two values (:mod:`course_utils._engines.model`), compiled.
+_sigma_bounds = njit(**_HELPER)(sigma_bounds)
+_pair_stats = njit(**_HELPER)(pair_stats)
 
 
 @njit(fastmath={"nnan"}, **_HELPER)
@@ -160,39 +198,41 @@ def sort_columns(x, t, pairs):
 
 
 @njit(**_HELPER)
-def _bounds(m, r1, r2, ref, median, sl, su, median_centre, e1, e2):
+def _bounds(m, r1, r2, ref, median, e1, e2, how):
     """Clipping bounds of a run of ``m >= 3`` values, and their uncertainty.
 
     ``r1``, ``r2``: sums of ``x - ref`` and ``(x - ref)**2`` over the run,
     computed with errors up to ``e1`` and ``e2`` (0 for integer data: the
-    sums are exact). Returns ``(lower, upper, tol, mean)``: astropy's
-    bounds are within ``tol`` of ours.
+    sums are exact); ``how``: the :class:`Settings` (sigmas, centre).
+    Returns ``(lower, upper, tol, mean)``: astropy's bounds are within
+    ``tol`` of ours.
     """
     mf = float(m)
     inv = 1.0 / mf
     mean = r1 * inv + ref
     var = (r2 - r1 * r1 * inv) * inv
     std = math.sqrt(var) if var > 0.0 else 0.0
-    centre = median if median_centre else mean
-    lower = centre - sl * std
-    upper = centre + su * std
+    sl = how.sigma_lower
+    su = how.sigma_upper
+    centre = median if how.median_centre else mean
+    lower, upper = _sigma_bounds(centre, std, sl, su)
     smax = sl if sl > su else su
     # |r1| / m + std bounds the root mean square of x - ref.
     tol = _tolerance(mf, r1, r2, ref, abs(r1) * inv + std, std, centre, e1, e2, smax,
-                     median_centre, True)
+                     how.median_centre, True)
     if not (tol < math.inf and var == var):  # overflow (inf, NaN): the numpy engine decides
         tol = math.inf
     return lower, upper, tol, mean
 
 
 @njit(**_HELPER)
-def _clip_sorted(col, n, ref, S1, S2, grow, sl, su, maxiters, median_centre, median_out):
+def _clip_sorted(col, n, ref, S1, S2, grow, how):
     """Clip the sorted float64 values ``col[:n]`` (n >= 1) as astropy does.
 
     ``S1``, ``S2``: sums of ``col - ref`` and of its squares over the n
     values; ``grow`` times their magnitude bounds the rounding of sums
-    (0 for integer data). Returns ``(result, count, lower, upper,
-    flagged)``.
+    (0 for integer data); ``how``: the :class:`Settings`. Returns
+    ``(result, count, lower, upper, flagged)``.
     """
     # Sums over a run are the column's less the values outside the run:
     # their errors are at most those of the column's.
@@ -212,17 +252,12 @@ def _clip_sorted(col, n, ref, S1, S2, grow, sl, su, maxiters, median_centre, med
         m = hi - lo
         median = 0.5 * (col[lo + (m - 1) // 2] + col[lo + m // 2])
         if m <= 2:  # astropy's own operations: exactly its bounds
-            mean = (col[lo] + col[hi - 1]) / 2.0
-            da = col[lo] - mean
-            db = col[hi - 1] - mean
-            std = math.sqrt((da * da + db * db) / 2.0)
-            centre = median if median_centre else mean
-            lower = centre - sl * std
-            upper = centre + su * std
+            mean, std = _pair_stats(col[lo], col[hi - 1])
+            centre = median if how.median_centre else mean
+            lower, upper = _sigma_bounds(centre, std, how.sigma_lower, how.sigma_upper)
             tol = 0.0
         else:
-            lower, upper, tol, mean = _bounds(m, r1, r2, ref, median, sl, su, median_centre,
-                                              e1, e2)
+            lower, upper, tol, mean = _bounds(m, r1, r2, ref, median, e1, e2, how)
         # Counts over the whole column, from the previous ones; after the
         # last iteration, [c_lo, c_hi) is the kept run.
         while c_lo < n and col[c_lo] < lower:
@@ -242,7 +277,7 @@ def _clip_sorted(col, n, ref, S1, S2, grow, sl, su, maxiters, median_centre, med
         new_lo = lo if c_lo < lo else (hi if c_lo > hi else c_lo)
         new_hi = lo if c_hi < lo else (hi if c_hi > hi else c_hi)
         it += 1
-        if near or new_hi - new_lo == m or new_hi <= new_lo or it == maxiters:
+        if near or new_hi - new_lo == m or new_hi <= new_lo or it == how.maxiters:
             break
         lo = new_lo
         hi = new_hi
@@ -258,7 +293,7 @@ def _clip_sorted(col, n, ref, S1, S2, grow, sl, su, maxiters, median_centre, med
             r2 -= d * d
     kept = c_hi - c_lo if c_hi > c_lo else 0
     result = math.nan
-    if kept > 0 and median_out:
+    if kept > 0 and how.median_out:
         mid = col[c_lo + kept // 2]
         result = mid if kept % 2 else 0.5 * (col[c_lo + (kept - 1) // 2] + mid)
     elif kept > 0:
@@ -279,7 +314,7 @@ _ENTRY = dict(cache=True, nogil=True, error_model="numpy")
 
 
 @njit(**_HELPER)
-def _load(src, start, t, x, nv, work, thr, filler):
+def _load(src, start, t, tile, thr, filler):
     """Copy columns ``start`` to ``start + t`` of ``src`` into ``x``; mark, count, sum.
 
     A value ``v`` of frame ``k`` is valid when ``thr[0, k] <= v <= thr[1,
@@ -289,10 +324,12 @@ def _load(src, start, t, x, nv, work, thr, filler):
     ``work[2, p]`` the sums of ``v - ref`` and ``(v - ref)**2`` over the
     valid values (exact for integers).
     """
+    x = tile.x
+    work = tile.work
     ref = work[0, :t]
     acc = work[1, :t]
     acc2 = work[2, :t]
-    cnt = nv[0, :t]
+    cnt = tile.nv[0, :t]
     for p in range(t):
         cnt[p] = 0
         acc[p] = 0.0
@@ -340,29 +377,31 @@ def _load(src, start, t, x, nv, work, thr, filler):
 
 
 @njit(**_ENTRY)
-def combine_plain(src, a, b, x, pairs, nv, work, thr, off, median_out, fill, res):
+def combine_plain(src, a, b, tile, pairs, thr, how, res):
     """Median or mean of the valid values of columns ``a`` to ``b`` of ``src``.
 
     Parameters
     ----------
     src : (N, W) array of the working type, C-contiguous
-    x : (N, T) tile buffer of the same type; ``nv`` (2, T) int64 and
-        ``work`` (3, T) float64 scratch.
+    tile : :class:`Tile`, ``x`` of the working type (``cols`` unused).
     pairs : the sorting network for N (:func:`batcher_pairs`)
     thr : (2, N) float64 per-frame interval of valid values (see :func:`_load`)
-    off : what to add to stored values to get the data values.
-    median_out : median (else mean) of the valid values.
-    fill : the value that replaces invalid ones before sorting (the largest).
+    how : :class:`Settings` (``off``, ``median_out`` and ``fill`` used).
     res : (5, b - a) float64 output: combined value (NaN without valid
         values) and count of valid values in rows 0 and 1.
     """
+    x = tile.x
+    nv = tile.nv
+    work = tile.work
+    off = how.off
+    median_out = how.median_out
     T = x.shape[1]
-    x[0, 0] = fill
+    x[0, 0] = how.fill
     filler = x[0, 0]  # fill, in the working type
     for start in range(a, b, T):
         t = T if b - start > T else b - start
         j = start - a
-        _load(src, start, t, x, nv, work, thr, filler)
+        _load(src, start, t, tile, thr, filler)
         if median_out:
             sort_columns(x, t, pairs)
         for p in range(t):
@@ -379,39 +418,43 @@ def combine_plain(src, a, b, x, pairs, nv, work, thr, off, median_out, fill, res
 
 
 @njit(**_ENTRY)
-def combine_pixel(src, a, b, x, pairs, ends, nv, work, cols, thr, off, integer, median_out,
-                  sl, su, maxiters, median_centre, fill, res):
+def combine_pixel(src, a, b, tile, pairs, ends, thr, how, res):
     """Sigma-clip (clip='pixel') and combine columns ``a`` to ``b`` of ``src``.
 
     Parameters
     ----------
-    src, x, pairs, nv, work, thr, off, median_out, fill : as for
-        :func:`combine_plain`; ``cols`` (T, N) float64 scratch.
+    src, tile, pairs, thr : as for :func:`combine_plain`; ``tile.cols``
+        (T, N) float64 scratch.
     ends : the network that brings each column's extremes to its ends
         (:func:`extreme_pairs`), enough for iteration 1 without a median.
-    integer : whether the working type is an integer type (exact sums).
-    sl, su, maxiters (-1: no limit), median_centre : the clipping.
+    how : :class:`Settings`, every field.
     res : (5, b - a) float64 output: combined value, count of kept values,
         final lower and upper bounds, and 1.0 where the numpy engine must
         decide (flagged).
 
     Returns the number of flagged pixels.
     """
+    x = tile.x
+    nv = tile.nv
+    work = tile.work
+    cols = tile.cols
+    off = how.off
+    median_out = how.median_out
     N = src.shape[0]
     T = x.shape[1]
-    x[0, 0] = fill
+    x[0, 0] = how.fill
     filler = x[0, 0]  # fill, in the working type
     nf = float(N)
-    grow = 0.0 if integer else 4.0 * (nf + 4.0) * _EPS  # rounding of float sums
+    grow = 0.0 if how.integer else 4.0 * (nf + 4.0) * _EPS  # rounding of float sums
     # Iteration 1 needs the tile sorted only for a median (as centre or
     # result); otherwise the extremes are enough, and only the columns that
     # go on to be clipped are sorted.
-    sort_all = median_out or median_centre
+    sort_all = median_out or how.median_centre
     nflag = 0
     for start in range(a, b, T):
         t = T if b - start > T else b - start
         j = start - a
-        _load(src, start, t, x, nv, work, thr, filler)
+        _load(src, start, t, tile, thr, filler)
         sort_columns(x, t, pairs if sort_all else ends)
         # Iteration 1 of every column at once (SIMD), for the columns with
         # all N values: most keep them all, and are then done. (Without
@@ -424,8 +467,7 @@ def combine_pixel(src, a, b, x, pairs, ends, nv, work, cols, thr, off, integer, 
             median = 0.5 * ((float(x[(N - 1) // 2, p]) + off) + (float(x[N // 2, p]) + off))
             e1 = grow * math.sqrt(nf * work[2, p])
             lower, upper, tol, mean = _bounds(N, work[1, p], work[2, p], work[0, p] + off,
-                                              median, sl, su, median_centre, e1,
-                                              grow * work[2, p])
+                                              median, e1, grow * work[2, p], how)
             done = ((nv[0, p] == N) & (N >= 3) & (float(x[0, p]) + off - lower > tol)
                     & (upper - (float(x[N - 1, p]) + off) > tol) & (tol - tol == 0.0))
             if not median_out:  # the mean accurate to 1e-9
@@ -461,8 +503,7 @@ def combine_pixel(src, a, b, x, pairs, ends, nv, work, cols, thr, off, integer, 
                 v, m, lower, upper = math.nan, 0, math.nan, math.nan
             else:
                 v, m, lower, upper, flagged = _clip_sorted(
-                    cols[q], n, work[0, p] + off, work[1, p], work[2, p], grow, sl, su,
-                    maxiters, median_centre, median_out)
+                    cols[q], n, work[0, p] + off, work[1, p], work[2, p], grow, how)
             res[0, j + p] = v
             res[1, j + p] = m
             res[2, j + p] = lower

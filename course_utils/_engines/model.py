@@ -15,6 +15,14 @@ cancelling outliers (``-1e30`` and ``1e30`` around a centre of 0) are
 caught; an infinite or NaN tolerance (sums that overflow) always means
 "ask astropy", which keeps everything when its own bounds are infinite.
 
+Here, once: the bounds themselves (:func:`sigma_bounds`), astropy's
+statistics of one or two values (:func:`pair_stats`: exact, no tolerance
+needed), the mean and variance from exact or shifted sums
+(:func:`sums_stats`, the numpy engine's), and the tolerance
+(:func:`rounding_tolerance`, :func:`float_sum_errors`). The numpy engine
+(:mod:`course_utils._engines.clip`: per-row, unsorted shortcut and
+per-frame paths) and the numba kernels call them.
+
 The functions use only arithmetic and ``np.sqrt``/``np.abs``/``np.maximum``,
 so that they work elementwise on numpy arrays (the numpy engine) and
 compile with numba for scalars (the kernels, :mod:`course_utils._engines.kernels`).
@@ -31,13 +39,64 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["EPS", "MAD_TO_STD", "rounding_tolerance", "float_sum_errors", "needs_astropy"]
+__all__ = ["EPS", "MAD_TO_STD", "sigma_bounds", "pair_stats", "sums_stats", "rounding_tolerance",
+           "float_sum_errors", "needs_astropy"]
 
 #: Unit roundoff of float64 (twice it: the spacing of floats near 1).
 EPS = 2.0**-52
 #: astropy's scale from median absolute deviation to a Gaussian sigma.
 MAD_TO_STD = 1.482602218505602
 _TINY = 1e-300
+
+
+def sigma_bounds(centre, std, sigma_lower, sigma_upper):
+    """astropy's clipping bounds: ``centre - sigma_lower * std`` and ``centre + sigma_upper * std``.
+
+    The same float64 operations as astropy's (a value ``v`` is kept when
+    ``lower <= v <= upper``). Every path of both engines takes its bounds
+    from here.
+
+    Examples
+    --------
+    >>> sigma_bounds(5.0, 2.0, 1.0, 3.0)
+    (3.0, 11.0)
+    """
+    return centre - sigma_lower * std, centre + sigma_upper * std
+
+
+def pair_stats(a, b):
+    """Mean and population standard deviation of two values, with astropy's own operations.
+
+    Exact astropy values (the same float64 operations): bounds from one or
+    two values need no tolerance. For a single value pass it twice (the
+    mean is then ``a`` unless ``2 * a`` overflows; the callers use ``a``
+    itself). ``d * d`` rather than ``d ** 2``: an overflow is inf, as for
+    astropy.
+
+    Examples
+    --------
+    >>> mean, std = pair_stats(1.0, 4.0)
+    >>> float(mean), float(std)
+    (2.5, 1.5)
+    """
+    mean = (a + b) / 2.0
+    d0 = a - mean
+    d1 = b - mean
+    return mean, np.sqrt((d0 * d0 + d1 * d1) / 2.0)
+
+
+def sums_stats(k, s1, s2, ref):
+    """Mean and variance of ``k`` values from ``s1 = sum(x - ref)`` and ``s2 = sum((x - ref)**2)``.
+
+    For integer data (exact sums, ``ref`` 0 or an integer) ``s1 + k * ref``
+    is the exact total, so the mean is astropy's ``fl(total / k)``, and
+    ``k * s2 - s1**2 = k * sum((x - mean)**2)``. Used by the numpy engine;
+    the kernels' sums of shifted floats round in their own order, which the
+    tolerance (:func:`rounding_tolerance`) covers.
+    """
+    mean = (s1 + k * ref) / k
+    var = (k * s2 - s1 * s1) / (k * k)
+    return mean, var
 
 
 def float_sum_errors(n, s2):

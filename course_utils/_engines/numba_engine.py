@@ -129,6 +129,9 @@ class _NumbaRun:
             thr[1] = np.inf if self.integer else _FLOAT_MAX
         self.thr = thr
         self.fill = 65535.0 if self.integer else np.inf
+        p = params
+        self.how = kernels.settings(self.off, self.integer, method == "median", p.sigma_lower,
+                                    p.sigma_upper, p.maxiters, p.use_median, self.fill)
         self.flat_out = self.out.reshape(-1)  # fresh C-contiguous arrays: views
         self.flat_count = None if self.count is None else self.count.reshape(-1)
         self.flagged = []
@@ -136,10 +139,11 @@ class _NumbaRun:
     def buffers(self) -> dict:
         n, tile = self.src.n, self.tile
         return {
-            "x": np.empty((n, tile), dtype=self.work),
-            "nv": np.empty((2, tile), dtype=np.int64),
-            "scratch": np.empty((3, tile)),
-            "cols": np.empty((tile, n)) if self.mode == 2 else None,
+            "tile": self.k.Tile(
+                x=np.empty((n, tile), dtype=self.work),
+                nv=np.empty((2, tile), dtype=np.int64),
+                work=np.empty((3, tile)),
+                cols=np.empty((tile, n) if self.mode == 2 else (0, 0))),
             "res": np.empty((5, self.block)),
             "stage": None if self.direct else np.empty((n, self.block), dtype=self.work),
         }
@@ -189,17 +193,13 @@ class _NumbaRun:
         else:
             self._stage(buf["stage"], block)
             data, a, b = buf["stage"], 0, size
-        p = self.params
         res = buf["res"]
         if self.mode == 2:
-            nflag = self.k.combine_pixel(
-                data, a, b, buf["x"], self.pairs, self.ends, buf["nv"], buf["scratch"], buf["cols"],
-                self.thr, self.off, self.integer, self.method == "median",
-                p.sigma_lower, p.sigma_upper, p.maxiters, p.use_median, self.fill, res)
+            nflag = self.k.combine_pixel(data, a, b, buf["tile"], self.pairs, self.ends, self.thr,
+                                         self.how, res)
         else:
-            nflag = self.k.combine_plain(
-                data, a, b, buf["x"], self.pairs, buf["nv"], buf["scratch"], self.thr,
-                self.off, self.method == "median", self.fill, res)
+            nflag = self.k.combine_plain(data, a, b, buf["tile"], self.pairs, self.thr, self.how,
+                                         res)
         self.flat_out[start:start + size] = res[0, :size]
         if self.flat_count is not None:
             self.flat_count[start:start + size] = res[1, :size]
