@@ -22,6 +22,7 @@ Examples
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Sequence, Union
 
@@ -196,17 +197,34 @@ def read_stack(
 
 
 def _read_named(path: Path, hdu, out: np.ndarray | None, index: int) -> np.ndarray:
-    """:func:`_read_one`, with any failure of astropy's naming the file and its place."""
-    try:
-        return _read_one(path, hdu, out, index)
-    except (FileNotFoundError, ValueError, TypeError) as exc:
-        if str(path) in str(exc):  # our own messages name the file already
-            raise
-        raise OSError(f"Cannot read frame {index}, FITS file {str(path)!r}: "
-                      f"{type(exc).__name__}: {exc}") from exc
-    except OSError as exc:  # astropy: "Empty or corrupt FITS file", "No SIMPLE card found"
-        raise OSError(f"Cannot read frame {index}, FITS file {str(path)!r} (corrupt, truncated "
-                      f"or not FITS?): {exc}") from exc
+    """:func:`_read_one`, with any failure of astropy's naming the file and its place.
+
+    astropy warns before it fails on a damaged file ("File may have been
+    truncated"); such warnings become part of the error, so that a student
+    sees one message that names the file. After a successful read they are
+    passed on unchanged.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            image = _read_one(path, hdu, out, index)
+        except (FileNotFoundError, ValueError, TypeError) as exc:
+            if str(path) in str(exc):  # our own messages name the file already
+                raise
+            raise OSError(f"Cannot read frame {index}, FITS file {str(path)!r}: "
+                          f"{type(exc).__name__}: {exc}{_said(caught)}") from exc
+        except OSError as exc:  # astropy: "Empty or corrupt FITS file", "No SIMPLE card found"
+            raise OSError(f"Cannot read frame {index}, FITS file {str(path)!r} (corrupt, truncated "
+                          f"or not FITS?): {exc}{_said(caught)}") from exc
+    for record in caught:
+        warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
+    return image
+
+
+def _said(caught: list) -> str:
+    """What astropy warned while reading, to end an error message with."""
+    notes = sorted({str(record.message) for record in caught})
+    return "".join(f" (astropy warned: {note})" for note in notes)
 
 
 def as_paths(paths) -> list[Path]:
