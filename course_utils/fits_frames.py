@@ -31,7 +31,8 @@ import numpy as np
 from .progress import progress_bar
 from .sections import fits_section
 
-__all__ = ["read_stack", "fits_section", "unsigned_from_offset16", "as_paths", "PathLike"]
+__all__ = ["read_stack", "fits_section", "unsigned_from_offset16", "offset16_from_unsigned", "as_paths",
+           "PathLike"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -53,6 +54,21 @@ def unsigned_from_offset16(raw: np.ndarray, out: np.ndarray) -> np.ndarray:
     """
     unsigned = np.dtype(np.uint16).newbyteorder(raw.dtype.byteorder)
     return np.bitwise_xor(raw.view(unsigned), np.uint16(0x8000), out=out)
+
+
+def offset16_from_unsigned(data: np.ndarray) -> np.ndarray:
+    """``uint16`` values as a FITS file with ``BZERO = 32768`` stores them.
+
+    The inverse of :func:`unsigned_from_offset16` (the same bit flip), in the
+    big-endian order of FITS files, for writers of such files.
+
+    Examples
+    --------
+    >>> offset16_from_unsigned(np.array([0, 32768, 65535], dtype=np.uint16)).view(">i2")
+    array([-32768,      0,  32767], dtype='>i2')
+    """
+    stored = np.asarray(data, dtype=">u2")
+    return unsigned_from_offset16(stored, np.empty(stored.shape, dtype=">u2"))
 
 
 def _image_hdu(hdul, hdu, path):

@@ -931,7 +931,21 @@ def _nonfinite(blocks, shape):
     return mask
 
 
-class PlainKernel:
+class _KeptValues:
+    """What the plain and per-frame kernels share: combining the values they kept.
+
+    ``prepare`` leaves either the running sums of the kept values
+    (``total``, for the mean) or the rows sorted with the kept values first
+    (for the median); ``counts`` holds how many were kept.
+    """
+
+    def combined(self, b) -> np.ndarray:
+        if self.method == "mean":
+            return _mean(self.total, self.counts)
+        return _middle(b, 0, self.counts)
+
+
+class PlainKernel(_KeptValues):
     """No clipping: NaN-aware median or mean of every pixel."""
 
     def __init__(self, src, method: str):
@@ -952,15 +966,11 @@ class PlainKernel:
             b.sort(axis=1)
 
     def finish(self, b, block, want_mask):
-        if self.method == "mean":
-            result = _mean(self.total, self.counts)
-        else:
-            result = _middle(b, 0, self.counts)
         rejected = None
         if want_mask:
             r0, r1, c0, c1 = block
             rejected = _nonfinite(self.src.blocks(*block), (self.src.n, r1 - r0, c1 - c0))
-        return result, self.counts, rejected
+        return self.combined(b), self.counts, rejected
 
 
 class PixelKernel:
@@ -1090,7 +1100,7 @@ def _thresholds(lower: np.ndarray, upper: np.ndarray, dtype: np.dtype):
     return lo, hi, empty | (lo > hi)
 
 
-class FrameKernel:
+class FrameKernel(_KeptValues):
     """clip='frame': keep the values inside their own frame's bounds."""
 
     def __init__(self, src, method: str, lower: np.ndarray, upper: np.ndarray, want_mask: bool):
@@ -1126,12 +1136,8 @@ class FrameKernel:
             b.sort(axis=1)  # the rejected values sort after every kept one
 
     def finish(self, b, block, want_mask):
-        if self.method == "mean":
-            result = _mean(self.total, self.counts)
-        else:
-            result = _middle(b, 0, self.counts)
         rejected = None
         if want_mask:
             r0, r1, c0, c1 = block
             rejected = ~self.keep.T.reshape(self.src.n, r1 - r0, c1 - c0)
-        return result, self.counts, rejected
+        return self.combined(b), self.counts, rejected

@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from ..fits_frames import offset16_from_unsigned
+
 __all__ = ["uint16_header", "write_uint16_fits", "fits_bytes"]
 
 _BLOCK = 2880
@@ -63,8 +65,7 @@ def fits_bytes(data: np.ndarray, header: fits.Header) -> bytes:
     """Return the bytes of a single-HDU FITS file holding uint16 ``data``."""
     _check(data, header)
     head = header.tostring(sep="", endcard=True, padding=True).encode("ascii")
-    # uint16 v is stored as the int16 v - 32768, whose bit pattern is v ^ 0x8000.
-    body = (data ^ np.uint16(0x8000)).astype(">u2").tobytes(order="C")
+    body = offset16_from_unsigned(data).tobytes(order="C")
     padding = b"\0" * (-len(body) % _BLOCK)
     return head + body + padding
 
