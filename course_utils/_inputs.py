@@ -19,6 +19,8 @@ The rules (also stated in combine()'s docstring):
   not exact in float64, so they cannot be treated as exact integers).
 * **Units** (`astropy.units.Quantity`, ``CCDData.unit``): every frame must
   have the same unit (or none at all); the combined image then carries it.
+* **Scale factors** (:func:`scale_frames`, combine()'s ``scale=``): each
+  frame is multiplied by its factor, in float64, before anything else.
 
 The result type stays what it would be for the caller's data (float64 for
 float64 frames, float32 otherwise), whatever the conversions.
@@ -34,7 +36,7 @@ import numpy as np
 
 from .fits_frames import as_paths, read_stack
 
-__all__ = ["Canonical", "canonical", "out_dtype"]
+__all__ = ["Canonical", "canonical", "out_dtype", "reject_extrema", "scale_frames"]
 
 
 @dataclass(frozen=True)
@@ -218,3 +220,82 @@ def reject_extrema(canon: Canonical, nlow: int, nhigh: int) -> Canonical:
         drop = (ranks < nlow) | ((ranks >= valid - nhigh) & (ranks < valid))
         np.put_along_axis(block, order, np.where(drop, np.nan, np.take_along_axis(block, order, 0)), 0)
     return Canonical(stack, canon.out_dtype, canon.unit, canon.integer)
+
+
+def _factor(value, index: int, source: str) -> float:
+    """One frame's scale factor, checked: a positive finite plain number."""
+    unit = getattr(value, "unit", None)
+    if unit is not None:
+        if unit.physical_type != "dimensionless":
+            raise ValueError(
+                f"{source} gives frame {index} the factor {value}, which has a unit ({unit}); "
+                "scale factors must be plain numbers (take .value)")
+        value = value.to_value("")
+    if isinstance(value, (bool, np.bool_)) or np.ndim(value) != 0 or np.asarray(value).dtype.kind not in "uif":
+        raise ValueError(
+            f"{source} gives frame {index} the factor {value!r}; a scale factor is one real "
+            "number per frame")
+    factor = float(value)
+    if not (np.isfinite(factor) and factor > 0):
+        hint = ""
+        if np.isnan(factor):
+            hint = (" (np.median and np.mean of a frame with missing values are NaN: use "
+                    "np.nanmedian or np.nanmean)")
+        elif factor == 0 or np.isinf(factor):
+            hint = " (the inverse of a frame whose median is 0?)"
+        raise ValueError(
+            f"{source} gives frame {index} the factor {factor!r}; scale factors must be positive "
+            f"finite numbers{hint}")
+    return factor
+
+
+def scale_frames(canon: Canonical, scale) -> Canonical:
+    """Multiply each frame by its scale factor, in float64.
+
+    ``scale`` is a sequence of N positive numbers or a function called with
+    each frame (float64, read-only, missing values NaN) that returns its
+    factor. Values that are finite before must stay finite after (no
+    overflow); missing values stay missing. The result type is unchanged.
+    Returns the frames as one float64 stack (8 bytes per value).
+
+    Examples
+    --------
+    >>> c = scale_frames(canonical(np.array([[[2, 4]], [[10, 30]]], dtype=np.uint16)), [0.5, 0.1])
+    >>> c.frames[:, 0].tolist(), c.out_dtype
+    ([[1.0, 2.0], [1.0, 3.0]], dtype('float32'))
+    """
+    frames = canon.frames
+    n = len(frames)
+    if not callable(scale):
+        if isinstance(scale, (str, bytes)) or np.ndim(scale) != 1 or len(scale) != n:
+            raise ValueError(
+                f"scale must be a function or a sequence of one factor per frame ({n}), got "
+                f"{_describe(scale)}")
+        factors = [_factor(v, i, "scale") for i, v in enumerate(scale)]
+    first = np.asarray(frames[0])
+    stack = np.empty((n,) + first.shape, dtype=np.float64)
+    for i, frame in enumerate(frames):
+        view = stack[i]
+        view[...] = frame
+        finite = np.isfinite(view)
+        view[~finite] = np.nan  # (missing either way; what a scale function expects)
+        if callable(scale):
+            view.flags.writeable = False  # the function sees the frame, never changes it
+            factor = _factor(scale(view), i, f"scale function {getattr(scale, '__name__', scale)!r}")
+            view = stack[i]
+        else:
+            factor = factors[i]
+        with np.errstate(over="ignore"):
+            view *= factor
+        lost = np.count_nonzero(finite & ~np.isfinite(view))
+        if lost:
+            raise ValueError(
+                f"Scaling frame {i} by {factor:g} makes {lost} of its values overflow to infinity; "
+                "use smaller factors (or rescale the frames first)")
+    return Canonical(stack, canon.out_dtype, canon.unit, False)
+
+
+def _describe(value) -> str:
+    if isinstance(value, (str, bytes)) or np.ndim(value) == 0:
+        return repr(value)
+    return f"{type(value).__name__} of shape {np.shape(value)}"

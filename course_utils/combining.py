@@ -47,7 +47,7 @@ from __future__ import annotations
 import logging
 import math
 from numbers import Integral, Real
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -58,7 +58,8 @@ from ._engines.clip import ClipParams
 from ._engines.frames import MIN_MEMORY, Job, Outputs, _Frames
 from ._engines.numba_engine import _kind, _load_kernels, _run_numba
 from ._engines.numpy_engine import _frame_bounds, _run_numpy
-from ._inputs import canonical, reject_extrema
+from ._engines.weighted import checked_weights, weighted_combine
+from ._inputs import canonical, reject_extrema, scale_frames
 from .fits_frames import read_stack
 
 __all__ = ["combine", "prepare_kernels", "read_stack", "log", "BACKEND_ENV", "MIN_MEMORY"]
@@ -156,6 +157,8 @@ def combine(
     backend: Literal["auto", "numba", "numpy"] = "auto",
     nlow: int = 0,
     nhigh: int = 0,
+    scale: Callable[[np.ndarray], float] | npt.ArrayLike | None = None,
+    weights: npt.ArrayLike | None = None,
 ) -> np.ndarray | tuple[np.ndarray, ...]:
     """Median- or mean-combine frames, optionally sigma-clipped, fast.
 
@@ -240,6 +243,34 @@ def combine(
         (ccdproc counts it towards them). A pixel with ``nlow + nhigh`` or
         fewer valid values keeps none. Default 0: none. It costs a float
         copy of the stack (4 or 8 bytes per value) and a sort.
+    scale : callable, sequence of float, or None, optional
+        Multiply each frame by a factor before anything else: a sequence of
+        N positive numbers, or a function called with each frame (a
+        read-only float64 array, missing values NaN) that returns its
+        factor, such as ``lambda f: 1 / np.nanmedian(f)``, which brings
+        flats of different brightness to a median of 1. Every rejection
+        (extrema, sigma clipping) then sees the scaled values; ccdproc
+        rejects on the unscaled values and scales only when combining, so
+        with both scaling and rejection its results differ (with clipping
+        per pixel, flats of different levels are not compared fairly
+        there). A factor that is not a positive finite number, or one that
+        makes a value overflow, raises ValueError naming the frame. It
+        costs a float64 copy of the stack (8 bytes per value). Default
+        None: no scaling.
+    weights : sequence of float, ndarray, or None, optional
+        Weights of a weighted mean (or sum) of the kept values, for
+        ``method='mean'`` or ``'sum'`` (ValueError for a median): one per
+        frame (N numbers, e.g. exposure times) or one per value (an array
+        of the stack's shape, or one that broadcasts to it such as
+        ``(N, 1, 1)``), finite and >= 0. The combined value is
+        ``sum(w * x) / sum(w)`` (for 'sum': ``sum(w * x)``) over the values
+        kept, in float64: ``np.ma.average(clipped, weights=w, axis=0)``.
+        Weights do not change which values are kept (clipping is
+        unweighted, as in astropy and ccdproc) nor ``count``; a pixel
+        whose kept values all weigh 0 is NaN. ccdproc divides by the
+        weights of *all* the values, rejected ones too, so its weighted
+        means differ where values were rejected. It costs a rejection mask
+        as large as the stack in bytes. Default None: equal weights.
 
     Returns
     -------
@@ -263,7 +294,8 @@ def combine(
     ValueError
         No frames, a single 2-D array (pass a list or a 3-D stack), frames
         of different shapes (the message names the frame or file and both
-        shapes), an unknown option, or a bad number.
+        shapes), an unknown option, a bad number, a bad scale factor (the
+        message names the frame) or bad weights.
     TypeError
         Data that are not integer or floating-point numbers.
     FileNotFoundError
@@ -296,16 +328,15 @@ def combine(
     * FITS files that cannot be read raise OSError naming the file and its
       place in the list; ``memory_limit=float('inf')`` means no limit.
 
-    **ccdproc options without a counterpart.** ``scale=`` and ``weights=``
-    (not implemented yet: scale the frames first, e.g. ``frames / np.median(
-    frames, axis=(1, 2), keepdims=True)`` for flats, and weighted means are
-    not a sigma-clip result astropy defines); ``minmax_clip`` (value
+    **ccdproc options without a counterpart.** ``minmax_clip`` (value
     thresholds: mask the values, e.g. ``np.ma.masked_outside``, and pass the
     masked array); ``sigma_clip_func``/``sigma_clip_dev_func`` callables
     (only astropy's string functions are reproduced, see "Exactly which
-    clipping"); ``mem_limit`` is ``memory_limit``; ``combine_uncertainty_function``
-    and the output ``CCDData``'s uncertainty (uncertainties are ignored);
-    ``dtype`` (the result's type is fixed, see Returns).
+    clipping"); ``mem_limit`` is ``memory_limit``;
+    ``combine_uncertainty_function`` and the output ``CCDData``'s
+    uncertainty (uncertainties are ignored); ``dtype`` (the result's type
+    is fixed, see Returns). ``scale`` and ``weights`` exist, but differ from
+    ccdproc's where values are rejected (see Parameters).
 
     **Which engine ran.** Each call logs, at DEBUG level on the logger
     ``course_utils.combine`` (:data:`log`), a record whose attributes
@@ -421,6 +452,14 @@ def combine(
     >>> bool(abs(master[10, 20] - 817) < 3)
     True
 
+    Flats of different brightness, each scaled to a median of 1 before
+    they are clipped against each other and combined:
+
+    >>> flats = rng.normal(1, 0.01, size=(5, 50, 60)) * [[[9000]], [[12000]], [[15000]], [[7000]], [[8000]]]
+    >>> flat = combine(flats, clip="pixel", scale=lambda f: 1 / np.nanmedian(f))
+    >>> bool(abs(np.median(flat) - 1) < 0.001)
+    True
+
     Median of three frames, without clipping (even and odd numbers work):
 
     >>> combine([np.zeros((1, 2)), np.ones((1, 2)), np.full((1, 2), 5.0)])
@@ -443,12 +482,20 @@ def combine(
     backend = _backend(backend)
 
     canon = canonical(frames, progress)
+    if scale is not None:
+        canon = scale_frames(canon, scale)
     if nlow or nhigh:
         canon = reject_extrema(canon, nlow, nhigh)
     total = method == "sum"  # the mean times the count
     if total:
         method = "mean"
     src = _Frames(canon.frames)
+    if weights is not None:
+        if not total and method != "mean":
+            raise ValueError(
+                "weights= applies to method='mean' and 'sum' only; a median is not weighted "
+                "(ccdproc ignores weights for a median)")
+        weights = checked_weights(weights, src.n, src.shape)
     kind = _kind(clip, src.dtype)
     kernels = _kernels_for(backend, clip, params, kind)
 
@@ -456,7 +503,7 @@ def combine(
     ny, nx = src.shape
     out = np.empty((ny, nx), dtype=np.float64 if total else canon.out_dtype)
     count = np.empty((ny, nx), dtype=np.intp) if return_count or total else None
-    mask = np.empty((n, ny, nx), dtype=bool) if return_mask else None
+    mask = np.empty((n, ny, nx), dtype=bool) if return_mask or weights is not None else None
 
     # No more than the computer could have: an infinite limit means "no limit".
     budget = min(memory_limit, MAX_MEMORY) if memory_limit is not None else max(n * ny * nx, MIN_MEMORY)
@@ -476,7 +523,9 @@ def combine(
     log.debug("combine() ran on the %s engine (%d pixel(s) settled by the numpy engine)",
               engine, settled, extra={"engine": engine, "settled": settled})
 
-    if total:
+    if weights is not None:
+        weighted_combine(src, mask, weights, total, out, budget)
+    elif total:
         out = _sum(out, count, canon.integer)
     if canon.unit is not None:
         from astropy.units import Quantity
@@ -521,7 +570,8 @@ def prepare_kernels(dtype: npt.DTypeLike = np.uint16) -> str:
     dtype : data-type, optional
         The type of the frames to be combined (default uint16, raw CCD
         frames). One compilation serves 8- and 16-bit integers, another
-        float16 and float32, a third any other type.
+        float16 and float32, a third any other type (and every call with
+        ``scale=``, whose scaled frames are float64).
 
     Returns
     -------

@@ -11,6 +11,10 @@ masks; options cover every clip mode, ``sigma_lower``/``sigma_upper``,
 engines are tested (``backend=``). Results agree to 1e-6 relative (a mean
 of values that cancel, such as 1e30 and -1e30, to the rounding of its sums)
 (exactly for the median of 16-bit integers); counts and masks exactly.
+Further tests add extrema rejection and ``method='sum'`` (against the same
+route on the stack without its extremes, and ``nansum``), and ``scale=``
+and ``weights=`` (against the route on the scaled float64 stack, and
+``np.ma.average`` of the values it keeps).
 
 The number of examples is bounded (``max_examples``) so that this module
 takes well under a minute on two cores; ``EXAMPLES`` counts them per engine.
@@ -168,6 +172,41 @@ def test_extrema_rejection_and_sum_equal_the_numpy_route(engine, stack, opts, nl
             expected = np.where(expected_count > 0, kept.sum(axis=0), np.nan)
         scale = scale * expected_count
     slack = 1e-6 * np.abs(expected) + 1e-12 * len(stack) * scale
+    with np.errstate(invalid="ignore"):
+        close = (np.abs(got - expected) <= slack) | (got == expected) | (np.isnan(got) & np.isnan(expected))
+    assert close.all(), (got[~close], expected[~close])
+
+
+@pytest.mark.parametrize("engine", [pytest.param("numba", marks=needs_numba), "numpy"])
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(stack=stacks(), opts=options, data=st.data())
+def test_scale_and_weights_equal_the_numpy_route(engine, stack, opts, data):
+    """scale=: the astropy route on the scaled float64 stack; weights=: np.ma.average of what it keeps."""
+    method, clip = opts.pop("method"), opts.pop("clip")
+    kw = opts if clip is not None else {}
+    n = len(stack)
+    factors = np.array(data.draw(st.lists(st.sampled_from([0.25, 0.5, 1.0, 1 / 3, 3.0, 1e-3]),
+                                          min_size=n, max_size=n)))
+    weighted = data.draw(st.booleans())
+    method = "mean" if weighted else method  # (weights are for means and sums)
+    weights = np.random.default_rng(n).uniform(0, 2, size=n) if weighted else None
+    EXAMPLES[engine + " (scale)"] += 1
+    EXAMPLES[engine + " (scale and weights)"] += weighted
+    with np.errstate(all="ignore"):
+        got, count, mask = combine(stack, method=method, clip=clip, backend=engine, scale=factors,
+                                   weights=weights, return_count=True, return_mask=True, **kw)
+    scaled = np.ma.filled(np.ma.asarray(stack).astype(np.float64), np.nan) * factors[:, None, None]
+    expected, expected_count, expected_mask, scale = astropy_route(scaled, method, clip, **kw)
+    np.testing.assert_array_equal(mask, expected_mask)
+    np.testing.assert_array_equal(count, expected_count)
+    if weighted:
+        kept = np.ma.masked_array(scaled, expected_mask)
+        with np.errstate(all="ignore"):
+            expected = np.ma.average(kept, weights=np.broadcast_to(weights[:, None, None], kept.shape),
+                                     axis=0).filled(np.nan)
+        scale = scale * weights.max() / max(weights[weights > 0].min(initial=1.0), 1e-3)
+    slack = 1e-6 * np.abs(expected) + (1e-12 * n * scale if method == "mean" else 0)
     with np.errstate(invalid="ignore"):
         close = (np.abs(got - expected) <= slack) | (got == expected) | (np.isnan(got) & np.isnan(expected))
     assert close.all(), (got[~close], expected[~close])

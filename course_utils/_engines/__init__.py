@@ -10,9 +10,10 @@ hands it to one of two engines that compute the same results:
   pixels they cannot decide to the numpy engine.
 
 :mod:`.model` holds the one numerical model of "too close to call" used by
-both; :mod:`.frames` the frames as both read them; :mod:`.choice` picks the
-engine; :mod:`.warmup` compiles kernels in a background process. Imports go
-one way: choice -> warmup, numba_engine -> numpy_engine -> clip -> model,
-kernels -> model, everything -> frames; warmup imports numba_engine only
-inside the background process's entry point.
+both; :mod:`.weighted` combines the kept values with ``weights=``;
+:mod:`.frames` holds the frames as all of them read them; :mod:`.choice`
+picks the engine; :mod:`.warmup` compiles kernels in a background process.
+Imports go one way: choice -> warmup, numba_engine -> numpy_engine -> clip
+-> model, kernels -> model, everything -> frames; warmup imports
+numba_engine only inside the background process's entry point.
 """
