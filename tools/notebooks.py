@@ -221,9 +221,14 @@ def student_path(solution: Path) -> Path:
     return STUDENT / solution.name
 
 
+#: Cell metadata that running a notebook may change, not the derivation.
+RUN_METADATA = ("execution", "collapsed", "scrolled")
+
+
 def _sources(nb):
-    """What the derivation determines: cells, ids, tags and the notebook's marker."""
-    cells = [(c.cell_type, c.source, c.get("id"), c.metadata.get("tags", [])) for c in nb.cells]
+    """What the derivation determines: cells, ids, cell metadata (tags, alt text) and the marker."""
+    cells = [(c.cell_type, c.source, c.get("id"),
+              {k: v for k, v in c.metadata.items() if k not in RUN_METADATA}) for c in nb.cells]
     return cells, nb.metadata.get("course")
 
 
