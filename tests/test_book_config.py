@@ -16,7 +16,6 @@ stored notebooks, so a new notebook's figures are checked without a build.
 from __future__ import annotations
 
 import json
-import re
 import os
 import re
 import subprocess

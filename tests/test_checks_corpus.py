@@ -456,6 +456,8 @@ EXERCISE_5 = [
         lambda d, g, t: np.nanmedian(solutions.master_dark(d.darks, d.master_bias)) * g / t * 3600,
         lambda d, t: solutions.master_dark(d.darks, d.master_bias) * 600 / t), "correct", []),
     ("trimmed and scaled", _ex5(REF_CURRENT, lambda d, t: _data(d) * 600 / t), "correct", []),
+    ("own master dark, 2% lower", _ex5(lambda d, g, t: 0.98 * REF_CURRENT(d, g, t), REF_SCALED),
+     "correct", ["DU in", "the median-combined master dark"]),
     ("CCDData scaled", _ex5(REF_CURRENT, lambda d, t: CCDData(d.master_dark * 600 / t, unit="adu")),
      "correct", []),
     # Mistakes in the dark current

@@ -253,7 +253,7 @@ def test_first_calls_run_on_numpy_while_a_background_process_compiles(tmp_path):
     """A fresh process with an empty numba cache, as a student's new Colab runtime."""
     report = fresh_python("import course_utils.combining\n" + FRESH_PROCESS,
                           NUMBA_CACHE_DIR=str(tmp_path))
-    numpy, numba = {"engine": "numpy", "settled": 0}, {"engine": "numba", "settled": 0}
+    numpy = {"engine": "numpy", "settled": 0}
     # The first calls wait for nothing: the numpy engine, numba not even
     # imported, one background process for the three kinds of kernel.
     assert report[:3] == [numpy] * 3

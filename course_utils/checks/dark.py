@@ -272,14 +272,18 @@ def _dark_current(root: str, ref: dict, answer, good: list, notes: list) -> None
                  for factor, message in _current_mistakes(ref) for key in what]
     readings += [(candidates[key], False, "mean") for key in ("mean", "mean_data")]
     best = min(readings, key=lambda r: abs(np.log(value / r[0])) if value > 0 else np.inf)
+    in_du = ref["exptime"] / 3600.0 / ref["gain"]  # e⁻/pixel/hour -> DU in one dark
     if value <= 0 or abs(np.log(value / best[0])) > np.log(1.05):
         notes.append(f"`dark_current` = {value:.4g} e⁻/pixel/hour does not match the median of "
-                     f"the master dark ({expected / ref['gain']:.2f} DU in {ref['exptime']:.0f} "
+                     f"the master dark ({expected * in_du:.2f} DU in {ref['exptime']:.0f} "
                      f"s) times EGAIN per hour: {expected:.2f}." + _truth_current(model, value))
     elif best[1]:
         key = best[2]
+        # Quote the student's own level; the reference's too where they differ in print.
+        yours, reference = f"{value * in_du:.2f}", f"{candidates[key] * in_du:.2f}"
+        also = "" if yours == reference else f" (the median-combined master dark: {reference} DU)"
         good.append(f"`dark_current` = {value:.2f} e⁻ per pixel per hour: {what[key]}, "
-                    f"{candidates[key] / ref['gain']:.2f} DU in {ref['exptime']:.0f} s, times "
+                    f"{yours} DU in {ref['exptime']:.0f} s{also}, times "
                     f"EGAIN = {ref['gain']:g} e⁻/DU, per hour." + _truth_current(model, value))
     elif best[2] == "mean":
         notes.append(f"`dark_current` = {value:.3g} is the mean, pulled up by the glowing corner "
