@@ -267,7 +267,8 @@ def combine(
         kept, in float64: ``np.ma.average(clipped, weights=w, axis=0)``.
         Weights do not change which values are kept (clipping is
         unweighted, as in astropy and ccdproc) nor ``count``; a pixel
-        whose kept values all weigh 0 is NaN. ccdproc divides by the
+        whose kept values all weigh 0 is NaN, and a weighted sum beyond
+        float64's range raises ValueError naming the pixel. ccdproc divides by the
         weights of *all* the values, rejected ones too, so its weighted
         means differ where values were rejected. It costs a rejection mask
         as large as the stack in bytes. Default None: equal weights.

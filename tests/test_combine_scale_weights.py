@@ -246,6 +246,13 @@ def test_bad_weights_are_refused_by_name(weights, words):
     assert words in str(info.value)
 
 
+def test_a_weighted_sum_that_overflows_is_refused_by_pixel():
+    stack = np.ones((3, 2, 2))
+    stack[:, 1, 0] = 1e300
+    with pytest.raises(ValueError, match=r"pixel \(1, 0\) overflows float64"):
+        combine(stack, method="mean", weights=[1e10, 1.0, 1.0])
+
+
 def test_weights_with_a_median_are_refused():
     with pytest.raises(ValueError, match="a median is not weighted"):
         combine(np.ones((3, 2, 2)), method="median", weights=[1, 2, 3])

@@ -62,7 +62,8 @@ def weighted_combine(src: _Frames, rejected: np.ndarray, weights: np.ndarray,
 
     ``rejected`` is the engine's mask (N, ny, nx), True where a value was
     not kept. A pixel with no value kept is NaN; a mean whose kept values
-    all weigh 0 is NaN too. ``budget`` bounds the temporary arrays (bytes).
+    all weigh 0 is NaN too; a sum beyond float64's range raises ValueError.
+    ``budget`` bounds the temporary arrays (bytes).
     """
     n, (ny, nx) = src.n, src.shape
     rows = max(1, int(budget // (3 * 8 * n * max(nx, 1))))
@@ -73,6 +74,11 @@ def weighted_combine(src: _Frames, rejected: np.ndarray, weights: np.ndarray,
         w = np.where(keep, weights[:, r0:r1] if weights.shape[1] > 1 else weights, 0.0)
         with np.errstate(invalid="ignore", over="ignore"):
             num = np.sum(w * np.where(keep, x, 0.0), axis=0)
+            if not np.isfinite(num).all():
+                r, c = (int(i) for i in np.argwhere(~np.isfinite(num))[0])
+                raise ValueError(
+                    f"The weighted sum at pixel ({r0 + r}, {c}) overflows float64 (values times "
+                    "weights beyond 1.8e308); scale the weights or the frames down")
             if total:
                 out[r0:r1] = np.where(keep.any(axis=0), num, np.nan)
             else:
