@@ -562,6 +562,78 @@ def test_code_never_scrolls_sideways(visit, docname, viewport):
     assert width <= viewport["width"], f"{docname}: the page scrolls sideways ({width} px)"
 
 
+#: For each code block of a page, its wrapped lines whose continuation does
+#: not start right of the line's first character, unless that character is
+#: beyond 55 % of the block's width (continuations hang at most 60 % deep),
+#: and how many lines wrapped at all.
+WRAPPED_LINES_JS = """
+() => [...document.querySelectorAll("main div.highlight pre")].map((pre) => {
+  const chars = [];
+  const walker = document.createTreeWalker(pre, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (let i = 0; i < node.data.length; i++) chars.push([node, i, node.data[i]]);
+  }
+  const range = document.createRange();
+  let line = [], wrapped = 0;
+  const bad = [];
+  const finish = () => {
+    // Rows of the wrapped line: a character half a line below the row's top starts a new one.
+    const rows = [];
+    for (const [node, i, c] of line) {
+      if (c === " ") continue;
+      range.setStart(node, i);
+      range.setEnd(node, i + 1);
+      const box = range.getBoundingClientRect();
+      const row = rows[rows.length - 1];
+      if (!row || box.top > row.top + box.height / 2) rows.push({top: box.top, left: box.left});
+      else row.left = Math.min(row.left, box.left);
+    }
+    if (rows.length > 1) {
+      wrapped += 1;
+      const inner = pre.getBoundingClientRect();
+      const left = inner.left + parseFloat(getComputedStyle(pre).paddingLeft);
+      const deepest = left + 0.55 * (pre.clientWidth - 2 * parseFloat(getComputedStyle(pre).paddingLeft));
+      const continues = Math.min(...rows.slice(1).map((r) => r.left));
+      if (continues <= rows[0].left + 1 && continues < deepest) {
+        bad.push(line.map((x) => x[2]).join("").slice(0, 60));
+      }
+    }
+    line = [];
+  };
+  for (const ch of chars) {
+    if (ch[2] === "\\n") finish(); else line.push(ch);
+  }
+  finish();
+  return {wrapped, bad};
+})
+"""
+
+
+@pytest.mark.parametrize("docname", NOTEBOOK_PAGES)
+def test_wrapped_code_lines_hang_below_their_indentation(visit, docname):
+    """On a phone, a wrapped line of code continues deeper than it starts, never at the margin."""
+    blocks = visit(docname, PHONE).page.evaluate(WRAPPED_LINES_JS)
+    bad = [line for block in blocks for line in block["bad"]]
+    assert not bad, f"{docname}: wrapped lines continue at or left of their start: {bad[:3]}"
+    assert sum(block["wrapped"] for block in blocks) > 0  # (the set-up cell wraps on a phone)
+
+
+@pytest.mark.parametrize("docname", NOTEBOOK_PAGES[:2])
+def test_hanging_code_lines_keep_the_code_text(browser, site, visit, docname):
+    """What a reader copies is the code as it was published, character for character."""
+    shown = visit(docname, PHONE).page.eval_on_selector_all(
+        "main div.highlight pre", "blocks => blocks.map(b => b.textContent)")
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(urljoin(site, docname + ".html"))
+        published = page.eval_on_selector_all("main div.highlight pre",
+                                              "blocks => blocks.map(b => b.textContent)")
+    finally:
+        context.close()
+    assert shown == published and len(shown) > 3
+
+
 @pytest.mark.parametrize("docname", NOTEBOOK_PAGES)
 def test_figures_stay_readable_on_a_phone(visit, docname):
     page = visit(docname, PHONE)

@@ -22,7 +22,8 @@ It does a few small things that Jupyter Book 1.x does not:
   notebooks written from Markdown pages), and names each solution's button
   after the solution (``static/course_book.js``);
 * its style sheet (``static/course_book.css``) wraps long code lines instead of
-  scrolling them sideways, keeps figures at a readable size on phones
+  scrolling them sideways (``static/course_book.js`` makes a wrapped line's
+  continuation hang deeper than its indentation), keeps figures at a readable size on phones
   (scrolling sideways within the figure's output instead), and keeps the
   student notebooks table's links on screen at a phone's width;
 * it makes a click on the title text of a folded solution open it

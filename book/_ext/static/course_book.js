@@ -68,3 +68,79 @@ document.addEventListener(
   },
   true,
 );
+
+// Long code lines wrap (course_book.css) instead of scrolling sideways; on a
+// phone that is most lines. Python reads by indentation, so a wrapped line
+// must not continue at the left margin, where it would look like a new,
+// less indented line: each line becomes a box whose continuation lines hang
+// four characters deeper than the line's own indentation. The text, and so
+// what the copy button copies, is unchanged.
+const HANG_CH = 4;
+
+function splitIntoLines(pre) {
+  const lines = [[]];
+  const starts = [""];
+  for (const node of Array.from(pre.childNodes)) {
+    node.textContent.split("\n").forEach((part, index) => {
+      if (index > 0) {
+        lines.push([]);
+        starts.push("");
+      }
+      if (!part) return;
+      let piece;
+      if (node.nodeType === Node.ELEMENT_NODE) {
+        piece = node.cloneNode(false); // Pygments' tokens: flat spans with a class
+        piece.textContent = part;
+      } else {
+        piece = document.createTextNode(part);
+      }
+      lines[lines.length - 1].push(piece);
+      starts[starts.length - 1] += part;
+    });
+  }
+  return lines.map((nodes, index) => ({ nodes, text: starts[index] }));
+}
+
+// The line's leading spaces as one span that never wraps (course_book.css),
+// so that the first word stays on the first row instead of leaving it blank.
+function peelIndent(nodes, width) {
+  const indent = document.createElement("span");
+  indent.className = "code-indent";
+  indent.textContent = " ".repeat(width);
+  const rest = [];
+  let left = width;
+  for (const node of nodes) {
+    const text = node.textContent;
+    const taken = Math.min(left, text.length);
+    left -= taken;
+    if (taken < text.length) {
+      node.textContent = text.slice(taken);
+      rest.push(node);
+    }
+  }
+  return [indent, ...rest];
+}
+
+function hangWrappedCodeLines() {
+  document.querySelectorAll("main div.highlight pre:not([data-hanging])").forEach((pre) => {
+    const lines = splitIntoLines(pre);
+    pre.textContent = "";
+    lines.forEach(({ nodes, text }, index) => {
+      if (index > 0) pre.appendChild(document.createTextNode("\n"));
+      if (!nodes.length) return;
+      const line = document.createElement("span");
+      line.className = "code-line";
+      const indent = text.match(/^ */)[0].length;
+      line.style.setProperty("--hang", `${indent + HANG_CH}ch`);
+      (indent ? peelIndent(nodes, indent) : nodes).forEach((node) => line.appendChild(node));
+      pre.appendChild(line);
+    });
+    pre.dataset.hanging = "";
+  });
+}
+
+if (document.readyState === "loading") {
+  document.addEventListener("DOMContentLoaded", hangWrappedCodeLines);
+} else {
+  hangWrappedCodeLines();
+}
