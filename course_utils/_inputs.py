@@ -51,6 +51,7 @@ class Canonical:
     out_dtype: np.dtype  # the type of the combined image
     unit: Any = None  # an astropy unit, or None
     integer: bool = False  # the input was integers (whatever type the engines get)
+    owned: bool = False  # frames is a float stack of our own, free to change in place
 
 
 def out_dtype(dtype: np.dtype) -> np.dtype:
@@ -202,11 +203,14 @@ def reject_extrema(canon: Canonical, nlow: int, nhigh: int) -> Canonical:
     """
     frames = canon.frames
     n = len(frames)
-    first = np.asarray(frames[0])
-    ftype = _missing_type(np.result_type(*[np.asarray(f).dtype for f in frames]) if n else first.dtype)
-    stack = np.empty((n,) + first.shape, dtype=ftype)
-    for i, frame in enumerate(frames):
-        stack[i] = frame
+    if canon.owned:  # (scaled frames: no second copy)
+        stack = frames
+    else:
+        first = np.asarray(frames[0])
+        ftype = _missing_type(np.result_type(*[np.asarray(f).dtype for f in frames]))
+        stack = np.empty((n,) + first.shape, dtype=ftype)
+        for i, frame in enumerate(frames):
+            stack[i] = frame
     flat = stack.reshape(n, -1)
     rows = 1 << 16  # pixels at a time: the sort's index array stays small
     for a in range(0, flat.shape[1], rows):
@@ -219,7 +223,7 @@ def reject_extrema(canon: Canonical, nlow: int, nhigh: int) -> Canonical:
         # nlow and the last nhigh of each pixel's valid values.
         drop = (ranks < nlow) | ((ranks >= valid - nhigh) & (ranks < valid))
         np.put_along_axis(block, order, np.where(drop, np.nan, np.take_along_axis(block, order, 0)), 0)
-    return Canonical(stack, canon.out_dtype, canon.unit, canon.integer)
+    return Canonical(stack, canon.out_dtype, canon.unit, canon.integer, owned=True)
 
 
 def _factor(value, index: int, source: str) -> float:
@@ -256,7 +260,8 @@ def scale_frames(canon: Canonical, scale) -> Canonical:
     each frame (float64, read-only, missing values NaN) that returns its
     factor. Values that are finite before must stay finite after (no
     overflow); missing values stay missing. The result type is unchanged.
-    Returns the frames as one float64 stack (8 bytes per value).
+    Returns the frames as one float64 stack of its own (8 bytes per value),
+    which extrema rejection then changes in place.
 
     Examples
     --------
@@ -292,7 +297,7 @@ def scale_frames(canon: Canonical, scale) -> Canonical:
             raise ValueError(
                 f"Scaling frame {i} by {factor:g} makes {lost} of its values overflow to infinity; "
                 "use smaller factors (or rescale the frames first)")
-    return Canonical(stack, canon.out_dtype, canon.unit, False)
+    return Canonical(stack, canon.out_dtype, canon.unit, False, owned=True)
 
 
 def _describe(value) -> str:

@@ -483,14 +483,16 @@ def combine(
     backend = _backend(backend)
 
     canon = canonical(frames, progress)
+    src = _Frames(canon.frames)  # (named errors: no frames, mixed shapes, not numbers)
     if scale is not None:
         canon = scale_frames(canon, scale)
     if nlow or nhigh:
         canon = reject_extrema(canon, nlow, nhigh)
+    if canon.owned:
+        src = _Frames(canon.frames)
     total = method == "sum"  # the mean times the count
     if total:
         method = "mean"
-    src = _Frames(canon.frames)
     if weights is not None:
         if not total and method != "mean":
             raise ValueError(

@@ -256,3 +256,18 @@ def test_a_weighted_sum_that_overflows_is_refused_by_pixel():
 def test_weights_with_a_median_are_refused():
     with pytest.raises(ValueError, match="a median is not weighted"):
         combine(np.ones((3, 2, 2)), method="median", weights=[1, 2, 3])
+
+
+@pytest.mark.parametrize("options", [{"scale": []}, {"scale": lambda f: 1.0}, {"nlow": 1},
+                                     {"weights": []}])
+@pytest.mark.parametrize("frames, words", [([], "No frames to combine"),
+                                           (np.empty((0, 3, 3)), "No frames to combine"),
+                                           ([np.ones((2, 2)), np.ones((3, 3))], "same shape")])
+def test_scaling_and_extrema_first_check_the_frames(frames, words, options):
+    """No IndexError or broadcasting error: the frames' own problem is named."""
+    if "weights" in options:
+        options = {"weights": [1.0] * len(frames), "method": "mean"}
+    elif "scale" in options and options["scale"] == []:
+        options = {"scale": [1.0] * len(frames)}
+    with pytest.raises(ValueError, match=words):
+        combine(frames, **options)
