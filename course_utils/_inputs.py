@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any, Sequence
 
 import numpy as np
 
 from .fits_frames import as_paths, read_stack
 
-__all__ = ["Canonical", "canonical", "out_dtype", "reject_extrema", "scale_frames"]
+__all__ = ["Canonical", "as_numbers", "canonical", "out_dtype", "reject_extrema", "scale_frames"]
 
 
 @dataclass(frozen=True)
@@ -226,8 +227,11 @@ def reject_extrema(canon: Canonical, nlow: int, nhigh: int) -> Canonical:
     return Canonical(stack, canon.out_dtype, canon.unit, canon.integer, owned=True)
 
 
-def _factor(value, index: int, source: str) -> float:
-    """One frame's scale factor, checked: a positive finite plain number."""
+def _factor(value, index: int, source: str, empty: bool = False) -> float:
+    """One frame's scale factor, checked: a positive finite plain number.
+
+    ``empty``: the frame has no valid value at all (said when its factor is NaN).
+    """
     unit = getattr(value, "unit", None)
     if unit is not None:
         if unit.physical_type != "dimensionless":
@@ -235,14 +239,17 @@ def _factor(value, index: int, source: str) -> float:
                 f"{source} gives frame {index} the factor {value}, which has a unit ({unit}); "
                 "scale factors must be plain numbers (take .value)")
         value = value.to_value("")
-    if isinstance(value, (bool, np.bool_)) or np.ndim(value) != 0 or np.asarray(value).dtype.kind not in "uif":
+    real = isinstance(value, Real) or (np.ndim(value) == 0 and np.asarray(value).dtype.kind in "uif")
+    if isinstance(value, (bool, np.bool_)) or not real:
         raise ValueError(
             f"{source} gives frame {index} the factor {value!r}; a scale factor is one real "
             "number per frame")
     factor = float(value)
     if not (np.isfinite(factor) and factor > 0):
         hint = ""
-        if np.isnan(factor):
+        if np.isnan(factor) and empty:
+            hint = f" (frame {index} has no valid value: every value is NaN, ±inf or masked)"
+        elif np.isnan(factor):
             hint = (" (np.median and np.mean of a frame with missing values are NaN: use "
                     "np.nanmedian or np.nanmean)")
         elif factor == 0 or np.isinf(factor):
@@ -253,13 +260,25 @@ def _factor(value, index: int, source: str) -> float:
     return factor
 
 
-def scale_frames(canon: Canonical, scale) -> Canonical:
+def as_numbers(name: str, value, what: str) -> np.ndarray:
+    """``value`` as an array, or a ValueError naming ``name`` if numpy cannot make one."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"{name} must be {what}; got a {type(value).__name__} that is not one array of "
+            f"numbers (its items differ in length or type: {error})") from None
+
+
+def scale_frames(canon: Canonical, scale, limit: float = np.finfo(np.float64).max) -> Canonical:
     """Multiply each frame by its scale factor, in float64.
 
     ``scale`` is a sequence of N positive numbers or a function called with
     each frame (float64, read-only, missing values NaN) that returns its
     factor. Values that are finite before must stay finite after (no
-    overflow); missing values stay missing. The result type is unchanged.
+    overflow), and within ``limit``, the largest value of the combined
+    image's type (float32: 3.4e38); missing values stay missing. The result
+    type is unchanged.
     Returns the frames as one float64 stack of its own (8 bytes per value),
     which extrema rejection then changes in place.
 
@@ -272,10 +291,10 @@ def scale_frames(canon: Canonical, scale) -> Canonical:
     frames = canon.frames
     n = len(frames)
     if not callable(scale):
-        if isinstance(scale, (str, bytes)) or np.ndim(scale) != 1 or len(scale) != n:
-            raise ValueError(
-                f"scale must be a function or a sequence of one factor per frame ({n}), got "
-                f"{_describe(scale)}")
+        what = f"a function or a sequence of one factor per frame ({n})"
+        if isinstance(scale, (str, bytes)) or as_numbers("scale", scale, what).ndim != 1 \
+                or len(scale) != n:
+            raise ValueError(f"scale must be {what}, got {_describe(scale)}")
         factors = [_factor(v, i, "scale") for i, v in enumerate(scale)]
     first = np.asarray(frames[0])
     stack = np.empty((n,) + first.shape, dtype=np.float64)
@@ -286,17 +305,19 @@ def scale_frames(canon: Canonical, scale) -> Canonical:
         view[~finite] = np.nan  # (missing either way; what a scale function expects)
         if callable(scale):
             view.flags.writeable = False  # the function sees the frame, never changes it
-            factor = _factor(scale(view), i, f"scale function {getattr(scale, '__name__', scale)!r}")
+            factor = _factor(scale(view), i, f"scale function {getattr(scale, '__name__', scale)!r}",
+                             empty=not finite.any())
             view = stack[i]
         else:
             factor = factors[i]
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):
             view *= factor
-        lost = np.count_nonzero(finite & ~np.isfinite(view))
+            lost = np.count_nonzero(finite & ~(np.abs(view) <= limit))
         if lost:
             raise ValueError(
-                f"Scaling frame {i} by {factor:g} makes {lost} of its values overflow to infinity; "
-                "use smaller factors (or rescale the frames first)")
+                f"Scaling frame {i} by {factor:g} makes {lost} of its values overflow (beyond "
+                f"{limit:.3g}, the largest value the combined image's type holds); use smaller "
+                "factors (or rescale the frames first)")
     return Canonical(stack, canon.out_dtype, canon.unit, False, owned=True)
 
 

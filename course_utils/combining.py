@@ -254,7 +254,8 @@ def combine(
         with both scaling and rejection its results differ (with clipping
         per pixel, flats of different levels are not compared fairly
         there). A factor that is not a positive finite number, or one that
-        makes a value overflow, raises ValueError naming the frame. It
+        makes a value overflow (beyond the largest value of the result's
+        type, 3.4e38 for float32), raises ValueError naming the frame. It
         costs a float64 copy of the stack (8 bytes per value). Default
         None: no scaling.
     weights : sequence of float, ndarray, or None, optional
@@ -266,9 +267,11 @@ def combine(
         ``sum(w * x) / sum(w)`` (for 'sum': ``sum(w * x)``) over the values
         kept, in float64: ``np.ma.average(clipped, weights=w, axis=0)``.
         Weights do not change which values are kept (clipping is
-        unweighted, as in astropy and ccdproc) nor ``count``; a pixel
-        whose kept values all weigh 0 is NaN, and a weighted sum beyond
-        float64's range raises ValueError naming the pixel. ccdproc divides by the
+        unweighted, as in astropy and ccdproc) nor ``count``; the weighted
+        mean of a pixel whose kept values all weigh 0 is NaN (their weighted
+        sum is 0), and a weighted sum beyond float64's range raises
+        ValueError naming the pixel. Only ratios of weights matter for a
+        mean, so weights of any size (1e-320 or 1e308) work. ccdproc divides by the
         weights of *all* the values, rejected ones too, so its weighted
         means differ where values were rejected. It costs a rejection mask
         as large as the stack in bytes. Default None: equal weights.
@@ -484,15 +487,15 @@ def combine(
 
     canon = canonical(frames, progress)
     src = _Frames(canon.frames)  # (named errors: no frames, mixed shapes, not numbers)
+    total = method == "sum"  # the mean times the count
+    if total:
+        method = "mean"
     if scale is not None:
-        canon = scale_frames(canon, scale)
+        canon = scale_frames(canon, scale, np.finfo(np.float64 if total else canon.out_dtype).max)
     if nlow or nhigh:
         canon = reject_extrema(canon, nlow, nhigh)
     if canon.owned:
         src = _Frames(canon.frames)
-    total = method == "sum"  # the mean times the count
-    if total:
-        method = "mean"
     if weights is not None:
         if not total and method != "mean":
             raise ValueError(

@@ -152,13 +152,34 @@ def test_scale_of_fits_files_and_units(tmp_path):
     (lambda f: np.median(f), "use np.nanmedian"),
     (lambda f: f, "one real number per frame"),
     (lambda f: 1 / np.nanmedian(f) - 1, "frame 0 the factor"),
-    (lambda f: 1e308, "overflow to infinity"),
+    (lambda f: 1e308, "overflow (beyond"),
+    (lambda f: 1e37, "overflow (beyond 3.4e+38"),  # the float32 result could not hold them
+    ([1, [1, 2], 1], "not one array of numbers"),
 ])
 def test_bad_scales_are_refused_by_name(scale, words):
-    stack = np.array([[[1.0, np.nan]], [[2.0, 2.0]], [[3.0, 3.0]]]) * 100
+    stack = np.array([[[1.0, np.nan]], [[2.0, 2.0]], [[3.0, 3.0]]], dtype=np.float32) * 100
     with pytest.raises(ValueError, match="scale") as info:
         combine(stack, scale=scale)
     assert words in str(info.value)
+
+
+def test_scaled_values_need_only_fit_the_result_type():
+    """A float64 result (method='sum', or float64 frames) holds what float32 could not."""
+    stack = np.full((3, 2, 2), 60000, dtype=np.uint16)
+    np.testing.assert_allclose(combine(stack, method="sum", scale=[1e35] * 3), 1.8e40, rtol=1e-12)
+    with pytest.raises(ValueError, match="frame 0 by 1e.35 makes 4 of its values overflow"):
+        combine(stack, method="mean", scale=[1e35] * 3)
+
+
+def test_scale_factors_of_any_real_type_and_frames_without_values():
+    from fractions import Fraction
+
+    stack = np.array([[[2.0, 4.0]], [[6.0, 8.0]]])
+    np.testing.assert_array_equal(combine(stack, method="mean", scale=[Fraction(1, 2), np.float32(0.25)]),
+                                  [[1.25, 2.0]])
+    empty = np.ma.masked_array(stack, mask=[[[True, True]], [[False, False]]])
+    with pytest.raises(ValueError, match="frame 0 has no valid value"):
+        combine(empty, scale=lambda f: 1 / np.nanmean(f) if np.isfinite(f).any() else np.nan)
 
 
 # ---------------------------------------------------------------------------
@@ -220,6 +241,17 @@ def test_weights_that_broadcast_and_zero_weights():
     assert got[0, 1] == 9.0
     np.testing.assert_array_equal(combine(stack, method="sum", weights=[0, 0, 0]), [[0.0, 0.0]])
     assert np.isnan(combine(np.full((2, 1, 1), np.nan), method="sum", weights=[1, 1])).all()
+    same = np.array([[[2.0, 1.0]]])  # one weight per value, the same for every frame
+    np.testing.assert_allclose(combine(stack, method="sum", weights=same), [[8.0, 21.0]])
+
+
+@pytest.mark.parametrize("size", [1e-320, 1e-200, 1e200, 1e308])
+def test_weights_of_any_size_give_the_same_mean(size):
+    """Only the ratios of weights matter: no overflow of sum(w), no underflow to 0."""
+    stack = np.array([[[0.5, 1e-5]], [[0.5, 3e-5]], [[2.0, 5e-5]]])
+    got = combine(stack, method="mean", weights=[size, size, 0.5 * size])
+    np.testing.assert_allclose(got, [[(0.5 + 0.5 + 1.0) / 2.5, (1e-5 + 3e-5 + 2.5e-5) / 2.5]],
+                                rtol=1e-12)
 
 
 def test_weighted_result_keeps_the_unit_and_the_type():
@@ -233,6 +265,8 @@ def test_weighted_result_keeps_the_unit_and_the_type():
     ([1.0, 2.0], "do not fit 3 frames"),
     (np.ones((2, 3)), "do not fit 3 frames"),
     (np.ones((3, 2, 2)), "do not fit 3 frames"),
+    (np.ones((2, 1, 3)), "do not fit 3 frames"),
+    ([1.0, [1.0, 2.0], 1.0], "not one array of numbers"),
     ([1.0, -1.0, 1.0], "finite numbers >= 0"),
     ([1.0, np.nan, 1.0], "the first at index (1, 0, 0)"),
     ([True, False, True], "mask them in the frames"),
@@ -250,7 +284,9 @@ def test_a_weighted_sum_that_overflows_is_refused_by_pixel():
     stack = np.ones((3, 2, 2))
     stack[:, 1, 0] = 1e300
     with pytest.raises(ValueError, match=r"pixel \(1, 0\) overflows float64"):
-        combine(stack, method="mean", weights=[1e10, 1.0, 1.0])
+        combine(stack, method="sum", weights=[1e10, 1.0, 1.0])
+    got = combine(stack, method="mean", weights=[1e10, 1.0, 1.0])  # a mean needs only ratios
+    np.testing.assert_allclose(got, [[1.0, 1.0], [1e300, 1.0]], rtol=1e-12)
 
 
 def test_weights_with_a_median_are_refused():

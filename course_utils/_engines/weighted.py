@@ -22,7 +22,8 @@ def checked_weights(weights, n: int, shape: tuple[int, int]) -> np.ndarray:
 
     One weight per frame (a sequence of N numbers) or one per value (an
     array of the stack's shape, or any 3-D shape that broadcasts to it, such
-    as ``(N, 1, 1)``). Weights are plain finite numbers >= 0.
+    as ``(N, 1, 1)`` or ``(1, ny, nx)``). Weights are plain finite numbers
+    >= 0.
 
     Examples
     --------
@@ -33,8 +34,13 @@ def checked_weights(weights, n: int, shape: tuple[int, int]) -> np.ndarray:
         raise ValueError(
             "weights must be plain numbers, not a Quantity or a masked array; to exclude "
             "values, mask them in the frames instead")
-    w = np.asarray(weights)
     full = (n,) + tuple(shape)
+    try:
+        w = np.asarray(weights)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"weights must be one number per frame or an array of the stack's shape {full}; got a "
+            f"{type(weights).__name__} that is not one array of numbers ({error})") from None
     if w.dtype.kind not in "uif":
         raise ValueError(
             f"weights must be numbers (one per frame, or an array of the stack's shape {full}); "
@@ -42,7 +48,7 @@ def checked_weights(weights, n: int, shape: tuple[int, int]) -> np.ndarray:
                                           if w.dtype.kind == "b" else ""))
     if w.ndim == 1 and w.shape[0] == n:
         w = w.reshape(n, 1, 1)
-    elif not (w.ndim == 3 and w.shape[0] == n and all(a in (1, b) for a, b in zip(w.shape[1:], shape))):
+    elif not (w.ndim == 3 and all(a in (1, b) for a, b in zip(w.shape, full))):
         raise ValueError(
             f"weights of shape {w.shape} do not fit {n} frames of shape {tuple(shape)}: give one "
             f"weight per frame (shape ({n},)) or one per value (shape {full})")
@@ -67,6 +73,13 @@ def weighted_combine(src: _Frames, rejected: np.ndarray, weights: np.ndarray,
     """
     n, (ny, nx) = src.n, src.shape
     rows = max(1, int(budget // (3 * 8 * n * max(nx, 1))))
+    # Relative weights (largest 1): a mean depends only on their ratios, and
+    # neither sum(w) nor w * x can overflow or underflow because of their size.
+    top = float(weights.max()) if weights.size else 0.0
+    if top > 0:
+        weights = weights / top
+    else:
+        top = 1.0
     for r0 in range(0, ny, rows):
         r1 = min(ny, r0 + rows)
         keep = ~rejected[:, r0:r1]
@@ -74,6 +87,8 @@ def weighted_combine(src: _Frames, rejected: np.ndarray, weights: np.ndarray,
         w = np.where(keep, weights[:, r0:r1] if weights.shape[1] > 1 else weights, 0.0)
         with np.errstate(invalid="ignore", over="ignore"):
             num = np.sum(w * np.where(keep, x, 0.0), axis=0)
+            if total:
+                num *= top
             if not np.isfinite(num).all():
                 r, c = (int(i) for i in np.argwhere(~np.isfinite(num))[0])
                 raise ValueError(
