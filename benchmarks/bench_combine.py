@@ -89,6 +89,10 @@ IMPORTS = {
 
 READ_STACK = "from course_utils import read_stack\nstack = read_stack(paths, progress=False)"
 READ_CCDDATA = READ_STACK + "\nfrom astropy.nddata import CCDData\nccds = [CCDData(f, unit='adu') for f in stack]"
+# scale= and weights=: each frame scaled to a median of 1 (as flats are), and
+# weights that grow with the frame's number.
+FACTORS = "\nfactors = 1 / np.median(stack.reshape(len(stack), -1), axis=1)"
+WEIGHTS = "\nweights = np.arange(1.0, len(stack) + 1)"
 
 # The standard routes (and reading alone): unchanged from the issue's table.
 STANDARD = {
@@ -125,6 +129,19 @@ del clipped""", True),
         "ccdproc", "",
         "result = ccdproc.combine([str(p) for p in paths], method='average', sigma_clip=True, unit='adu').data",
         True),
+    "astropy, scaled: sigma_clip(stack * factors, axis=0) + np.nanmedian": (
+        "astropy", READ_STACK + FACTORS,
+        """clipped = sigma_clip(stack * factors[:, None, None], sigma=3, maxiters=5, cenfunc='median',
+                     stdfunc='std', axis=0, masked=False)
+result = np.nanmedian(clipped, axis=0)
+del clipped""", True),
+    "numpy, weighted: np.ma.average(sigma_clip(axis=0), weights)": (
+        "astropy", READ_STACK + WEIGHTS,
+        """clipped = sigma_clip(stack.astype(float), sigma=3, maxiters=5, cenfunc='median', stdfunc='std',
+                     axis=0, masked=True)
+result = np.ma.average(clipped, axis=0, weights=np.broadcast_to(weights[:, None, None],
+                                                                 stack.shape)).filled(np.nan)
+del clipped""", True),
 }
 
 # course_utils routes: (setup, call), each run on both engines.
@@ -153,6 +170,18 @@ del stack"""),
         "", "result = combine(paths, method='median', clip='pixel', progress=False)"),
     "combine(paths, method='mean', clip='pixel')": (
         "", "result = combine(paths, method='mean', clip='pixel', progress=False)"),
+    "combine(method='median', clip='pixel', scale=factors)": (
+        READ_STACK + FACTORS, "result = combine(stack, method='median', clip='pixel', scale=factors)"),
+    "combine(method='mean', clip='pixel', weights=weights)": (
+        READ_STACK + WEIGHTS, "result = combine(stack, method='mean', clip='pixel', weights=weights)"),
+}
+
+# Routes whose extra memory and time come with the feature, outside the
+# issue's targets (reported for information): scale= works on a float64 copy
+# of the stack, weights= on a rejection mask as large as the stack in bytes.
+EXTRA_COST = {
+    "combine(method='median', clip='pixel', scale=factors)": "scale= works on a float64 copy of the stack",
+    "combine(method='mean', clip='pixel', weights=weights)": "weights= needs a rejection mask (1 byte a value)",
 }
 
 # Standard route -> the course_utils route computing the same thing.
@@ -166,6 +195,10 @@ PAIRS = {
         "same (combine(method='mean', clip='pixel', cenfunc='mean', maxiters=1))",
     "ccdproc.combine from files: sigma-clipped average, default mem_limit":
         "same from files (combine(paths, 'mean', clip='pixel', cenfunc='mean', maxiters=1))",
+    "astropy, scaled: sigma_clip(stack * factors, axis=0) + np.nanmedian":
+        "combine(method='median', clip='pixel', scale=factors)",
+    "numpy, weighted: np.ma.average(sigma_clip(axis=0), weights)":
+        "combine(method='mean', clip='pixel', weights=weights)",
 }
 
 # The issue's speed targets: its astropy route and its ccdproc routes (the
@@ -498,21 +531,29 @@ def main(argv=None) -> int:
     for name in OURS:
         held = {e: ours[(name, e)]["growth"] / 1e6 + (stack_mb if OURS[name][0] else 0.0) for e in ENGINES}
         ok = "met" if held["numba"] <= TARGET_MEMORY * stack_mb else "NOT met"
+        verdict = (f"for information: {EXTRA_COST[name]}" if name in EXTRA_COST
+                   else f"target ≤ {TARGET_MEMORY}×: {ok}")
         lines.append(f"- {name}: peak memory of stack + work + result {held['numba']:.0f} MB = "
                      f"{held['numba'] / stack_mb:.2f}× the uint16 stack "
-                     f"(target ≤ {TARGET_MEMORY}×: {ok}) [numpy: {held['numpy'] / stack_mb:.2f}×]")
+                     f"({verdict}) [numpy: {held['numpy'] / stack_mb:.2f}×]")
     kept = statistics.median(ours[(n, "numba")]["resident"] - ours[(n, "numpy")]["resident"] for n in OURS)
     lines.append(f"- numba itself (its modules, LLVM and the compiled kernels), loaded by the first call: "
                  f"about {kept / 1e6:.0f} MB more resident memory than the numpy engine, once per process")
     # The first call of each kind of combine(), as a student makes it (the
     # default backend), from the stack or from the files (reading included).
-    slowest = max(auto, key=lambda n: auto[n]["first"])
+    slowest = max((n for n in auto if n not in EXTRA_COST), key=lambda n: auto[n]["first"])
     ok = "met" if auto[slowest]["first"] <= TARGET_FIRST_CALL else "NOT met"
     lines.append(f"- first combine() call in a fresh process, empty numba cache, default backend (numpy "
                  f"engine, kernel compiled in the background): at most {auto[slowest]['first']:.2f} s, "
                  f"for {slowest} (target ≤ {TARGET_FIRST_CALL:.0f} s: {ok}); the kernels were ready "
                  f"{max(r['ready'] for r in auto.values()):.2f} s after it started, at most")
-    firsts = {name: ours[(name, "numba")] for name in OURS if OURS[name][0]}  # from the stack
+    for name in EXTRA_COST:
+        if name in auto:
+            lines.append(f"- for information, {name}: first call {auto[name]['first']:.2f} s with an "
+                         f"empty numba cache, {ours[(name, 'numba')]['cold']:.2f} s with it filled "
+                         f"({EXTRA_COST[name]})")
+    firsts = {name: ours[(name, "numba")] for name in OURS
+              if OURS[name][0] and name not in EXTRA_COST}  # from the stack
     slowest = max(firsts, key=lambda n: firsts[n]["cold_empty"])
     slowest_cached = max(firsts, key=lambda n: firsts[n]["cold"])
     lines.append(f"- for information, the same with backend='numba' (the call compiles the kernel itself: "
