@@ -207,11 +207,7 @@ def reject_extrema(canon: Canonical, nlow: int, nhigh: int) -> Canonical:
     if canon.owned:  # (scaled frames: no second copy)
         stack = frames
     else:
-        first = np.asarray(frames[0])
-        ftype = _missing_type(np.result_type(*[np.asarray(f).dtype for f in frames]))
-        stack = np.empty((n,) + first.shape, dtype=ftype)
-        for i, frame in enumerate(frames):
-            stack[i] = frame
+        stack = _stack_of(frames, _missing_type(np.result_type(*[np.asarray(f).dtype for f in frames])))
     flat = stack.reshape(n, -1)
     rows = 1 << 16  # pixels at a time: the sort's index array stays small
     for a in range(0, flat.shape[1], rows):
@@ -225,6 +221,14 @@ def reject_extrema(canon: Canonical, nlow: int, nhigh: int) -> Canonical:
         drop = (ranks < nlow) | ((ranks >= valid - nhigh) & (ranks < valid))
         np.put_along_axis(block, order, np.where(drop, np.nan, np.take_along_axis(block, order, 0)), 0)
     return Canonical(stack, canon.out_dtype, canon.unit, canon.integer, owned=True)
+
+
+def _stack_of(frames, dtype: np.dtype) -> np.ndarray:
+    """The frames copied into one new ``(N, ny, nx)`` array of ``dtype``."""
+    stack = np.empty((len(frames),) + np.shape(frames[0]), dtype=dtype)
+    for i, frame in enumerate(frames):
+        stack[i] = frame
+    return stack
 
 
 def _factor(value, index: int, source: str, empty: bool = False) -> float:
@@ -296,11 +300,9 @@ def scale_frames(canon: Canonical, scale, limit: float = np.finfo(np.float64).ma
                 or len(scale) != n:
             raise ValueError(f"scale must be {what}, got {_describe(scale)}")
         factors = [_factor(v, i, "scale") for i, v in enumerate(scale)]
-    first = np.asarray(frames[0])
-    stack = np.empty((n,) + first.shape, dtype=np.float64)
-    for i, frame in enumerate(frames):
+    stack = _stack_of(frames, np.dtype(np.float64))
+    for i in range(n):
         view = stack[i]
-        view[...] = frame
         finite = np.isfinite(view)
         view[~finite] = np.nan  # (missing either way; what a scale function expects)
         if callable(scale):

@@ -271,10 +271,11 @@ def combine(
         mean of a pixel whose kept values all weigh 0 is NaN (their weighted
         sum is 0), and a weighted sum beyond float64's range raises
         ValueError naming the pixel. Only ratios of weights matter for a
-        mean, so weights of any size (1e-320 or 1e308) work. ccdproc divides by the
-        weights of *all* the values, rejected ones too, so its weighted
-        means differ where values were rejected. It costs a rejection mask
-        as large as the stack in bytes. Default None: equal weights.
+        mean, so weights of any size (1e-320 or 1e308) work. ccdproc
+        divides by the weights of *all* the values, rejected ones too, so
+        its weighted means differ where values were rejected. It costs a
+        rejection mask as large as the stack in bytes. Default None: equal
+        weights.
 
     Returns
     -------

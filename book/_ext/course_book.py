@@ -23,9 +23,10 @@ It does a few small things that Jupyter Book 1.x does not:
   after the solution (``static/course_book.js``);
 * its style sheet (``static/course_book.css``) wraps long code lines instead of
   scrolling them sideways (``static/course_book.js`` makes a wrapped line's
-  continuation hang deeper than its indentation), keeps figures at a readable size on phones
-  (scrolling sideways within the figure's output instead), and keeps the
-  student notebooks table's links on screen at a phone's width;
+  continuation hang deeper than its indentation), keeps figures at a
+  readable size on phones (scrolling sideways within the figure's output
+  instead), and keeps the student notebooks table's links on screen at a
+  phone's width;
 * it makes a click on the title text of a folded solution open it
   (``static/course_book.js``): sphinx-exercise makes that text a link back to
   the exercise, which would otherwise swallow the click;

@@ -14,6 +14,7 @@ both; :mod:`.weighted` combines the kept values with ``weights=``;
 :mod:`.frames` holds the frames as all of them read them; :mod:`.choice`
 picks the engine; :mod:`.warmup` compiles kernels in a background process.
 Imports go one way: choice -> warmup, numba_engine -> numpy_engine -> clip
--> model, kernels -> model, everything -> frames; warmup imports
-numba_engine only inside the background process's entry point.
+-> model, kernels -> model, weighted -> the front door's ``as_numbers``,
+everything -> frames; warmup imports numba_engine only inside the
+background process's entry point.
 """

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._inputs import as_numbers
 from .frames import _Frames
 
 __all__ = ["checked_weights", "weighted_combine"]
@@ -35,12 +36,7 @@ def checked_weights(weights, n: int, shape: tuple[int, int]) -> np.ndarray:
             "weights must be plain numbers, not a Quantity or a masked array; to exclude "
             "values, mask them in the frames instead")
     full = (n,) + tuple(shape)
-    try:
-        w = np.asarray(weights)
-    except (ValueError, TypeError) as error:
-        raise ValueError(
-            f"weights must be one number per frame or an array of the stack's shape {full}; got a "
-            f"{type(weights).__name__} that is not one array of numbers ({error})") from None
+    w = as_numbers("weights", weights, f"one number per frame or an array of the stack's shape {full}")
     if w.dtype.kind not in "uif":
         raise ValueError(
             f"weights must be numbers (one per frame, or an array of the stack's shape {full}); "
@@ -75,11 +71,11 @@ def weighted_combine(src: _Frames, rejected: np.ndarray, weights: np.ndarray,
     rows = max(1, int(budget // (3 * 8 * n * max(nx, 1))))
     # Relative weights (largest 1): a mean depends only on their ratios, and
     # neither sum(w) nor w * x can overflow or underflow because of their size.
-    top = float(weights.max()) if weights.size else 0.0
+    top = float(weights.max())
     if top > 0:
         weights = weights / top
     else:
-        top = 1.0
+        top = 1.0  # (all zero)
     for r0 in range(0, ny, rows):
         r1 = min(ny, r0 + rows)
         keep = ~rejected[:, r0:r1]
