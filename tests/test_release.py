@@ -284,3 +284,11 @@ def test_a_deploy_refuses_a_commit_that_is_not_the_tags(repo):
     assert release_tool.check_tag(repo) == "v0.1.0"  # the tag exists...
     with pytest.raises(release_tool.ReleaseError, match="is not the tag v0.1.0's"):
         release_tool.check_tag(repo, exact=True)  # ...but this is not its commit
+
+
+def test_the_release_notes_are_the_changelog_entries_of_the_version(repo):
+    assert release_tool.release_notes("0.1.0", repo) == "First release."
+    with pytest.raises(release_tool.ReleaseError, match=r"no entries under '## \[0\.3\.0\]'"):
+        release_tool.release_notes("0.3.0", repo)
+    release_tool.release("0.2.0", repo, commands=[], date="2026-12-01")
+    assert release_tool.release_notes("0.2.0", repo) == "- A new notebook on science frames."
