@@ -113,11 +113,12 @@ def git(repo: Path, *args: str) -> str:
                           check=True, capture_output=True, text=True).stdout
 
 
-@pytest.fixture
-def served(tmp_path):
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
     """make_served's result for this repository's HEAD, served on the loopback."""
-    course, untagged, version = compat.make_served(tmp_path / "served")
-    server, base = compat.serve_repositories(tmp_path / "served")
+    folder = tmp_path_factory.mktemp("compat") / "served"
+    course, untagged, version = compat.make_served(folder)
+    server, base = compat.serve_repositories(folder)
     yield course, untagged, version, base
     server.shutdown()
 
