@@ -35,7 +35,7 @@ help:
 	@echo "make data   generate the offline course dataset (once)"
 	@echo "make bench  run the benchmarks"
 	@echo "make lock   re-pin requirements.txt from requirements.in"
-	@echo "make release VERSION=x.y.z   set the version, rebuild notebooks, test, commit, tag v<version>"
+	@echo "make release VERSION=x.y.z   prepare the release commit (push it to main: the release workflow tags and publishes it)"
 	@echo "make publish-check   fail unless the tag of the current version exists"
 	@echo "make compat run the student notebooks on Colab's, the oldest and the newest versions"
 
@@ -97,9 +97,11 @@ lock:
 clean:
 	rm -rf _build .pytest_cache screenshots .compat
 
-# A release: refuses a dirty tree; sets the version, runs `make notebooks` and
-# `make test`, updates CHANGELOG.md, commits and creates the annotated tag
-# v$(VERSION). It never pushes (see book/publishing.md).
+# A release: refuses a dirty tree; sets the version, updates CHANGELOG.md and
+# CITATION.cff, runs `make notebooks` and `make test`, and commits. It makes no
+# tag and never pushes: pushing the commit to main publishes it (the release
+# workflow creates the tag v$(VERSION), the GitHub Release and the website;
+# see book/publishing.md).
 release: $(STAMP)
 	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z"; exit 2; }
 	$(BIN)/python tools/release.py release $(VERSION)

@@ -2,8 +2,10 @@
 
 A plain tqdm bar writes to stderr, which Jupyter shows in pink, like an
 error; in a notebook the bar is therefore drawn as a widget (tqdm.notebook)
-when ipywidgets is installed (Colab has it; the course's JupyterLab
-environment pins it). In a terminal, or a kernel without ipywidgets, it is
+when ipywidgets is installed (Colab has ipywidgets 7.7.1 with IPython 7.34;
+the course's JupyterLab environment pins ipywidgets 8). A kernel where the
+widget cannot be made (no ipywidgets, or one tqdm cannot use) gets a text bar
+on stdout instead: plain text, not in the error colour. In a terminal it is
 the usual text bar on stderr. ``TQDM_DISABLE=1`` in the environment hides
 every bar (the course's builds set it, so that stored outputs hold none).
 
@@ -17,7 +19,6 @@ Examples
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 
 __all__ = ["progress_bar", "in_notebook"]
@@ -62,10 +63,14 @@ def progress_bar(*, total: int, desc: str, unit: str = "file", initial: int = 0,
     options = dict(total=total, desc=desc, unit=unit, initial=initial, leave=leave)
     if not enabled:
         options["disable"] = True
-    if in_notebook() and importlib.util.find_spec("ipywidgets") is not None:
-        from tqdm.notebook import tqdm as notebook_tqdm
-
-        return notebook_tqdm(**options)
     from tqdm import tqdm
 
-    return tqdm(file=sys.stderr, **options)
+    if not in_notebook():
+        return tqdm(file=sys.stderr, **options)
+    from tqdm import notebook
+
+    # tqdm.notebook imports without ipywidgets, leaving IProgress None; a bar
+    # made then raises ImportError, and its clean-up prints a traceback.
+    if getattr(notebook, "IProgress", None) is not None:
+        return notebook.tqdm(**options)
+    return tqdm(file=sys.stdout, **options)

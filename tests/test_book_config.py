@@ -27,6 +27,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+#: The tag the website's launch links open: v<version of course_utils>.
+RELEASE = "v" + re.search(r'__version__ = "([^"]+)"',
+                          (ROOT / "course_utils" / "__init__.py").read_text())[1]
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
 
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
@@ -241,6 +244,9 @@ def _mini_book(tmp_path: Path, branch: str) -> Path:
         "# A page\n\n```{code-cell} ipython3\n1 + 1\n```\n\nText.\n"
     )
     (tmp_path / "intro.md").write_text("# Intro\n\nHello.\n")
+    # The launch links open the release tag of this version (book/_ext/course_book.py).
+    (tmp_path / "course_utils").mkdir()
+    (tmp_path / "course_utils" / "__init__.py").write_text(f'__version__ = "{RELEASE[1:]}"\n')
     # What `make test` leaves behind must not become a page (and a -W failure).
     (tmp_path / ".pytest_cache").mkdir()
     (tmp_path / ".pytest_cache" / "README.md").write_text("# pytest cache directory\n")
@@ -271,7 +277,7 @@ def test_built_launch_links_open_the_student_version(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     html = (book / "_build" / "html" / "notebooks" / "01_x.html").read_text(encoding="utf-8")
     org_repo = CONFIG["repository"]["url"].split("github.com/")[1]
-    branch = CONFIG["repository"]["branch"]
+    branch = RELEASE  # pinned to the release tag, never a branch
     for path in ("notebooks/student/01_x.ipynb", "notebooks/01_x.ipynb"):
         colab = f"https://colab.research.google.com/github/{org_repo}/blob/{branch}/{path}"
         binder = f"https://mybinder.org/v2/gh/{org_repo}/{branch}?urlpath=lab/tree/{path}"
@@ -279,7 +285,8 @@ def test_built_launch_links_open_the_student_version(tmp_path):
         assert f'href="{binder}"' in html
     # The student version comes first, under a name that says so.
     assert html.index("Exercises in Colab") < html.index("With solutions in Colab")
-    assert html.index("/student/01_x.ipynb") < html.index("blob/main/notebooks/01_x.ipynb")
+    assert html.index("/student/01_x.ipynb") < html.index(f"blob/{RELEASE}/notebooks/01_x.ipynb")
+    assert "blob/main/" not in html and "/gh/" + org_repo + "/main?" not in html
     assert 'href="student/01_x.ipynb"' in html  # the download, next to the page
     assert (book / "_build" / "html" / "notebooks" / "student" / "01_x.ipynb").is_file()
     assert "//notebooks" not in html and f"{branch}//" not in html

@@ -117,11 +117,16 @@ def _skip_or_fail(reason: str):
 
 
 def _repository():
-    """(org/repo, branch) from _config.yml, read here independently of the build."""
+    """(org/repo, release tag) from _config.yml and course_utils, read independently of the build.
+
+    Launch links open the release tag v<version>, never a branch.
+    """
     url = CONFIG["repository"]["url"]
     parts = urlsplit(url)
     assert parts.netloc == "github.com", url
-    return parts.path.strip("/"), CONFIG["repository"]["branch"]
+    version = re.search(r'__version__ = "([^"]+)"',
+                        (ROOT / "course_utils" / "__init__.py").read_text())[1]
+    return parts.path.strip("/"), f"v{version}"
 
 
 def expected_colab(path: str) -> str:

@@ -68,19 +68,44 @@ SETUP_TAG = "course-setup"
 SETUP_TEMPLATE = '''\
 # Set-up: run this cell first. In Google Colab it installs the course's Python
 # package, course_utils {version}; in JupyterLab it uses the installed one.
-import sys
+import importlib, subprocess, sys
 
+sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "CourseNotSetUp"]
 try:
     import course_utils
     if course_utils.__file__ is None:  # only a folder left behind by an uninstall
         raise ImportError("course_utils is not installed")
 except ImportError:
     sys.modules.pop("course_utils", None)
-    !{{sys.executable}} -m pip install --quiet "course_utils @ git+{url}@v{version}"
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-color",
+                          "course_utils @ git+{url}@v{version}"],
+                         capture_output=True, text=True)
+    if pip.returncode:
+        said = [line.strip() for line in pip.stderr.splitlines() if line.strip()] or ["(nothing)"]
+        cause = next((line for line in said if line.lower().startswith(("error", "fatal"))
+                      and "subprocess-exited" not in line), said[-1])
+        failed = ("course_utils v{version} could not be installed from {url}. "
+                  "pip said: " + cause + "\\nIs the release v{version} published there? If "
+                  "not, tell your instructor; otherwise check the internet connection. "
+                  "Then run this cell again.")
+
+        class CourseNotSetUp:  # later cells that import course_utils say why, too
+            def find_spec(self, name, path=None, target=None):
+                if name.partition(".")[0] == "course_utils":
+                    raise ImportError(failed)
+
+        sys.meta_path.insert(0, CourseNotSetUp())
+        raise RuntimeError(failed) from None
+    importlib.invalidate_caches()
     import course_utils'''
-# Why `!python -m pip` and not `%pip`: the %pip magic always ends with "Note: you
-# may need to restart the kernel", which is not true here (nothing was imported
-# before) and would alarm students. The kernel's own Python runs pip, as %pip does.
+# The install runs in the kernel's own Python (as %pip does), but through
+# subprocess rather than `!pip` or `%pip`: the cell sees pip's exit status and
+# its messages, and stops with one short error naming the repository and the
+# release when the install fails. The raised error stops "Run all"; a cell run
+# by hand afterwards meets the same message at its `import course_utils`
+# instead of a bare ModuleNotFoundError. Running the set-up cell again removes
+# that hook first. (%pip would also print "you may need to restart the kernel",
+# untrue here, as nothing was imported before.)
 
 
 # --- Set-up cell -------------------------------------------------------------
@@ -183,6 +208,76 @@ def plain_exercises(source: str, first_number: int) -> tuple[str, int]:
     return EXERCISE.sub(quote, source), number
 
 
+#: A MyST role: {name}`content`, e.g. {term}`dead <dead pixel>` or {eq}`ptc`.
+ROLE = re.compile(r"\{(?P<name>[\w:+-]+)\}`(?P<content>[^`]*)`")
+#: A role or, so that code is left alone, a code span.
+ROLE_OR_CODE = re.compile(ROLE.pattern + r"|``[^`]+``|`[^`\n]+`")
+#: A fenced code block that is not a directive (kept as it is).
+PLAIN_FENCE = re.compile(r"(^```(?!\{)[^\n]*\n.*?^```[ \t]*$)", flags=re.MULTILINE | re.DOTALL)
+#: A MyST directive, fenced by colons or backticks: ``:::{note} Title`` ... ``:::``.
+DIRECTIVE = re.compile(
+    r"^(?P<fence>:{3,}|`{3,})\{(?P<name>[\w:+-]+)\}[ \t]*(?P<argument>[^\n]*)\n"
+    r"(?P<options>(?:[ \t]*:[\w-]+:[^\n]*\n)*)"
+    r"(?P<body>.*?)^(?P=fence)[ \t]*$",
+    flags=re.MULTILINE | re.DOTALL,
+)
+#: A MyST target, ``(label)=`` on a line of its own, and a comment line ``% ...``.
+TARGET = re.compile(r"^\([\w.:-]+\)=[ \t]*\n?|^%(?:[ \t][^\n]*)?(?:\n|$)", flags=re.MULTILINE)
+#: Directives whose body is shown as a quote headed by their name (admonitions).
+ADMONITIONS = {"note", "tip", "hint", "important", "warning", "caution", "attention",
+               "danger", "error", "seealso", "admonition"}
+
+
+def _role_text(match: re.Match) -> str:
+    """The words a role shows: ``{term}`dead <dead pixel>``` shows "dead"."""
+    name, content = match["name"], match["content"]
+    if name == "math":
+        return f"${content}$"
+    if name in ("eq", "numref") and "<" not in content:
+        return f"({content})"  # an equation's or figure's label: the best plain form
+    shown = re.fullmatch(r"(?P<text>.*?)\s*<(?P<target>[^<>]+)>", content, flags=re.DOTALL)
+    return shown["text"] if shown else content
+
+
+def _directive_text(match: re.Match) -> str:
+    """A directive as plain Markdown: admonitions as a quote, math as $$, others their body."""
+    name, argument = match["name"].lower(), match["argument"].strip()
+    body = plain_markdown(match["body"].strip("\n"))
+    if name == "math":
+        return f"$$\n{body}\n$$"
+    if name in ("code", "code-block", "code-cell", "sourcecode"):
+        return f"```{argument}\n{body}\n```"
+    if name in ADMONITIONS:
+        heading = argument if name == "admonition" else " ".join(
+            filter(None, [name.capitalize() + ":", argument]))
+        lines = [f"**{heading}**", "", *body.splitlines()]
+        return "\n".join(f"> {line}" if line else ">" for line in lines)
+    return body if not argument else f"**{argument}**\n\n{body}"
+
+
+def plain_markdown(source: str) -> str:
+    r"""``source`` with every MyST role, directive and target turned into plain Markdown.
+
+    Colab and JupyterLab (without jupyterlab-myst) show MyST raw: a student
+    would read the role's markup instead of "science frame". Roles
+    become their words, admonitions quotes, other directives their contents;
+    targets and comments go. Exercises are numbered first, by ``plain_exercises``.
+
+    >>> plain_markdown("a {term}`dead <dead pixel>` pixel, see {eq}`ptc`")
+    'a dead pixel, see (ptc)'
+    >>> plain_markdown(":::{note}\nRead this.\n:::")
+    '> **Note:**\n>\n> Read this.'
+    """
+    # Directives first (their bodies may hold roles), then roles and targets
+    # outside code: plain code fences and code spans stay as they are.
+    source = DIRECTIVE.sub(_directive_text, source)
+    pieces = PLAIN_FENCE.split(source)
+    for i in range(0, len(pieces), 2):
+        pieces[i] = TARGET.sub("", ROLE_OR_CODE.sub(
+            lambda m: _role_text(m) if m["name"] else m[0], pieces[i]))
+    return "".join(pieces)
+
+
 def derive_student(nb, source_name: str, first_exercise: int = 1):
     """Return the student version of solution notebook ``nb`` (outputs cleared).
 
@@ -213,6 +308,7 @@ def derive_student(nb, source_name: str, first_exercise: int = 1):
             cell.execution_count = None
         elif cell.cell_type == "markdown":
             cell.source, number = plain_exercises(cell.source, number)
+            cell.source = plain_markdown(cell.source)
     student.metadata["course"] = {"version": "student", "derived_from": f"../{source_name}"}
     return student
 

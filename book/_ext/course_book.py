@@ -9,6 +9,10 @@ It does a few small things that Jupyter Book 1.x does not:
 * it provides the ``student-notebooks`` directive: a table of every notebook in
   ``notebooks/student/`` with a download link and Colab and Binder links built
   from the same settings as the launch buttons;
+* it pins every Colab and Binder link to the release tag ``v<version>`` (the
+  version of ``course_utils/__init__.py``), not to a branch: the notebook a
+  student opens, its set-up cell and the package that cell installs then
+  belong to one release (the deploy workflow publishes only the tag's commit);
 * it derives MyST substitutions from the repository settings, so that pages
   can show the clone command without repeating the address
   (``{{ clone_commands }}``, ``{{ repository_url }}``);
@@ -58,6 +62,7 @@ NOTEBOOK_FOLDER = "notebooks"
 STUDENT_FOLDER = "notebooks/student"
 
 _BRANCH = re.compile(r"^[A-Za-z0-9._-]+$")
+_VERSION_LINE = re.compile(r'^__version__ = "(?P<version>\d+\.\d+\.\d+)"$', flags=re.MULTILINE)
 
 
 def check_repository(url: str, branch: str) -> None:
@@ -110,12 +115,35 @@ def _repository(config) -> tuple[str, str]:
     return options.get("repository_url", ""), options.get("repository_branch", "")
 
 
+def release_ref(srcdir: str | Path) -> str:
+    """The release tag ``v<version>`` that launch links open, from ``course_utils/__init__.py``.
+
+    Raises ``ConfigError`` when the book's folder has no such file or version.
+
+    >>> import pathlib, tempfile
+    >>> book = pathlib.Path(tempfile.mkdtemp())
+    >>> (book / "course_utils").mkdir()
+    >>> _ = (book / "course_utils" / "__init__.py").write_text('__version__ = "1.2.3"\\n')
+    >>> release_ref(book)
+    'v1.2.3'
+    """
+    path = Path(srcdir) / "course_utils" / "__init__.py"
+    try:
+        found = _VERSION_LINE.search(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the course's version ({error})") from None
+    if found is None:
+        raise ConfigError(f'{path}: no line __version__ = "x.y.z" (the launch links name it)')
+    return f"v{found['version']}"
+
+
 def _check_config(app: Sphinx, config) -> None:
     url, branch = _repository(config)
     try:
         check_repository(url, branch)
     except ValueError as error:
         raise ConfigError(f"_config.yml: {error}") from None
+    release_ref(app.srcdir)  # the launch links' tag: fail now, not on the first page
     if config.html_theme_options.get("path_to_docs", "").strip("/"):
         raise ConfigError(
             "_config.yml: repository.path_to_book must be empty: the book's root is the "
@@ -167,7 +195,8 @@ class StudentNotebooks(SphinxDirective):
         notebooks = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
         if not notebooks:
             raise self.error(f"no student notebooks found in {STUDENT_FOLDER}/")
-        url, branch = _repository(self.config)
+        url, _ = _repository(self.config)
+        branch = release_ref(srcdir)
         launch = self.config.html_theme_options.get("launch_buttons", {})
         binderhub = launch.get("binderhub_url", "https://mybinder.org")
         colab = launch.get("colab_url", "https://colab.research.google.com")
@@ -239,7 +268,8 @@ def _launch_links(app: Sphinx, pagename: str) -> dict[str, str] | None:
             location=pagename,
         )
         return None
-    url, branch = _repository(app.config)
+    url, _ = _repository(app.config)
+    branch = release_ref(app.srcdir)
     launch = app.config.html_theme_options.get("launch_buttons", {})
     binderhub = launch.get("binderhub_url", "https://mybinder.org")
     colab = launch.get("colab_url", "https://colab.research.google.com")
