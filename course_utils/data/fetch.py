@@ -423,7 +423,8 @@ def _forget_if_empty(target: Path, paths: list[str]) -> None:
         content = marker.read_marker(target)
     except ValueError:
         return
-    if content is not None and not content.get("complete") and not content["files"]:
+    arrived = any(os.path.lexists(target / path) for path in paths)
+    if content is not None and not content.get("complete") and not content["files"] and not arrived:
         (target / marker.MARKER_NAME).unlink()
         for folder in reversed(files.folders_of(target, paths)):
             if not folder.is_symlink():
