@@ -43,6 +43,10 @@ from typing import Iterable, Iterator
 
 from filelock import FileLock, Timeout
 
+with warnings.catch_warnings():  # pooch imports tqdm.auto, which warns in a kernel without ipywidgets
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    import pooch
+
 from ..progress import progress_bar
 
 __all__ = ["display_path", "ensure_writable", "write_text_atomic", "is_within", "NotWritableError",
@@ -57,14 +61,7 @@ CACHE_ENV = "COURSE_CACHE_DIR"
 
 
 def import_pooch():
-    """Import pooch without the warning its import can print in Jupyter.
-
-    pooch imports ``tqdm.auto`` when it loads, which warns "IProgress not
-    found" in a Jupyter kernel without ipywidgets.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="IProgress not found")
-        import pooch
+    """pooch, imported without the warning its import can print in Jupyter (kept for callers)."""
     return pooch
 
 

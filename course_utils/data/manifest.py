@@ -34,6 +34,8 @@ import re
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
+from astropy.io import fits
+
 from .hashing import file_digests
 
 __all__ = [
@@ -234,8 +236,6 @@ def _detector(header, stem: str) -> str | None:
 
 
 def _first_image_header(path: Path):
-    from astropy.io import fits
-
     try:
         with fits.open(path, memmap=True) as hdul:
             for hdu in hdul:

@@ -65,7 +65,7 @@ from .files import NotWritableError, cache_dir, display_path, using_line, work_f
 from .fitsfile import fits_bytes
 from .headers import frame_header
 from .identity import SCIENCE_VERSION, check_seed
-from .layout import FRAMES, SCIENCE_FOLDER, SCIENCE_FRAMES, FrameSpec, Preset, as_preset, file_size, frame_paths
+from .layout import CAMERAS, FRAMES, PRESETS, SCIENCE_FOLDER, SCIENCE_FRAMES, FrameSpec, Preset, as_preset, file_size, frame_paths
 from .models import (
     COSMICS_PER_SECOND,
     DEFAULT_SEED,
@@ -461,8 +461,6 @@ def science_manifest() -> dict:
     >>> [e["path"] for e in manifest["files"]][:1], manifest["files"][3]["dither"]
     (['science_frames/ift/ift0040c2.fits'], [860, 358])
     """
-    from .layout import CAMERAS, PRESETS
-
     camera = CAMERAS["ift"]
     shape = list(PRESETS["full"].imacs.shape)
     common = {"telescope": camera.telescope, "instrument": camera.instrument, "detector": "c2"}
