@@ -267,6 +267,16 @@ def test_finding5_a_body_that_never_ends_fails_quickly_blaming_the_server(source
     assert not [p for p in tmp_path.rglob("*") if p.is_file() and not p.name.endswith(".lock")]
 
 
+def test_finding5_without_a_recorded_size_a_frames_shape_bounds_the_body(source, tmp_path):
+    manifest = make_manifest(source, SOME[:1])  # no size: the course's manifest records none yet
+    with FrameServer(source) as server:
+        start = time.monotonic()
+        with pytest.raises(FetchError, match="bytes a frame of this shape can take") as excinfo:
+            fetch_frames(tmp_path / "magellan", manifest=manifest, base_url=server.url("endless"),
+                         progress=False)
+    assert time.monotonic() - start < 20 and "disk" not in str(excinfo.value).split("Nothing was kept")[0]
+
+
 def test_finding5_pooch_checks_the_sha256_of_the_manifest(source, tmp_path):
     manifest = make_manifest(source, SOME, sha256=True)
     wrong = "0" * 64

@@ -195,8 +195,9 @@ class LimitedDownloader:
     once, before it fills the disk).
     """
 
-    def __init__(self, limits: "DownloadLimits", start: float, size: int | None = None):
-        self.limits, self.start, self.size = limits, start, size
+    def __init__(self, limits: "DownloadLimits", start: float, size: int | None = None,
+                 recorded: bool = True):
+        self.limits, self.start, self.size, self.recorded = limits, start, size, recorded
 
     def __call__(self, url: str, output_file, pooch=None, check_only: bool = False) -> int:
         limits = self.limits
@@ -219,8 +220,10 @@ class LimitedDownloader:
                 handle.write(chunk)
                 received += len(chunk)
                 if self.size is not None and received > self.size:
-                    raise _TooLong(f"the server sent more than the {self.size} bytes the manifest records "
-                                   "for this file (it does not end the file where it should)")
+                    what = "the manifest records for this file" if self.recorded else \
+                        "a frame of this shape can take"
+                    raise _TooLong(f"the server sent more than the {self.size} bytes {what} "
+                                   "(it does not end the file where it should)")
                 self._check_time(received, attempt_start)
         return received
 
@@ -300,7 +303,7 @@ def download_file(url: str, target: str | os.PathLike, entry: dict,
         raise FetchError(f"Could not download {name} from {shown}: {error}") from error
     staging = folder / f".{target.name}.part-{secrets.token_hex(4)}"
     start = time.monotonic()
-    downloader = LimitedDownloader(limits, start, entry.get("size"))
+    downloader = LimitedDownloader(limits, start, *_size_cap(entry))
     try:
         for attempt in range(limits.retries + 1):
             try:
@@ -334,6 +337,18 @@ def _rejected(name: str, shown: str, problem: str) -> str:
     return (f"Rejected {name} downloaded from {shown}: {problem}. The corrupt copy was "
             "removed. The file on the server differs from the one the manifest records; "
             "try again, and if it persists the manifest or the address is out of date.")
+
+
+def _size_cap(entry: dict) -> tuple[int | None, bool]:
+    """(bytes at most, recorded?): the manifest's size, else twice a frame's size from its shape."""
+    if entry.get("size") is not None:
+        return int(entry["size"]), True
+    try:
+        frame_by_path(entry["path"])
+    except KeyError:
+        if not entry.get("shape"):
+            return None, False  # nothing to estimate from: the deadline and minimum rate still hold
+    return 2 * _download_size({}, [entry]) + (1 << 20), False
 
 
 def _download_size(manifest: dict, entries: list[dict]) -> int:

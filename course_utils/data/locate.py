@@ -166,8 +166,9 @@ def _from_env_dir(root: Path, source: str | None) -> str:
             "`python -m course_utils.data generate --output DIR`), or unset it.")
     try:
         content = marker.read_marker(root)
-    except ValueError:
-        content = None
+    except ValueError as error:
+        raise FileNotFoundError(f"{DATA_DIR_ENV} is set to {display_path(root)}, whose marker cannot be "
+                                f"used: {error} Or unset {DATA_DIR_ENV}.") from None
     if content is not None:
         problem = _env_dir_problem(root, content)
         if problem:
