@@ -441,3 +441,17 @@ def test_finding8_a_read_only_shared_cache_without_science_frames_falls_back_to_
     assert root == tmp_path / "work" / "synthetic-science-small"
     assert "cannot be written" in out and "made in the work folder" in out
     assert marker.full_check(root) == []
+
+
+# --- The seed is checked once, at the entry, and passed down ------------------------------------
+
+
+def test_a_seed_is_checked_at_the_entry_and_gets_a_folder_of_its_own(cache, capsys):
+    for bad in (-1, 1.5, "7", True):
+        with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+            dataset_dir(preset="small", seed=bad)
+    root = dataset_dir(source="synthetic", preset="small", seed=7)
+    assert root == cache / "synthetic-small-seed7"
+    assert "seed 7" in capsys.readouterr().out
+    assert marker.read_marker(root)["seed"] == 7 and marker.full_check(root) == []
+    assert names(cache) == ["synthetic-small-seed7"]
