@@ -230,8 +230,10 @@ def _race(cache: Path, tmp_path: Path, prefix: tuple = (), others: int = 2) -> l
     assert not (root / marker.MARKER_NAME).exists()
     assert [p.name for p in root.iterdir() if p.name.startswith(".course_dataset.json.")]  # the window
     rest = [_start(code, env, stderr=log.open("w")) for log in logs[1:]]
-    for log in logs[1:]:  # each later caller is waiting for the lock, not failing
-        _wait_for(lambda: "Waiting for another process" in log.read_text(), "a caller waiting for the lock")
+    for process, log in zip(rest, logs[1:]):  # each later caller is waiting for the lock, not failing
+        _wait_for(lambda: "Waiting for another process" in log.read_text() or process.poll() is not None,
+                  "a caller waiting for the lock")
+        assert process.poll() is None, f"a caller ended inside the window: {log.read_text()}"
     (hook / "resume").touch()
     results = []
     for process, log in zip([first, *rest], logs):
