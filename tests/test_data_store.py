@@ -395,11 +395,13 @@ def test_finding8_a_frame_made_writable_is_reported_and_sealed_again(cache, caps
     assert _mode(frame) == 0o444
 
 
-def test_finding8_inode_exhaustion_is_named_not_the_disk(cache, monkeypatch, tmp_path):
+@pytest.mark.parametrize("inodes", [40, 100])  # too few at the start; runs out while writing
+def test_finding8_inode_exhaustion_is_named_not_the_disk(cache, monkeypatch, tmp_path, inodes):
     _need_root("it mounts a tmpfs with few inodes")
     disk = tmp_path / "disk"
     disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=50m,nr_inodes=40", "tmpfs", str(disk)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size=50m,nr_inodes={inodes}", "tmpfs", str(disk)],
+                   check=True)
     try:
         monkeypatch.setenv("COURSE_CACHE_DIR", str(disk / "cache"))
         with pytest.raises(DiskFullError) as excinfo:
