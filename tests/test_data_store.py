@@ -43,7 +43,7 @@ from data_fixtures import (
 
 ROOT = Path(__file__).resolve().parents[1]
 SOME = ["calibration_frames/bias/b0860c1.fits", "calibration_frames/dark/b1212c1.fits"]
-GENERATE_FORCE = "python -m course_utils.data generate --force --output"
+GENERATE_FORCE = "python -m course_utils.data generate --preset small --force --output"
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_finding2_malformed_marker_records_give_clear_errors_everywhere(cache, c
     assert "is broken" in capsys.readouterr().out
     assert main(["verify", str(root), "--no-progress"]) == 1
     out = capsys.readouterr()
-    assert "is broken" in out.out and "generate --force" in out.err
+    assert "is broken" in out.out and "generate --preset small --force --output" in out.err
     assert main(["generate", "--preset", "small", "--force", "--output", str(root), "--no-progress"]) == 0
     assert marker.full_check(root) == []
 
@@ -364,7 +364,7 @@ def test_finding7_a_broken_marker_verify_names_generate_force_which_works(cache,
     (root / marker.MARKER_NAME).chmod(0o644)
     (root / marker.MARKER_NAME).write_text(content)
     assert main(["verify", str(root), "--no-progress"]) == 1
-    assert "generate --force" in capsys.readouterr().err
+    assert "generate --preset small --force --output" in capsys.readouterr().err
     assert main(["generate", "--preset", "small", "--force", "--output", str(root), "--no-progress"]) == 0
     assert marker.full_check(root) == [] and dataset_dir(preset="small", verbose=False) == root
 
@@ -459,3 +459,16 @@ def test_a_seed_is_checked_at_the_entry_and_gets_a_folder_of_its_own(cache, caps
     assert "seed 7" in capsys.readouterr().out
     assert marker.read_marker(root)["seed"] == 7 and marker.full_check(root) == []
     assert names(cache) == ["synthetic-small-seed7"]
+
+
+def test_finding7_a_broken_science_marker_names_the_command_that_remakes_it(cache, capsys):
+    root = science_dir("small", verbose=False)
+    root.chmod(0o755)
+    (root / marker.MARKER_NAME).chmod(0o644)
+    (root / marker.MARKER_NAME).write_text("")
+    with pytest.raises(FileExistsError) as excinfo:
+        science_dir("small")
+    command = "python -m course_utils.data generate --science --preset small --force --output"
+    assert command in str(excinfo.value)
+    assert main(command.split()[3:] + [str(root), "--no-progress"]) == 0
+    assert science_dir("small", verbose=False) == root and marker.full_check(root) == []

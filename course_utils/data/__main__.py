@@ -27,6 +27,7 @@ from .files import display_path, regenerate_command, write_text_atomic
 from .layout import PRESETS
 from .locate import CACHE_ENV, DATA_DIR_ENV, SOURCE_ENV, WORK_ENV, cache_dir, cache_status, describe_choice
 from .manifest import MANIFEST_ENV, dumps_manifest, load_manifest, local_manifest, real_entries
+from .science import generate_science
 from .synthetic import describe_model, generate
 
 EPILOG = """examples:
@@ -44,14 +45,16 @@ class CommandError(Exception):
 
 
 def _cmd_generate(args) -> int:
+    kind = "science" if args.science else "synthetic"
     if args.output:
         out = Path(args.output)
     else:
         suffix = "" if args.seed == identity.DEFAULT_SEED else f"-seed{args.seed}"
-        out = cache_dir() / f"synthetic-{args.preset}{suffix}"
-    info = identity.synthetic(args.preset, args.seed)
+        out = cache_dir() / f"{'synthetic-science' if args.science else 'synthetic'}-{args.preset}{suffix}"
+    info = getattr(identity, kind)(args.preset, args.seed)
     already = marker.check(out, info, []).ok and not args.force
-    root = generate(out, args.preset, args.seed, progress=not args.no_progress, overwrite=args.force)
+    make = generate_science if args.science else generate
+    root = make(out, args.preset, args.seed, progress=not args.no_progress, overwrite=args.force)
     verb = "Already complete (use --force to make it again):" if already else "Wrote"
     print(f"{verb} {identity.describe(info)} in {display_path(root)}")
     return 0
@@ -99,8 +102,7 @@ def _cmd_verify(args) -> int:
             content = None
         what = identity.describe(content) if content else "the files listed in the manifest"
         if problems:
-            failed.append(f"fetch --output {display_path(folder)}" if (content or {}).get("source") == "magellan"
-                          else regenerate_command(folder).removeprefix("python -m course_utils.data "))
+            failed.append(regenerate_command(folder).removeprefix("python -m course_utils.data "))
             print(f"FAILED  {display_path(folder)} ({what}): {len(problems)} problem(s)")
             for problem in problems[:20]:
                 print(f"   {problem}")
@@ -183,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--force", action="store_true",
                      help="make every file of the course dataset in DIR again, also of another "
                           "dataset (files that are not the dataset's are never touched)")
+    gen.add_argument("--science", action="store_true",
+                     help="write notebook 5's synthetic science frames instead (default folder: "
+                          "<cache>/synthetic-science-<preset>)")
     gen.add_argument("--no-progress", action="store_true", help="no progress bar")
     gen.set_defaults(func=_cmd_generate)
 

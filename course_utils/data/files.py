@@ -185,8 +185,21 @@ def check_no_links(root: str | os.PathLike, path: str) -> Path:
 
 
 def regenerate_command(root: str | os.PathLike) -> str:
-    """The command that makes the generated dataset in ``root`` again."""
-    return f"python -m course_utils.data generate --force --output {display_path(root)}"
+    """The command that makes the dataset in ``root`` again (by its folder's name, as the cache names it).
+
+    Examples
+    --------
+    >>> regenerate_command("/data/magellan")
+    'python -m course_utils.data fetch --output /data/magellan'
+    >>> regenerate_command("/data/synthetic-science-small")
+    'python -m course_utils.data generate --science --preset small --force --output /data/synthetic-science-small'
+    """
+    name, shown = Path(root).name, display_path(root)
+    if name.startswith("magellan"):
+        return f"python -m course_utils.data fetch --output {shown}"
+    preset = " --preset small" if name.startswith(("synthetic-small", "synthetic-science-small")) else ""
+    science = " --science" if name.startswith("synthetic-science") else ""
+    return f"python -m course_utils.data generate{science}{preset} --force --output {shown}"
 
 
 def folders_of(root: str | os.PathLike, paths: Iterable[str]) -> list[Path]:
