@@ -110,12 +110,17 @@ def git_blob_sha1(content: bytes) -> str:
     return hashlib.sha1(b"blob " + str(len(content)).encode() + b"\x00" + content).hexdigest()
 
 
-def make_manifest(root: Path, paths, base_url: str | None = None) -> dict:
-    """A manifest listing ``paths`` of the dataset in ``root`` (hashes computed here)."""
+def make_manifest(root: Path, paths, base_url: str | None = None, *, sha256: bool = False) -> dict:
+    """A manifest listing ``paths`` of the dataset in ``root`` (hashes computed here).
+
+    With ``sha256=True`` each entry also records the file's size and SHA-256.
+    """
     files = []
     for path in paths:
         content = (root / path).read_bytes()
         entry = {"path": path, "frame_type": path.split("/")[1], "git_sha1": git_blob_sha1(content)}
+        if sha256:
+            entry.update(size=len(content), sha256=hashlib.sha256(content).hexdigest())
         if base_url:
             entry["url"] = f"{base_url.rstrip('/')}/{path}"
         files.append(entry)
@@ -144,7 +149,8 @@ class FrameServer:
     ``/good/<path>``: the file as it is; ``/corrupt/<path>``: one byte changed;
     ``/truncated/<path>``: a Content-Length longer than the body, then the
     connection closes; ``/trickle/<path>``: one byte every ``trickle_delay``
-    seconds, for ever (a server that never quite stalls); anything else: 404. ``requests`` counts the requests
+    seconds, for ever (a server that never quite stalls); ``/endless/<path>``: the file, then
+    zeros for ever, with no Content-Length (a body that never ends); anything else: 404. ``requests`` counts the requests
     served per mode.
     """
 
@@ -164,6 +170,19 @@ class FrameServer:
                 mode, _, path = self.path.lstrip("/").partition("/")
                 server.requests[mode] = server.requests.get(mode, 0) + 1
                 file = server.root / path
+                if mode == "endless" and file.is_file():  # the file, then bytes for ever, no length
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/octet-stream")
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    try:
+                        self.wfile.write(file.read_bytes())
+                        while True:
+                            self.wfile.write(b"\0" * 65536)
+                    except OSError:  # the client gave up
+                        pass
+                    self.close_connection = True
+                    return
                 if mode not in ("good", "corrupt", "truncated", "trickle") or not file.is_file():
                     self.send_error(404, "Not Found")
                     return

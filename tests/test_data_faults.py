@@ -134,17 +134,36 @@ def test_a_user_cannot_write_into_the_raw_frames(source, tmp_path):
 # --- 3. Two processes, one of them in another PID namespace -------------------------------------
 
 
-def test_two_first_calls_in_different_pid_namespaces_make_one_complete_dataset(cache):
-    """Each sees the other's PIDs as dead: only the lock keeps them from breaking each other's work."""
+def test_two_first_calls_in_different_pid_namespaces_make_one_complete_dataset(cache, tmp_path):
+    """Each sees the other's PIDs as dead: only the lock keeps them from breaking each other's work.
+
+    Deterministic: the first caller (in another PID namespace) is held, through the documented
+    test hook ``COURSE_TEST_PAUSE_BEFORE_MARKER``, between its temporary marker and the rename;
+    the second starts then, and must wait for the lock rather than judge the folder.
+    """
     code = "from course_utils.data import dataset_dir; dataset_dir(preset='small')"
     env = {"COURSE_CACHE_DIR": str(cache), "HOME": os.environ["HOME"]}
     other_namespace = ("unshare", "--pid", "--fork") if can_mount() and shutil.which("unshare") else ()
-    first = _course_python(code, env=env, prefix=other_namespace)
-    second = _course_python(code, env=env)
-    results = [process.communicate(timeout=300) + (process.returncode,) for process in (first, second)]
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    first = _course_python(code, env={**env, files.PAUSE_ENV: str(hook)}, prefix=other_namespace)
+    deadline = time.monotonic() + 120
+    while not (hook / "paused").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (hook / "paused").exists(), "the first caller never wrote its temporary marker"
+    log = tmp_path / "second.err"
+    with log.open("w") as err_file:
+        second = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=err_file,
+                                  text=True, env={**os.environ, **env, "PYTHONPATH": str(ROOT),
+                                                  "TQDM_DISABLE": "1"})
+        while "Waiting for another process" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        (hook / "resume").touch()
+        results = [process.communicate(timeout=300) + (process.returncode,) for process in (first, second)]
     for out, err, status in results:
-        assert status == 0, err
+        assert status == 0, (err, log.read_text())
         assert out.startswith("Using the synthetic course dataset (preset 'small'")
+    assert "Waiting for another process" in log.read_text()
     root = cache / "synthetic-small"
     assert marker.full_check(root) == []
     assert len(marker.read_marker(root)["files"]) == len(SYNTHETIC_FRAMES)

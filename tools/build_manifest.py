@@ -7,6 +7,13 @@ A maintainer runs this once, when the reference list
     python tools/build_manifest.py data_manifest/magellan_calibration_frames.tsv \\
         --output data_manifest/calibration_frames.json
 
+With ``--frames DIR`` (a folder holding downloaded copies of the real frames,
+e.g. ``~/.cache/course_utils/magellan``), each copy whose git blob SHA-1
+matches the list also gives its entry ``size`` and ``sha256``: downloads are
+then checked by pooch against that SHA-256 (``known_hash``) and stop at that
+size. The git blob SHA-1 stays: it is what the reference list records and
+what ``git hash-object`` prints.
+
 The installed package only reads and checks the manifest
 (:mod:`course_utils.data.manifest`); building it lives here.
 """
@@ -20,6 +27,7 @@ import re
 import sys
 from pathlib import Path
 
+from course_utils.data.hashing import file_digests
 from course_utils.data.layout import CAMERAS, FRAME_GROUPS, FRAMES, PRESETS, SYNTHETIC_FRAMES, FrameSpec, frame_geometry
 from course_utils.data.manifest import MANIFEST_FORMAT, validate_manifest
 
@@ -83,7 +91,18 @@ _SYNTHETIC_ONLY = {
 }
 
 
-def _course_entry(frame: FrameSpec, meta: dict, git_sha1: str | None) -> dict:
+def _frame_hashes(frames: Path | None, path: str, git_sha1: str) -> dict:
+    """``size`` and ``sha256`` of the verified copy ``frames/path`` (empty without ``frames``)."""
+    if frames is None:
+        return {}
+    digests = file_digests(frames / path)
+    if digests.git_sha1 != git_sha1:
+        raise ValueError(f"{frames / path} is not the real frame: its git blob SHA-1 is "
+                         f"{digests.git_sha1}, the reference list records {git_sha1}")
+    return {"size": digests.size, "sha256": digests.sha256}
+
+
+def _course_entry(frame: FrameSpec, meta: dict, git_sha1: str | None, frames: Path | None = None) -> dict:
     """The entry of one file; a file only the synthetic dataset has gets no address or hash."""
     camera = CAMERAS[frame.camera]
     shape = frame_geometry(frame, "full").shape
@@ -100,11 +119,11 @@ def _course_entry(frame: FrameSpec, meta: dict, git_sha1: str | None) -> dict:
     if git_sha1 is None:  # no real counterpart: no address, no hash
         return {**entry, "about": _SYNTHETIC_ONLY.get(frame.frame_type, "synthetic only")}
     url = meta["url_pattern"].replace("<commit>", meta["commit"]).replace("<path>", frame.path)
-    return {**entry, "url": url, "git_sha1": git_sha1,
+    return {**entry, "url": url, "git_sha1": git_sha1, **_frame_hashes(frames, frame.path, git_sha1),
             "confirmed": _CONFIRMED.get(frame.frame_type, _CONFIRMED["flat"])}
 
 
-def build_course_manifest(tsv_path: str | os.PathLike) -> dict:
+def build_course_manifest(tsv_path: str | os.PathLike, frames: str | os.PathLike | None = None) -> dict:
     """Build the course's manifest from the reference list of the real frames.
 
     Every file of the dataset layout's real groups
@@ -113,12 +132,18 @@ def build_course_manifest(tsv_path: str | os.PathLike) -> dict:
     ``synthetic_only`` (no address, no hash); files of the list that the notebooks do not read (the
     old course's derived ``master_bias.fits``) go to ``excluded``.
 
+    With ``frames`` (a folder of downloaded copies), every real entry also
+    records its ``size`` and ``sha256``, read from the copy after its git
+    blob SHA-1 was checked against the list.
+
     Raises
     ------
     ValueError
-        If a dataset file is missing from the list or a hash is malformed.
+        If a dataset file is missing from the list, a hash is malformed, or a
+        copy in ``frames`` is not the listed file.
     """
     meta, rows = parse_reference_tsv(tsv_path)
+    frames = None if frames is None else Path(frames).expanduser()
     by_path = {row["path"]: row["git_sha1"] for row in rows}
     real = {frame.path for group in FRAME_GROUPS if group.real for frame in group.frames()}
     missing = [frame.path for frame in FRAMES if frame.path not in by_path]
@@ -150,7 +175,8 @@ def build_course_manifest(tsv_path: str | os.PathLike) -> dict:
             "commit_date": meta.get("commit_date"),
             "folder": meta.get("folder"),
             "base_url": base_url,
-            "hash": "git_sha1: SHA-1 of b'blob <size>' + NUL + content (what `git hash-object FILE` prints)",
+            "hash": "git_sha1: SHA-1 of b'blob <size>' + NUL + content (what `git hash-object FILE` prints)"
+                    + ("; sha256 and size: of verified copies, checked by pooch on download" if frames else ""),
             "credit": (
                 f"Frames published in the public repository {meta['repository']} "
                 "(commit above); credit that repository and the observers at Las Campanas "
@@ -172,7 +198,7 @@ def build_course_manifest(tsv_path: str | os.PathLike) -> dict:
                 for name, preset in PRESETS.items()
             },
         },
-        "files": [_course_entry(frame, meta, by_path[frame.path]) for frame in FRAMES],
+        "files": [_course_entry(frame, meta, by_path[frame.path], frames) for frame in FRAMES],
         "synthetic_only": [_course_entry(frame, meta, None) for frame in SYNTHETIC_FRAMES
                            if frame.path not in real],
         "excluded": [
@@ -222,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--science", action="store_true",
                         help="write the manifest of the synthetic science frames "
                              "(data_manifest/science_frames.json) instead; no TSV")
+    parser.add_argument("--frames", metavar="DIR",
+                        help="a folder of downloaded real frames: record each one's size and SHA-256")
     parser.add_argument("--output", metavar="FILE", help="write here instead of standard output")
     args = parser.parse_args(argv)
     if bool(args.tsv) == args.science:
@@ -232,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
 
             text = dumps_manifest(science_manifest())
         else:
-            text = dumps_manifest(build_course_manifest(args.tsv))
+            text = dumps_manifest(build_course_manifest(args.tsv, args.frames))
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

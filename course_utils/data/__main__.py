@@ -20,9 +20,15 @@ import os
 import sys
 from pathlib import Path
 
+from .. import __version__
 from . import identity, marker
-from .files import display_path
+from .fetch import FetchError, check_base_url, fetch_frames
+from .files import display_path, regenerate_command, write_text_atomic
 from .layout import PRESETS
+from .locate import CACHE_ENV, DATA_DIR_ENV, SOURCE_ENV, WORK_ENV, cache_dir, cache_status, describe_choice
+from .manifest import MANIFEST_ENV, dumps_manifest, load_manifest, local_manifest, real_entries
+from .science import generate_science
+from .synthetic import describe_model, generate
 
 EPILOG = """examples:
   python -m course_utils.data generate                  # the synthetic dataset, into the cache
@@ -39,27 +45,22 @@ class CommandError(Exception):
 
 
 def _cmd_generate(args) -> int:
-    from .locate import cache_dir
-    from .synthetic import generate
-
+    kind = "science" if args.science else "synthetic"
     if args.output:
         out = Path(args.output)
     else:
         suffix = "" if args.seed == identity.DEFAULT_SEED else f"-seed{args.seed}"
-        out = cache_dir() / f"synthetic-{args.preset}{suffix}"
-    info = identity.synthetic(args.preset, args.seed)
+        out = cache_dir() / f"{'synthetic-science' if args.science else 'synthetic'}-{args.preset}{suffix}"
+    info = getattr(identity, kind)(args.preset, args.seed)
     already = marker.check(out, info, []).ok and not args.force
-    root = generate(out, args.preset, args.seed, progress=not args.no_progress, overwrite=args.force)
+    make = generate_science if args.science else generate
+    root = make(out, args.preset, args.seed, progress=not args.no_progress, overwrite=args.force)
     verb = "Already complete (use --force to make it again):" if already else "Wrote"
     print(f"{verb} {identity.describe(info)} in {display_path(root)}")
     return 0
 
 
 def _cmd_fetch(args) -> int:
-    from .fetch import fetch_frames
-    from .locate import cache_dir
-    from .manifest import load_manifest, real_entries
-
     manifest = load_manifest(args.manifest)
     out = Path(args.output) if args.output else cache_dir() / "magellan"
     root = fetch_frames(out, manifest=manifest, base_url=args.base_url,
@@ -71,8 +72,6 @@ def _cmd_fetch(args) -> int:
 def _datasets_to_verify(args) -> list[Path]:
     if args.folders:
         return [Path(folder) for folder in args.folders]
-    from .locate import DATA_DIR_ENV, cache_dir
-
     found = []
     if os.environ.get(DATA_DIR_ENV):
         found.append(Path(os.environ[DATA_DIR_ENV]).expanduser())
@@ -85,18 +84,16 @@ def _datasets_to_verify(args) -> list[Path]:
 
 
 def _cmd_verify(args) -> int:
-    from .manifest import load_manifest
-
     folders = _datasets_to_verify(args)
     if not folders:
         raise CommandError("No dataset to verify: none in the cache, and no folder given. "
                            "Make one with `python -m course_utils.data generate`.")
     manifest = load_manifest(args.manifest)
-    failed = 0
+    failed = []
     for folder in folders:
         if not folder.is_dir():
             print(f"FAILED  {display_path(folder)}: not a folder")
-            failed += 1
+            failed.append(f"generate --output {display_path(folder)}")
             continue
         problems = marker.full_check(folder, manifest=manifest, progress=not args.no_progress)
         try:
@@ -105,7 +102,7 @@ def _cmd_verify(args) -> int:
             content = None
         what = identity.describe(content) if content else "the files listed in the manifest"
         if problems:
-            failed += 1
+            failed.append(regenerate_command(folder).removeprefix("python -m course_utils.data "))
             print(f"FAILED  {display_path(folder)} ({what}): {len(problems)} problem(s)")
             for problem in problems[:20]:
                 print(f"   {problem}")
@@ -114,19 +111,15 @@ def _cmd_verify(args) -> int:
         else:
             print(f"OK      {display_path(folder)} ({what})")
     if failed:
-        print(f"{failed} of {len(folders)} dataset(s) failed verification. Make a failed "
-              "dataset again with `generate --force` or `fetch`.", file=sys.stderr)
+        commands = "\n".join(f"    python -m course_utils.data {command}" for command in failed)
+        print(f"{len(failed)} of {len(folders)} dataset(s) failed verification. Make them again with:\n"
+              f"{commands}\n(files that are not a dataset's are left as they are)", file=sys.stderr)
         return 1
     return 0
 
 
 def _cmd_info(args) -> int:
-    import course_utils
-
-    from .locate import CACHE_ENV, DATA_DIR_ENV, SOURCE_ENV, WORK_ENV, cache_dir, cache_status, describe_choice
-    from .manifest import MANIFEST_ENV, load_manifest, real_entries
-
-    print(f"course_utils {course_utils.__version__}: the course dataset")
+    print(f"course_utils {__version__}: the course dataset")
     for name in (DATA_DIR_ENV, SOURCE_ENV, CACHE_ENV, WORK_ENV, MANIFEST_ENV):
         print(f"  {name:<21} {os.environ.get(name) or '(not set)'}")
     cache = cache_dir()
@@ -145,8 +138,6 @@ def _cmd_info(args) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"dataset_dir(preset={args.preset!r}) would fail: {error}")
     if args.model:
-        from .synthetic import describe_model
-
         print("synthetic model:")
         for line in describe_model(args.preset).splitlines():
             print(f"  {line}")
@@ -160,17 +151,12 @@ def _write_output(text: str, output: str | None, force: bool) -> None:
     path = Path(output)
     if path.exists() and not force:
         raise CommandError(f"{output} exists; pass --force to replace it.")
-    from .files import write_text_atomic
-
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, text)
     print(f"Wrote {output}", file=sys.stderr)
 
 
 def _cmd_manifest(args) -> int:
-    from .fetch import check_base_url
-    from .manifest import dumps_manifest, local_manifest
-
     manifest = local_manifest(args.folder, base_url=check_base_url(args.base_url))
     _write_output(dumps_manifest(manifest), args.output, args.force)
     return 0
@@ -199,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--force", action="store_true",
                      help="make every file of the course dataset in DIR again, also of another "
                           "dataset (files that are not the dataset's are never touched)")
+    gen.add_argument("--science", action="store_true",
+                     help="write notebook 5's synthetic science frames instead (default folder: "
+                          "<cache>/synthetic-science-<preset>)")
     gen.add_argument("--no-progress", action="store_true", help="no progress bar")
     gen.set_defaults(func=_cmd_generate)
 
@@ -250,8 +239,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    from .fetch import FetchError
-
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

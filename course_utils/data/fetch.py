@@ -1,20 +1,23 @@
-"""Download the real calibration frames listed in the manifest, verified.
+"""Download the real calibration frames listed in the manifest, verified, through pooch.
 
-:func:`fetch_frames` downloads every real frame of a manifest (with
-``requests``, which pooch uses too) and checks it against the manifest's hash
-(git blob SHA-1, or SHA-256) *before* it takes the file's real name:
+:func:`fetch_frames` downloads every real frame of a manifest with
+``pooch.retrieve`` and checks it *before* it takes the file's real name:
 
-1. the file is downloaded to a temporary name in its target folder, within
-   a deadline and above a minimum rate (:class:`DownloadLimits`), retried a
-   bounded number of times when the failure may pass;
-2. its hash is checked;
-3. only then is it renamed into place (``os.replace``: atomic), read-only.
+1. pooch downloads the file into a private folder ``.NAME.part-XXXXXXXX``
+   beside its target, through :class:`LimitedDownloader` (``requests``
+   within a deadline and above a minimum rate, :class:`DownloadLimits`,
+   reading no more than the size the manifest records), retried a bounded
+   number of times when the failure may pass;
+2. pooch checks the SHA-256 the manifest records (``known_hash``); the git
+   blob SHA-1 and the size are checked too;
+3. only then is the file renamed into place (``os.replace``: atomic), read-only.
 
-On any failure -- no network, a server error, a transfer cut short or too
-slow, a hash mismatch, a folder that cannot be written, a full disk -- the
-temporary file is removed and :class:`FetchError` says which file, from
-which address, and what went wrong. (A process killed outright cannot clean
-up: its temporary files are removed by the next run, under the lock.)
+On any failure -- no network, a server error, a transfer cut short, too slow
+or too long, a hash mismatch, a folder that cannot be written, a full disk --
+the private folder is removed and :class:`FetchError` says which file, from
+which address (without any user name or password it holds), and what went
+wrong. (A process killed outright cannot clean up: its private folders are
+removed by the next run, under the lock.)
 
 Files already present are re-hashed and kept only if they match. The
 dataset's marker ``course_dataset.json`` is written first, saying the
@@ -32,23 +35,26 @@ True
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import math
 import os
 import secrets
+import shutil
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import requests
+import urllib3
+
 from . import files, identity, marker
-from .files import DiskFullError, NotWritableError, ensure_writable
+from .files import DiskFullError, NotWritableError, ensure_writable, import_pooch, redact
 from .hashing import file_digests, hash_problem
 from .layout import file_size, frame_by_path
 from .manifest import entry_url, load_manifest, real_entries
 
-__all__ = ["FetchError", "DownloadLimits", "fetch_frames", "download_file",
+__all__ = ["FetchError", "DownloadLimits", "LimitedDownloader", "fetch_frames", "download_file",
            "check_base_url", "import_pooch"]
 
 _OFFLINE_ADVICE = (
@@ -102,17 +108,8 @@ class _TooSlow(Exception):
     """The download broke its deadline or minimum rate (the message says which)."""
 
 
-def import_pooch():
-    """Import pooch without the warning its import can print in Jupyter.
-
-    pooch imports ``tqdm.auto`` when it loads, which warns "IProgress not
-    found" in a Jupyter kernel without ipywidgets. The course uses pooch only
-    for its cache folder (``pooch.os_cache``).
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="IProgress not found")
-        import pooch
-    return pooch
+class _TooLong(_TooSlow):
+    """The server sent more bytes than the manifest records."""
 
 
 def check_base_url(base_url: str | None) -> str | None:
@@ -132,15 +129,15 @@ def check_base_url(base_url: str | None) -> str | None:
     parts = urlsplit(base_url) if isinstance(base_url, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or " " in base_url:
         raise ValueError("the base URL must be an http(s) address such as "
-                         f"https://example.org/frames, got {base_url!r}")
+                         f"https://example.org/frames, got {redact(repr(base_url))}")
     return base_url
 
 
 def _explain(error: BaseException, limits: DownloadLimits) -> tuple[str, str]:
     """(what went wrong, what to do) for an exception raised while downloading."""
-    import requests
-    import urllib3
-
+    if isinstance(error, _TooLong):
+        return (str(error), "The server is at fault (or the address is wrong), not your disk; "
+                            "try another address (--base-url) or later.")
     if isinstance(error, _TooSlow):
         return (str(error), "The server or the connection is too slow; try again later.")
     if isinstance(error, requests.exceptions.HTTPError):
@@ -165,9 +162,8 @@ def _explain(error: BaseException, limits: DownloadLimits) -> tuple[str, str]:
 
 
 def _retryable(error: BaseException) -> bool:
-    import requests
-    import urllib3
-
+    if isinstance(error, _TooSlow):
+        return False
     if isinstance(error, requests.exceptions.HTTPError):
         return getattr(error.response, "status_code", 0) >= 500
     if isinstance(error, requests.exceptions.ConnectionError) and "refused" in str(error).lower():
@@ -185,49 +181,97 @@ def _short(error: BaseException) -> str:
         return "the host name could not be resolved"
     if "incompleteread" in text.lower() or "incomplete" in text.lower():
         return "connection closed early: fewer bytes than announced"
+    text = redact(text)
     return text if len(text) < 200 else text[:197] + "..."
 
 
-def _stream(url: str, handle, limits: DownloadLimits, start: float) -> int:
-    """Copy ``url`` into the open file ``handle`` within ``limits``; return the byte count."""
-    import requests
+class LimitedDownloader:
+    """A pooch downloader: ``requests`` within :class:`DownloadLimits`, stopping at ``size`` bytes.
 
-    remaining = limits.deadline - (time.monotonic() - start)
-    wait = max(0.1, min(limits.stall, remaining))
-    received = 0
-    with requests.get(url, stream=True, timeout=(wait, wait)) as response:
-        response.raise_for_status()
-        attempt_start = time.monotonic()
-        # read1 returns what has arrived (at most one read of the socket), so the
-        # deadline is checked however slowly bytes trickle in. (urllib3 < 2.3 has
-        # no read1: there small reads bound the wait instead.)
-        read1 = getattr(response.raw, "read1", None)
-        while True:
-            chunk = read1(1 << 16, decode_content=True) if read1 else \
-                response.raw.read(1 << 12, decode_content=True)
-            if not chunk:
-                break
-            handle.write(chunk)
-            received += len(chunk)
-            now = time.monotonic()
-            if now - start > limits.deadline:
-                raise _TooSlow(f"the download did not finish within its deadline of "
-                               f"{limits.deadline:g} s ({received} bytes received)")
-            elapsed = now - attempt_start
-            if elapsed > limits.grace and received / elapsed < limits.min_rate:
-                raise _TooSlow(f"the server sent only {received / elapsed:.0f} bytes/s, below the "
-                               f"minimum of {limits.min_rate:g} bytes/s")
-    return received
+    pooch calls it as ``downloader(url, output_file, pooch)``; it streams the
+    body into ``output_file`` and raises when the deadline or the minimum
+    rate is broken, or when the server sends more than ``size`` bytes (the
+    size the manifest records; a server that never ends its body fails at
+    once, before it fills the disk).
+    """
+
+    def __init__(self, limits: "DownloadLimits", start: float, size: int | None = None,
+                 recorded: bool = True):
+        self.limits, self.start, self.size, self.recorded = limits, start, size, recorded
+
+    def __call__(self, url: str, output_file, pooch=None, check_only: bool = False) -> int:
+        limits = self.limits
+        remaining = limits.deadline - (time.monotonic() - self.start)
+        wait = max(0.1, min(limits.stall, remaining))
+        received = 0
+        cap = (1 << 16) if self.size is None else self.size + 1
+        with requests.get(url, stream=True, timeout=(wait, wait)) as response, open(output_file, "wb") as handle:
+            response.raise_for_status()
+            attempt_start = time.monotonic()
+            # read1 returns what has arrived (at most one read of the socket), so the
+            # deadline is checked however slowly bytes trickle in.
+            read1 = getattr(response.raw, "read1", None)
+            while True:
+                want = min(1 << 16, cap - received) if self.size is not None else 1 << 16
+                chunk = read1(want, decode_content=True) if read1 else \
+                    response.raw.read(min(want, 1 << 12), decode_content=True)
+                if not chunk:
+                    break
+                handle.write(chunk)
+                received += len(chunk)
+                if self.size is not None and received > self.size:
+                    what = "the manifest records for this file" if self.recorded else \
+                        "a frame of this shape can take"
+                    raise _TooLong(f"the server sent more than the {self.size} bytes {what} "
+                                   "(it does not end the file where it should)")
+                self._check_time(received, attempt_start)
+        return received
+
+    def _check_time(self, received: int, attempt_start: float) -> None:
+        limits, now = self.limits, time.monotonic()
+        if now - self.start > limits.deadline:
+            raise _TooSlow(f"the download did not finish within its deadline of "
+                           f"{limits.deadline:g} s ({received} bytes received)")
+        elapsed = now - attempt_start
+        if elapsed > limits.grace and received / elapsed < limits.min_rate:
+            raise _TooSlow(f"the server sent only {received / elapsed:.0f} bytes/s, below the "
+                           f"minimum of {limits.min_rate:g} bytes/s")
+
+
+def _retrieve(url: str, staging: Path, name: str, entry: dict, downloader: LimitedDownloader) -> Path:
+    """pooch.retrieve into ``staging`` with the entry's SHA-256 as ``known_hash`` (pooch's log muted)."""
+    pooch = import_pooch()
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # pooch would log the address (and any password in it)
+    try:
+        known = f"sha256:{entry['sha256']}" if entry.get("sha256") else None
+        return Path(pooch.retrieve(url, known_hash=known, fname=name, path=staging,
+                                   downloader=downloader, progressbar=False))
+    finally:
+        logger.setLevel(level)
+
+
+def _pooch_mismatch(error: BaseException) -> str | None:
+    """pooch's hash mismatch, as 'SHA-256 mismatch: expected ..., got ...', else None."""
+    text = str(error)
+    if not isinstance(error, ValueError) or "does not match the known hash" not in text:
+        return None
+    expected = text.split("expected ", 1)[1].split(",", 1)[0].removeprefix("sha256:")
+    got = text.split("got ", 1)[1].split(".", 1)[0].removeprefix("sha256:") if "got " in text else "?"
+    return f"SHA-256 mismatch: expected {expected}, got {got}"
 
 
 def download_file(url: str, target: str | os.PathLike, entry: dict,
                   limits: DownloadLimits = DownloadLimits()) -> Path:
-    """Download ``url`` to ``target``, check it against ``entry``'s hashes, keep it only if good.
+    """Download ``url`` to ``target`` through pooch, check it against ``entry``, keep it only if good.
 
-    The bytes go to a temporary file ``.NAME.part-XXXX`` beside ``target``,
-    which becomes ``target`` (read-only) only once its hash is right, and is
-    removed on any failure or interrupt. A failure that may pass is retried
-    (``limits.retries`` times), all within ``limits.deadline``.
+    pooch downloads into a private folder ``.NAME.part-XXXXXXXX`` beside
+    ``target`` and checks the entry's SHA-256 (``known_hash``); the size and
+    git blob SHA-1 are checked too; only then does the file become
+    ``target`` (read-only). The private folder is removed on any failure or
+    interrupt. A failure that may pass is retried (``limits.retries``
+    times), all within ``limits.deadline``.
 
     Parameters
     ----------
@@ -247,22 +291,23 @@ def download_file(url: str, target: str | os.PathLike, entry: dict,
     Raises
     ------
     FetchError
-        With the file, the address and the reason; no file is left behind.
+        With the file, the address (without credentials) and the reason; no file is left behind.
     """
     target = Path(target)
     name = entry.get("path", target.name)
+    shown = redact(url)
     folder = target.parent
     try:
         ensure_writable(folder, f"the downloaded frame {name}", _WRITE_ADVICE)
     except NotWritableError as error:
-        raise FetchError(f"Could not download {name} from {url}: {error}") from error
-    partial = folder / f".{target.name}.part-{secrets.token_hex(4)}"
+        raise FetchError(f"Could not download {name} from {shown}: {error}") from error
+    staging = folder / f".{target.name}.part-{secrets.token_hex(4)}"
     start = time.monotonic()
+    downloader = LimitedDownloader(limits, start, *_size_cap(entry))
     try:
         for attempt in range(limits.retries + 1):
             try:
-                with open(partial, "wb") as handle:
-                    _stream(url, handle, limits, start)
+                staged = _retrieve(url, staging, target.name, entry, downloader)
                 break
             except Exception as error:  # noqa: BLE001 - sorted out below
                 delay = limits.backoff * 2 ** attempt
@@ -270,25 +315,40 @@ def download_file(url: str, target: str | os.PathLike, entry: dict,
                 if last or time.monotonic() - start + delay > limits.deadline:
                     raise
                 time.sleep(delay)
-        problem = hash_problem(file_digests(partial), entry)
+        problem = hash_problem(file_digests(staged), entry)
         if problem:
-            raise FetchError(
-                f"Rejected {name} downloaded from {url}: {problem}. The corrupt copy was "
-                "removed. The file on the server differs from the one the manifest records; "
-                "try again, and if it persists the manifest or the address is out of date."
-            )
-        files.install_readonly(partial, target)
+            raise FetchError(_rejected(name, shown, problem))
+        files.install_readonly(staged, target)
     except FetchError:
         raise
     except Exception as error:  # noqa: BLE001 - every failure is reported the same way
+        mismatch = _pooch_mismatch(error)
+        if mismatch:
+            raise FetchError(_rejected(name, shown, mismatch)) from None
         what, advice = _explain(error, limits)
-        raise FetchError(
-            f"Could not download {name} from {url}: {what}. Nothing was kept. {advice}".rstrip()
-        ) from error
+        message = f"Could not download {name} from {shown}: {what}. Nothing was kept. {advice}".rstrip()
+        raise FetchError(message) from (None if redact(str(error)) != str(error) else error)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
+        shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _rejected(name: str, shown: str, problem: str) -> str:
+    return (f"Rejected {name} downloaded from {shown}: {problem}. The corrupt copy was "
+            "removed. The file on the server differs from the one the manifest records; "
+            "try again, and if it persists the manifest or the address is out of date.")
+
+
+def _size_cap(entry: dict) -> tuple[int | None, bool]:
+    """(bytes at most, recorded?): the manifest's size, else twice a frame's size from its shape."""
+    if entry.get("size") is not None:
+        return int(entry["size"]), True
+    try:
+        frame_by_path(entry["path"])
+    except KeyError:
+        if not entry.get("shape"):
+            return None, False  # nothing to estimate from: the deadline and minimum rate still hold
+    return 2 * _download_size({}, [entry]) + (1 << 20), False
 
 
 def _download_size(manifest: dict, entries: list[dict]) -> int:
@@ -353,40 +413,48 @@ def fetch_frames(target: str | os.PathLike, *, manifest: dict | None = None,
         raise FetchError("The manifest lists no real frames with a hash to check them against.")
     target = Path(target).expanduser().absolute()
     info = identity.magellan(manifest)
+    paths = [entry["path"] for entry in entries]
     try:
-        marker.claim(target)
-        if not (target / marker.MARKER_NAME).exists():  # (a dataset's own folders are sealed)
-            ensure_writable(target, "the real calibration frames", _WRITE_ADVICE)
-        with files.dataset_lock(target), files.unsealed(target):
-            marker.claim(target)
-            ensure_writable(target, "the real calibration frames", _WRITE_ADVICE)
-            files.remove_leftovers(target)
-            try:
-                _fetch_locked(target, manifest, entries, info, base_url, progress, limits)
-            except BaseException:
-                _forget_if_empty(target)
-                raise
+        ensure_writable(target.parent, f"the real calibration frames of {target}", _WRITE_ADVICE)
+        with files.dataset_lock(target):  # first the lock, then a look at the folder
+            # A broken marker may be replaced: every file is re-hashed against the manifest anyway.
+            marker.claim(target, overwrite=True)
+            with files.unsealed(target, paths):
+                ensure_writable(target, "the real calibration frames", _WRITE_ADVICE)
+                files.remove_leftovers(target, paths)
+                try:
+                    _fetch_locked(target, manifest, entries, info, base_url, progress, limits)
+                except BaseException:
+                    _forget_if_empty(target, paths)
+                    raise
     except (NotWritableError, DiskFullError, FileExistsError) as error:
         raise FetchError(str(error)) from error
     return target
 
 
-def _forget_if_empty(target: Path) -> None:
-    """After a failure before any file arrived, remove the incomplete marker and empty subfolders."""
-    content = marker.read_marker(target)
-    others = [p for p in target.rglob("*") if p.is_file() and p.name != marker.MARKER_NAME]
-    if content is not None and not content.get("complete") and not content["files"] and not others:
+def _forget_if_empty(target: Path, paths: list[str]) -> None:
+    """After a failure before any file arrived, remove the incomplete marker and the plan's empty folders."""
+    try:
+        content = marker.read_marker(target)
+    except ValueError:
+        return
+    arrived = any(os.path.lexists(target / path) for path in paths)
+    if content is not None and not content.get("complete") and not content["files"] and not arrived:
         (target / marker.MARKER_NAME).unlink()
-        for folder in sorted((p for p in target.rglob("*") if p.is_dir()), reverse=True):
-            folder.rmdir()
+        for folder in reversed(files.folders_of(target, paths)):
+            if not folder.is_symlink():
+                try:
+                    folder.rmdir()  # only if empty
+                except OSError:
+                    pass
 
 
 def _fetch_locked(target: Path, manifest: dict, entries: list[dict], info: dict,
                   base_url: str | None, progress: bool, limits: DownloadLimits) -> None:
     good, todo = [], []
     for entry in entries:
-        path = target / entry["path"]
-        digests = file_digests(path) if path.is_file() else None
+        path = files.check_no_links(target, entry["path"])
+        digests = file_digests(path) if path.is_file() and not path.is_symlink() else None
         if digests is None or hash_problem(digests, entry):
             todo.append(entry)
         else:
@@ -395,7 +463,8 @@ def _fetch_locked(target: Path, manifest: dict, entries: list[dict], info: dict,
     sizes = _download_size(manifest, todo)
     largest = max((_download_size(manifest, [entry]) for entry in todo), default=0)
     new = _download_size(manifest, [e for e in todo if not (target / e["path"]).exists()])
-    files.check_free_space(target, min(sizes, new + largest) + (1 << 16), "the real calibration frames")
+    files.check_free_space(target, min(sizes, new + largest) + (1 << 16), "the real calibration frames",
+                           len(todo) + 8)
     marker.write_marker(target, info, good, complete=False)
     with files.progress(len(todo), "Downloading the real calibration frames", progress) as bar:
         for entry in todo:

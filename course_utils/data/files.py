@@ -30,26 +30,197 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import shutil
+import stat
 import sys
 import tempfile
-from pathlib import Path
-from typing import Iterator
+import time
+import warnings
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Iterator
+
+from filelock import FileLock, Timeout
+
+with warnings.catch_warnings():  # pooch imports tqdm.auto, which warns in a kernel without ipywidgets
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    import pooch
 
 from ..progress import progress_bar
 
 __all__ = ["display_path", "ensure_writable", "write_text_atomic", "is_within", "NotWritableError",
            "DiskFullError", "free_bytes", "check_free_space", "write_readonly", "install_readonly", "unsealed",
            "dataset_lock",
-           "leftovers", "remove_leftovers", "lock_path", "progress", "SPACE_ADVICE"]
+           "leftovers", "remove_leftovers", "lock_path", "progress", "SPACE_ADVICE", "path_problem",
+           "check_no_links", "UnsafePathError", "redact", "folders_of", "PAUSE_ENV", "cache_dir",
+           "using_line", "import_pooch", "CACHE_ENV", "WORK_ENV", "work_folder"]
+
+#: Where datasets are generated or downloaded (default: pooch's cache folder).
+CACHE_ENV = "COURSE_CACHE_DIR"
+
+
+def import_pooch():
+    """pooch, imported without the warning its import can print in Jupyter (kept for callers)."""
+    return pooch
+
+
+def cache_dir() -> Path:
+    """The folder where datasets are generated or downloaded.
+
+    ``COURSE_CACHE_DIR`` if set, else ``pooch.os_cache("course_utils")``.
+    The folder is not created here.
+
+    Examples
+    --------
+    >>> cache_dir().is_absolute()
+    True
+    """
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured).expanduser().absolute()
+    return Path(import_pooch().os_cache("course_utils")).absolute()
+
+
+#: The work folder for derived products (default ``./course_work``).
+WORK_ENV = "COURSE_WORK_DIR"
+
+
+def work_folder() -> Path:
+    """The work folder's path (``COURSE_WORK_DIR``, else ``./course_work``), not created or checked."""
+    return Path(os.environ.get(WORK_ENV) or Path.cwd() / "course_work").expanduser().absolute()
+
+
+def using_line(description: str, root: Path, note: str = "") -> str:
+    """The line ``dataset_dir`` prints: what data, and where.
+
+    Notebook outputs are stored and published, so a dataset in the cache is
+    named relative to the cache: where the cache is differs from machine to
+    machine (``python -m course_utils.data info`` shows it).
+    """
+    cache = cache_dir()
+    if is_within(root, cache) and root.resolve() != cache.resolve():
+        where = root.resolve().relative_to(cache.resolve()).as_posix()
+        return f"Using {description}: {where} in the course's cache folder{note}"
+    return f"Using {description} in {display_path(root)}{note}"
 
 #: What to do when a disk is full or a folder cannot be written.
 SPACE_ADVICE = ("Free some space there, or set COURSE_CACHE_DIR to a folder on a disk with room "
                 "(command line: --output DIR).")
 
-#: Names of the temporary files and folders this package makes (see `remove_leftovers`).
-_TEMPORARY = (".*.tmp-*", ".*.part-*", ".course_dataset.json.*.tmp")
+#: Tests only: a folder. Before a marker's temporary file is renamed into place, the writer
+#: creates ``paused`` in it and waits until ``resume`` exists there (see :func:`write_text_atomic`).
+PAUSE_ENV = "COURSE_TEST_PAUSE_BEFORE_MARKER"
+
+#: Temporary files (``.NAME.tmp-XXXXXXXX``) and download folders (``.NAME.part-XXXXXXXX``) this
+#: package makes beside a file NAME of a dataset, and the marker's own temporary file.
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?:tmp|part)-[0-9a-f]{8}$")
+_MARKER_TEMPORARY = re.compile(r"^\.course_dataset\.json\.[a-z0-9_]{8}\.tmp$")
+
+
+class UnsafePathError(FileExistsError):
+    """A path of a dataset goes through a symbolic link or something else the course did not make."""
+
+
+def path_problem(path) -> str | None:
+    """Why ``path`` is not a safe path inside a dataset folder, or None.
+
+    A safe path is a non-empty ``str``, relative, with ``/`` separators, no
+    ``.`` or ``..`` parts, no empty parts and no NUL or backslash.
+
+    Examples
+    --------
+    >>> path_problem("calibration_frames/bias/b0860c1.fits") is None
+    True
+    >>> path_problem("../outside.txt")
+    "must be relative, inside the folder, with '/' separators, got '../outside.txt'"
+    """
+    if not isinstance(path, str) or not path:
+        return f"must be a non-empty string, got {path!r}"
+    pure = PurePosixPath(path)
+    if (pure.is_absolute() or "\\" in path or "\0" in path or path != pure.as_posix()
+            or any(part in (".", "..") for part in path.split("/"))):
+        return f"must be relative, inside the folder, with '/' separators, got {path!r}"
+    return None
+
+
+def _is_link(path: Path) -> bool:
+    return os.path.islink(path)
+
+
+def check_no_links(root: str | os.PathLike, path: str) -> Path:
+    """``root/path``, after checking that no existing part of it below ``root`` is a link.
+
+    The folders on the way must be real folders (or not exist yet); the file
+    itself may be anything but a link to a folder or a non-empty folder.
+
+    Raises
+    ------
+    UnsafePathError
+        Naming the part and what to do. Nothing is followed or changed.
+    """
+    root = Path(root)
+    problem = path_problem(path)
+    if problem:
+        raise UnsafePathError(f"the dataset path {problem}")
+    current = root
+    parts = path.split("/")
+    for number, part in enumerate(parts, start=1):
+        current = current / part
+        try:
+            mode = os.lstat(current).st_mode
+        except FileNotFoundError:
+            break
+        last = number == len(parts)
+        if stat.S_ISLNK(mode) and not last:
+            raise UnsafePathError(
+                f"{display_path(current)} is a symbolic link inside the dataset {display_path(root)}; "
+                "the course never follows links there. Remove the link (the folder it points to is "
+                f"not touched) and run the command again, e.g. `{regenerate_command(root)}`.")
+        if not last and not stat.S_ISDIR(mode):
+            raise UnsafePathError(
+                f"{display_path(current)} is a file where the dataset needs a folder; it is left alone. "
+                f"Move it out of {display_path(root)} and run `{regenerate_command(root)}`.")
+    return root / path
+
+
+def regenerate_command(root: str | os.PathLike) -> str:
+    """The command that makes the dataset in ``root`` again (by its folder's name, as the cache names it).
+
+    Examples
+    --------
+    >>> regenerate_command("/data/magellan")
+    'python -m course_utils.data fetch --output /data/magellan'
+    >>> regenerate_command("/data/synthetic-science-small")
+    'python -m course_utils.data generate --science --preset small --force --output /data/synthetic-science-small'
+    """
+    name, shown = Path(root).name, display_path(root)
+    if name.startswith("magellan"):
+        return f"python -m course_utils.data fetch --output {shown}"
+    preset = " --preset small" if name.startswith(("synthetic-small", "synthetic-science-small")) else ""
+    science = " --science" if name.startswith("synthetic-science") else ""
+    return f"python -m course_utils.data generate{science}{preset} --force --output {shown}"
+
+
+def folders_of(root: str | os.PathLike, paths: Iterable[str]) -> list[Path]:
+    """``root`` and every folder on the way to ``paths`` (from the plan), outermost first."""
+    root = Path(root)
+    found = {root}
+    for path in paths:
+        parts = path.split("/")[:-1]
+        found.update(root.joinpath(*parts[:n]) for n in range(1, len(parts) + 1))
+    return sorted(found, key=lambda folder: len(folder.parts))
+
+
+def redact(text: str) -> str:
+    """``text`` with the user name and password of every address removed.
+
+    Examples
+    --------
+    >>> redact("could not reach http://user:secret@example.org/frames")
+    'could not reach http://example.org/frames'
+    """
+    return re.sub(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@", r"\1", str(text))
 
 
 class NotWritableError(PermissionError):
@@ -72,18 +243,23 @@ def free_bytes(folder: str | os.PathLike) -> int:
     This is the one place the package asks the operating system for free
     space: tests may replace it to simulate a full disk.
     """
+    return shutil.disk_usage(_existing(folder)).free
+
+
+def _existing(folder: str | os.PathLike) -> Path:
     folder = Path(folder).absolute()
     while not folder.exists() and folder.parent != folder:
         folder = folder.parent
-    return shutil.disk_usage(folder).free
+    return folder
 
 
 def _mb(size: int) -> str:
     return f"{size / 1e6:.0f} MB" if size >= 1e6 else f"{size / 1e6:.1f} MB"
 
 
-def check_free_space(folder: str | os.PathLike, needed: int, what: str) -> None:
-    """Raise :class:`DiskFullError` if ``folder``'s disk has less than ``needed`` bytes free.
+def check_free_space(folder: str | os.PathLike, needed: int, what: str, count: int = 0) -> None:
+    """Raise :class:`DiskFullError` if ``folder``'s disk has less than ``needed`` bytes free,
+    or (where the file system counts them) fewer than ``count`` free inodes.
 
     Examples
     --------
@@ -94,6 +270,12 @@ def check_free_space(folder: str | os.PathLike, needed: int, what: str) -> None:
         raise DiskFullError(
             f"Not enough disk space for {what} in {display_path(folder)}: it needs about "
             f"{_mb(needed)} more, and only {_mb(free)} are free. {SPACE_ADVICE}")
+    with contextlib.suppress(OSError, AttributeError):
+        info = os.statvfs(_existing(folder))
+        if info.f_files > 0 and info.f_favail < count:
+            raise DiskFullError(
+                f"The file system of {display_path(folder)} can hold only {info.f_favail} more files "
+                f"(free inodes), and {what} needs about {count}. {SPACE_ADVICE}")
 
 
 def write_readonly(path: str | os.PathLike, content: bytes, *, what: str = "the dataset") -> os.stat_result:
@@ -123,12 +305,29 @@ def write_readonly(path: str | os.PathLike, content: bytes, *, what: str = "the 
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-            raise DiskFullError(
-                f"The disk filled up while writing {what} in {display_path(path.parent)} "
-                f"({_mb(free_bytes(path.parent))} free, {_mb(len(content))} needed for "
-                f"{path.name} alone). {SPACE_ADVICE}") from error
+            raise disk_full(path.parent, what, len(content), path.name) from error
         raise
     return path.stat()
+
+
+def _no_inodes(folder: Path) -> bool:
+    """True if the file system of ``folder`` reports that it can hold no more files."""
+    with contextlib.suppress(OSError, AttributeError):
+        info = os.statvfs(_existing(folder))
+        return info.f_files > 0 and info.f_favail == 0
+    return False
+
+
+def disk_full(folder: str | os.PathLike, what: str, size: int = 0, name: str = "") -> DiskFullError:
+    """The :class:`DiskFullError` of a write that met a full disk (or a file system out of inodes)."""
+    folder = Path(folder)
+    if _no_inodes(folder):
+        return DiskFullError(
+            f"The file system of {display_path(folder)} can hold no more files (no free inodes, "
+            f"although {_mb(free_bytes(folder))} are free) while writing {what}. {SPACE_ADVICE}")
+    alone = f", {_mb(size)} needed for {name} alone" if name else ""
+    return DiskFullError(f"The disk filled up while writing {what} in {display_path(folder)} "
+                         f"(No space left on device; {_mb(free_bytes(folder))} free{alone}). {SPACE_ADVICE}")
 
 
 def install_readonly(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
@@ -139,21 +338,42 @@ def install_readonly(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     os.replace(tmp, path)
 
 
-def _set_writable(root: Path, writable: bool) -> None:
-    for folder in [root, *(p for p in root.rglob("*") if p.is_dir())]:
-        mode = folder.stat().st_mode & 0o7777
-        os.chmod(folder, mode | 0o700 if writable else mode & ~0o222)
+def _set_writable(folders: Iterable[Path], writable: bool) -> None:
+    """Change the write bits of ``folders`` that are real folders (links and others are skipped)."""
+    for folder in folders:
+        try:
+            mode = os.lstat(folder).st_mode
+        except FileNotFoundError:
+            continue
+        if stat.S_ISDIR(mode) and not _is_link(folder):
+            mode &= 0o7777
+            os.chmod(folder, mode | 0o700 if writable else mode & ~0o222)
+
+
+def _real_folders(top: Path) -> list[Path]:
+    """``top`` and the folders below it, never entering or listing a link."""
+    found, todo = [], [top]
+    while todo:
+        folder = todo.pop()
+        if _is_link(folder) or not folder.is_dir():
+            continue
+        found.append(folder)
+        with os.scandir(folder) as entries:
+            todo += [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False)]
+    return found
 
 
 @contextlib.contextmanager
-def unsealed(root: str | os.PathLike) -> Iterator[None]:
+def unsealed(root: str | os.PathLike, paths: Iterable[str]) -> Iterator[None]:
     """Let the package write into its dataset ``root`` for a while; seal it again on success.
 
     A complete dataset's folders are read-only, like its frames, so that
     nothing can be added to or deleted from the raw data. Call this holding
     the dataset's lock, and only for a folder the package made (see
-    :func:`course_utils.data.marker.claim`). After a failure the folders stay
-    writable, so that the next run can clean up.
+    :func:`course_utils.data.marker.claim`). Only ``root`` and the folders on
+    the way to ``paths`` (the plan's files) are changed, and never through a
+    symbolic link. After a failure the folders stay writable, so that the
+    next run can clean up.
 
     Raises
     ------
@@ -161,17 +381,16 @@ def unsealed(root: str | os.PathLike) -> Iterator[None]:
         If the folders cannot be made writable (e.g. another user owns them).
     """
     root = Path(root)
+    folders = folders_of(root, list(paths))
     try:
-        if root.is_dir():
-            _set_writable(root, True)
+        _set_writable(folders, True)
     except OSError as error:
         raise NotWritableError(
             f"Cannot make {display_path(root)} writable to fill or repair it: "
             f"{error.strerror or error}. Set COURSE_CACHE_DIR to a folder you own "
             "(command line: --output DIR).") from error
     yield
-    if root.is_dir():
-        _set_writable(root, False)
+    _set_writable(folders, False)
 
 
 def lock_path(root: str | os.PathLike) -> Path:
@@ -197,8 +416,6 @@ def dataset_lock(root: str | os.PathLike, *, wait: bool = True) -> Iterator[None
     NotWritableError
         If the lock file cannot be made (the folder is read-only).
     """
-    from filelock import FileLock, Timeout
-
     root = Path(root)
     try:
         root.parent.mkdir(parents=True, exist_ok=True)
@@ -224,31 +441,62 @@ def dataset_lock(root: str | os.PathLike, *, wait: bool = True) -> Iterator[None
         lock.release()
 
 
-def leftovers(root: str | os.PathLike) -> list[Path]:
-    """What interrupted runs left of the dataset ``root`` (see :func:`remove_leftovers`)."""
+def _through_link(root: Path, path: Path) -> bool:
+    """True if ``root`` or a folder between it and ``path`` (included) is a symbolic link."""
+    return any(_is_link(p) for p in (path, *path.parents) if p.is_relative_to(root))
+
+
+def _kind(path: Path) -> str | None:
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None
+    return "file" if stat.S_ISREG(mode) else "folder" if stat.S_ISDIR(mode) else None
+
+
+def leftovers(root: str | os.PathLike, paths: Iterable[str]) -> list[Path]:
+    """What interrupted runs left of the dataset ``root`` (see :func:`remove_leftovers`).
+
+    Only names this package makes for the files of ``paths`` (the plan):
+    ``.NAME.tmp-XXXXXXXX`` files and ``.NAME.part-XXXXXXXX`` download folders
+    beside a file NAME, the marker's temporary file, and the sibling folders
+    ``.ROOT.partial-PID-XXXXXXXX`` / ``.ROOT.old-PID-XXXXXXXX`` of older versions.
+    Links, and files of any other name, are never listed.
+    """
     root = Path(root)
-    found = [path for pattern in (f".{root.name}.partial-*", f".{root.name}.old-*")
-             for path in root.parent.glob(pattern)]
-    if root.is_dir():
-        found += [path for pattern in _TEMPORARY for path in root.rglob(pattern) if path.is_file()]
+    sibling = re.compile(rf"^\.{re.escape(root.name)}\.(?:partial|old)-\d+-[0-9a-z]{{8}}$")
+    found = [path for path in root.parent.glob(f".{root.name}.*")
+             if sibling.match(path.name) and _kind(path) == "folder"]
+    names: dict[Path, set[str]] = {root: set()}
+    for path in paths:
+        folder, _, name = ("/" + path).rpartition("/")
+        names.setdefault(root / folder.lstrip("/"), set()).add(name)
+    for folder, wanted in names.items():
+        if _through_link(root, folder) or _kind(folder) != "folder":
+            continue
+        for entry in os.scandir(folder):
+            match = _TEMPORARY.match(entry.name)
+            if (match and match["name"] in wanted) or (folder == root and _MARKER_TEMPORARY.match(entry.name)):
+                path = Path(entry.path)
+                if _kind(path) == "file" or (_kind(path) == "folder" and ".part-" in entry.name):
+                    found.append(path)
     return found
 
 
-def remove_leftovers(root: str | os.PathLike) -> list[Path]:
+def remove_leftovers(root: str | os.PathLike, paths: Iterable[str]) -> list[Path]:
     """Delete what interrupted runs left of the dataset ``root``; call it holding its lock.
 
-    Removes the sibling folders ``.NAME.partial-*`` and ``.NAME.old-*`` (made
-    by older versions of this package) and, inside ``root``, temporary files
-    of interrupted writes and downloads. Holding the lock proves that no
-    process is still writing them, whatever process ids their names hold
-    (another container's PIDs mean nothing here). Returns what was removed.
+    Removes what :func:`leftovers` lists (never following a link). Holding
+    the lock proves that no process is still writing them, whatever process
+    ids their names hold (another container's PIDs mean nothing here).
+    Returns what was removed.
     """
-    found = leftovers(root)
+    found = leftovers(root, paths)
     for path in found:
-        if path.is_dir():
+        if _kind(path) == "folder":
             with contextlib.suppress(OSError):
-                _set_writable(path, True)  # a copy of a sealed dataset
-            shutil.rmtree(path, ignore_errors=True)
+                _set_writable(_real_folders(path), True)  # a copy of a sealed dataset
+            shutil.rmtree(path, ignore_errors=True)  # rmtree removes links, never follows them
         else:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
@@ -328,10 +576,28 @@ def ensure_writable(folder: str | os.PathLike, what: str, advice: str) -> Path:
     return folder
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+def _pause_for_tests() -> None:
+    """If ``COURSE_TEST_PAUSE_BEFORE_MARKER`` names a folder: say so there, wait for ``resume``.
+
+    A documented hook for tests of concurrent first calls: it holds the
+    window between a marker's temporary file and its rename open for as long
+    as a test needs (at most 120 s).
+    """
+    folder = os.environ.get(PAUSE_ENV)
+    if not folder:
+        return
+    Path(folder, "paused").touch()
+    deadline = time.monotonic() + 120
+    while not Path(folder, "resume").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str, *, pause: bool = False) -> Path:
     """Write ``text`` to ``path`` through a temporary file and a rename.
 
-    Readers never see a half-written file: either the old content, or the new.
+    Readers never see a half-written file: either the old content, or the
+    new. ``pause=True`` (the marker's writes) honours the test hook
+    ``COURSE_TEST_PAUSE_BEFORE_MARKER`` just before the rename.
     """
     path = Path(path)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -339,6 +605,8 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             file.write(text)
         os.chmod(tmp, 0o644)  # mkstemp makes it private; this is an ordinary data file
+        if pause:
+            _pause_for_tests()
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -4,10 +4,14 @@ One routine for every dataset the package draws itself (the synthetic course
 dataset of :mod:`course_utils.data.synthetic`, the science frames of
 :mod:`course_utils.data.science`), so that each follows the same rules:
 
-* it writes only into a folder that is missing, empty, or has a marker that
-  proves course_utils made it (:func:`course_utils.data.marker.claim`);
-* it works under the folder's lock (:func:`course_utils.data.files.dataset_lock`):
-  concurrent callers wait, and the later ones find the dataset complete;
+* it takes the folder's lock (:func:`course_utils.data.files.dataset_lock`)
+  *before* it looks at the folder to write into it: concurrent callers wait,
+  and the later ones find the dataset complete;
+* under the lock, it writes only into a folder that is missing, empty, or has
+  a marker that proves course_utils made it (:func:`course_utils.data.marker.claim`);
+* every path it writes, deletes or seals comes from the plan, and none goes
+  through a symbolic link (:func:`course_utils.data.files.check_no_links`);
+  nothing read from a marker is used as a path to change;
 * it checks the free space first (:func:`course_utils.data.files.check_free_space`);
 * it writes the marker first as incomplete, then the files one by one,
   read-only (:func:`course_utils.data.files.write_readonly`), then the
@@ -29,6 +33,8 @@ b'hi' True
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -36,7 +42,7 @@ from pathlib import Path
 
 from . import files, marker
 
-__all__ = ["Plan", "fill"]
+__all__ = ["Plan", "fill", "maintain", "ensure"]
 
 
 @dataclass(frozen=True)
@@ -85,13 +91,24 @@ def _kept_records(out_dir: Path, status: marker.Status, plan: Plan, rewritten: s
     kept = []
     for record in status.content["files"]:
         path = record["path"]
-        if path in rewritten or path in status.damaged:
-            continue
-        if path in plan.sizes:
+        # Files of an older layout stay on disk: a marker's paths are never used to delete.
+        if path in plan.sizes and path not in rewritten and path not in status.damaged:
             kept.append(marker.file_record(out_dir, path, sha256=record["sha256"]))
-        else:  # a file of an older layout, listed in the marker (course_utils made it): remove it
-            (out_dir / path).unlink(missing_ok=True)
     return kept
+
+
+def _make_room(out_dir: Path, paths: list[str]) -> None:
+    """Check each target's path (no link on the way); remove an empty folder in a file's place."""
+    for path in paths:
+        target = files.check_no_links(out_dir, path)
+        if target.is_dir() and not target.is_symlink():
+            try:
+                target.rmdir()
+            except OSError:
+                raise files.UnsafePathError(
+                    f"{files.display_path(target)} is a folder holding files, where the dataset needs "
+                    f"a file; it is left alone. Move it out of the dataset and run "
+                    f"`{files.regenerate_command(out_dir)}`.") from None
 
 
 def _space_needed(out_dir: Path, paths: list[str], plan: Plan) -> int:
@@ -107,7 +124,7 @@ def _write(out_dir: Path, plan: Plan, paths: list[str], progress: bool) -> list[
     with files.progress(len(paths), plan.title or f"Generating {plan.what}", progress) as bar:
         made: Iterator[tuple[str, bytes]] = iter(plan.make(paths))
         for path, content in made:
-            target = out_dir / path
+            target = files.check_no_links(out_dir, path)
             target.parent.mkdir(parents=True, exist_ok=True)
             files.write_readonly(target, content, what=plan.what)
             records.append(marker.file_record(out_dir, path, content))
@@ -125,7 +142,60 @@ def _report_repairs(out_dir: Path, status: marker.Status) -> None:
               f"{files.display_path(out_dir)}: {shown}{more}", file=sys.stderr)
 
 
-def fill(out_dir: Path, plan: Plan, *, overwrite: bool = False, progress: bool = True) -> marker.Status:
+def maintain(out_dir: Path, paths: list[str], status: marker.Status) -> None:
+    """Tidy a complete dataset ``out_dir`` if its lock is free: leftovers, seals, time stamps.
+
+    Removes what interrupted runs left (:func:`course_utils.data.files.remove_leftovers`),
+    seals again the files of ``status.writable`` (with a line on stderr) and
+    re-stamps the marker with the times of ``status.stale`` (files whose
+    time changed but whose content was re-hashed and found right, e.g.
+    after a backup was restored), so that they are not re-hashed again. A
+    busy lock or a read-only folder leaves everything as it is.
+    """
+    if not (files.leftovers(out_dir, paths) or status.stale or status.writable):
+        return
+    try:
+        with files.dataset_lock(out_dir, wait=False), files.unsealed(out_dir, paths):
+            files.remove_leftovers(out_dir, paths)
+            for path in status.writable:
+                target = files.check_no_links(out_dir, path)
+                if not target.is_symlink():
+                    os.chmod(target, 0o444)
+            if status.writable:
+                print(f"Sealed again {len(status.writable)} file(s) of the dataset in "
+                      f"{files.display_path(out_dir)} that had been made writable: "
+                      f"{', '.join(status.writable[:3])}", file=sys.stderr)
+            if status.stale and status.content is not None:
+                fresh = marker.check(out_dir, {}, [])  # under the lock, as it is now
+                if fresh.ok and fresh.content is not None:
+                    stale = set(fresh.stale)
+                    records = [{**r, **_stamp(out_dir, r["path"])} if r["path"] in stale else r
+                               for r in fresh.content["files"]]
+                    info = {k: v for k, v in fresh.content.items() if k not in ("format", "about", "complete", "files")}
+                    marker.write_marker(out_dir, info, records)
+    except (files.Timeout, OSError):  # busy (another process tidies) or read-only: leave it
+        pass
+
+
+def _stamp(out_dir: Path, path: str) -> dict:
+    found = os.lstat(out_dir / path)
+    return {"size": found.st_size, "mtime_ns": found.st_mtime_ns}
+
+
+def ensure(out_dir: Path, plan: Plan, *, progress: bool = True) -> marker.Status:
+    """Make sure ``plan``'s generated dataset is there, complete, in ``out_dir``: the one helper
+    of every generated folder (the synthetic dataset, the science folder, the photon-transfer frames).
+
+    A complete folder is only tidied (:func:`maintain`); a damaged or
+    interrupted one is repaired; a course dataset of another identity (seed,
+    generator version: decided under the lock) is replaced; anything else
+    is left alone with an error that says what to do.
+    """
+    return fill(out_dir, plan, progress=progress, replace_other=True)
+
+
+def fill(out_dir: Path, plan: Plan, *, overwrite: bool = False, progress: bool = True,
+         replace_other: bool = False) -> marker.Status:
     """Make ``plan``'s dataset complete and undamaged in ``out_dir`` (absolute); return what was found.
 
     Parameters
@@ -141,6 +211,8 @@ def fill(out_dir: Path, plan: Plan, *, overwrite: bool = False, progress: bool =
         repaired (a line on stderr names the damaged files made again).
     progress : bool
         Show a progress bar (``TQDM_DISABLE=1`` hides it too).
+    replace_other : bool
+        Replace a course dataset of another identity (see :func:`ensure`).
 
     Returns
     -------
@@ -158,28 +230,35 @@ def fill(out_dir: Path, plan: Plan, *, overwrite: bool = False, progress: bool =
     """
     status = marker.check(out_dir, plan.info, plan.sizes)
     if status.ok and not overwrite:
+        maintain(out_dir, list(plan.sizes), status)
         return status
     files.ensure_writable(out_dir.parent, plan.what,
                           "Set COURSE_CACHE_DIR (or pass another output folder) to a writable folder.")
-    marker.claim(out_dir, status)
-    with files.dataset_lock(out_dir):
+    with files.dataset_lock(out_dir):  # first the lock, then a look at the folder
         status = marker.check(out_dir, plan.info, plan.sizes)  # another process may have made it
-        marker.claim(out_dir, status)
+        marker.claim(out_dir, status, overwrite=overwrite)
         if status.ok and not overwrite:
             return status
+        overwrite = overwrite or (replace_other and _differs(status.content, plan.info))
         if not overwrite and _differs(status.content, plan.info):
             raise FileExistsError(
                 f"{out_dir} already holds a different course dataset ({status.problem}). Pass "
                 "overwrite=True (command line: --force) to replace it, or choose another folder.")
         paths = _to_write(status, plan, overwrite)
-        files.check_free_space(out_dir, _space_needed(out_dir, paths, plan), plan.what)
-        with files.unsealed(out_dir):
-            files.remove_leftovers(out_dir)
-            kept = _kept_records(out_dir, status, plan, set(paths))
-            out_dir.mkdir(parents=True, exist_ok=True)
-            marker.write_marker(out_dir, plan.info, kept, complete=False)
-            written = _write(out_dir, plan, paths, progress)
-            marker.write_marker(out_dir, plan.info, kept + written)
+        files.check_free_space(out_dir, _space_needed(out_dir, paths, plan), plan.what, len(paths) + 8)
+        with files.unsealed(out_dir, plan.sizes):
+            try:
+                files.remove_leftovers(out_dir, plan.sizes)
+                kept = _kept_records(out_dir, status, plan, set(paths))
+                _make_room(out_dir, paths)
+                out_dir.mkdir(parents=True, exist_ok=True)
+                marker.write_marker(out_dir, plan.info, kept, complete=False)
+                written = _write(out_dir, plan, paths, progress)
+                marker.write_marker(out_dir, plan.info, kept + written)
+            except OSError as error:
+                if error.errno == errno.ENOSPC and not isinstance(error, files.DiskFullError):
+                    raise files.disk_full(out_dir, plan.what) from error
+                raise
     if status.content is not None and not overwrite:
         _report_repairs(out_dir, status)
     return status

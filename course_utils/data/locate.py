@@ -47,39 +47,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import files, identity, marker
-from .files import display_path, ensure_writable, is_within
+from . import fill, identity, marker
+from .fetch import fetch_frames
+from .files import CACHE_ENV, WORK_ENV, cache_dir, work_folder, display_path, ensure_writable, is_within, using_line
 from .layout import DATA_FOLDER, FRAMES, PRESETS, SYNTHETIC_FRAMES, as_preset
+from .manifest import load_manifest, real_entries
+from .science import science_dir, science_status
+from .synthetic import _plan as synthetic_plan
 
 __all__ = ["dataset_dir", "work_dir", "cache_dir", "cache_status", "SOURCES", "describe_choice",
-           "dataset_dir_for", "synthetic_dataset_dir", "using_line"]
+           "dataset_dir_for", "synthetic_dataset_dir", "using_line", "science_dir"]
 
 #: The data sources ``dataset_dir`` knows.
 SOURCES = ("synthetic", "magellan")
 
 DATA_DIR_ENV = "COURSE_DATA_DIR"
 SOURCE_ENV = "COURSE_DATA_SOURCE"
-CACHE_ENV = "COURSE_CACHE_DIR"
-WORK_ENV = "COURSE_WORK_DIR"
-
-
-def cache_dir() -> Path:
-    """The folder where datasets are generated or downloaded.
-
-    ``COURSE_CACHE_DIR`` if set, else ``pooch.os_cache("course_utils")``.
-    The folder is not created here.
-
-    Examples
-    --------
-    >>> cache_dir().is_absolute()
-    True
-    """
-    configured = os.environ.get(CACHE_ENV)
-    if configured:
-        return Path(configured).expanduser().absolute()
-    from .fetch import import_pooch
-
-    return Path(import_pooch().os_cache("course_utils")).absolute()
 
 
 def _resolve_source(source: str | None) -> str | None:
@@ -98,25 +81,27 @@ def _resolve_source(source: str | None) -> str | None:
     return cleaned
 
 
-def _synthetic_dir(preset: str) -> Path:
-    return cache_dir() / f"synthetic-{preset}"
+def _synthetic_dir(preset: str, seed: int = identity.DEFAULT_SEED) -> Path:
+    """``synthetic-PRESET`` for the course's seed, else ``synthetic-PRESET-seedSEED`` (as ``generate``)."""
+    return cache_dir() / (f"synthetic-{preset}" if seed == identity.DEFAULT_SEED else f"synthetic-{preset}-seed{seed}")
 
 
 def _magellan_dir() -> Path:
     return cache_dir() / "magellan"
 
 
-def _magellan_status(root: Path, manifest: dict | None = None) -> marker.Status:
-    from .manifest import load_manifest, real_entries
-
-    manifest = load_manifest() if manifest is None else manifest
+def _magellan_status(root: Path) -> tuple[marker.Status, list[str]]:
+    """The state of the download in ``root`` and its files (the manifest is read only if needed)."""
+    if not os.path.lexists(root / marker.MARKER_NAME):
+        return marker.Status(problem=f"no {marker.MARKER_NAME} (nothing was downloaded)"), []
+    manifest = load_manifest()
     expected = {e["path"]: {"git_sha1": e.get("git_sha1"), "sha256": e.get("sha256")}
                 for e in real_entries(manifest)}
-    return marker.check(root, identity.magellan(manifest), list(expected), expected)
+    return marker.check(root, identity.magellan(manifest), list(expected), expected), list(expected)
 
 
-def _synthetic_status(root: Path, preset: str) -> marker.Status:
-    return marker.check(root, identity.synthetic(preset), [f.path for f in SYNTHETIC_FRAMES])
+def _synthetic_status(root: Path, preset: str, seed: int = identity.DEFAULT_SEED) -> marker.Status:
+    return marker.check(root, identity.synthetic(preset, seed), [f.path for f in SYNTHETIC_FRAMES])
 
 
 def cache_status() -> list[tuple[str, str]]:
@@ -124,10 +109,8 @@ def cache_status() -> list[tuple[str, str]]:
 
     The state is ``"complete"``, ``"not present"`` or the first problem found.
     """
-    from .science import science_status
-
     cache = cache_dir()
-    rows = [("magellan", _magellan_status(cache / "magellan"))]
+    rows = [("magellan", _magellan_status(cache / "magellan")[0])]
     rows += [(f"synthetic-{p}", _synthetic_status(cache / f"synthetic-{p}", p)) for p in PRESETS]
     rows += [(f"synthetic-science-{p}", science_status(cache / f"synthetic-science-{p}", p)) for p in PRESETS]
     states = []
@@ -137,20 +120,6 @@ def cache_status() -> list[tuple[str, str]]:
             state = "not present"
         states.append((name, state))
     return states
-
-
-def using_line(description: str, root: Path, note: str = "") -> str:
-    """The line ``dataset_dir`` prints: what data, and where.
-
-    Notebook outputs are stored and published, so a dataset in the cache is
-    named relative to the cache: where the cache is differs from machine to
-    machine (``python -m course_utils.data info`` shows it).
-    """
-    cache = cache_dir()
-    if is_within(root, cache) and root.resolve() != cache.resolve():
-        where = root.resolve().relative_to(cache.resolve()).as_posix()
-        return f"Using {description}: {where} in the course's cache folder{note}"
-    return f"Using {description} in {display_path(root)}{note}"
 
 
 def _fill_commands(root: Path, source: str | None) -> str:
@@ -197,8 +166,9 @@ def _from_env_dir(root: Path, source: str | None) -> str:
             "`python -m course_utils.data generate --output DIR`), or unset it.")
     try:
         content = marker.read_marker(root)
-    except ValueError:
-        content = None
+    except ValueError as error:
+        raise FileNotFoundError(f"{DATA_DIR_ENV} is set to {display_path(root)}, whose marker cannot be "
+                                f"used: {error} Or unset {DATA_DIR_ENV}.") from None
     if content is not None:
         problem = _env_dir_problem(root, content)
         if problem:
@@ -217,7 +187,8 @@ def _from_env_dir(root: Path, source: str | None) -> str:
                  f" (set by {DATA_DIR_ENV}; not verified: it has no {marker.MARKER_NAME})")
 
 
-def describe_choice(source: str | None = None, preset: str = "full") -> tuple[Path, str, str | None]:
+def describe_choice(source: str | None = None, preset: str = "full",
+                    seed: int = identity.DEFAULT_SEED) -> tuple[Path, str, str | None]:
     """What :func:`dataset_dir` would use now, without generating or downloading.
 
     Returns
@@ -229,41 +200,30 @@ def describe_choice(source: str | None = None, preset: str = "full") -> tuple[Pa
     action : str or None
         None if the dataset is ready, else ``"generate"`` or ``"fetch"``.
     """
-    source = _resolve_source(source)
-    as_preset(preset)
+    return _choose(_resolve_source(source), as_preset(preset).name, identity.check_seed(seed))[:3]
+
+
+def _choose(source: str | None, preset: str, seed: int):
+    """(root, line, action, the plan's paths, status) for checked arguments (see describe_choice)."""
     configured = os.environ.get(DATA_DIR_ENV)
     if configured:
         root = Path(configured).expanduser().absolute()
-        return root, _from_env_dir(root, source), None
+        return root, _from_env_dir(root, source), None, [], None
     if source in (None, "magellan"):
         root = _magellan_dir()
-        status = _magellan_status(root)
+        status, paths = _magellan_status(root)
         if status.ok:
-            return root, using_line(identity.describe(status.content), root), None
+            return root, using_line(identity.describe(status.content), root), None, paths, status
     if source == "magellan":
-        from .manifest import load_manifest
-
-        return root, using_line(identity.describe(identity.magellan(load_manifest())), root), "fetch"
-    root = _synthetic_dir(preset)
-    info = identity.synthetic(preset)
-    line = using_line(identity.describe(info), root)
-    return root, line, None if _synthetic_status(root, preset).ok else "generate"
+        return root, using_line(identity.describe(identity.magellan(load_manifest())), root), "fetch", [], None
+    root = _synthetic_dir(preset, seed)
+    status = _synthetic_status(root, preset, seed)
+    line = using_line(identity.describe(identity.synthetic(preset, seed)), root)
+    return root, line, None if status.ok else "generate", [f.path for f in SYNTHETIC_FRAMES], status
 
 
-def _tidy(root: Path) -> None:
-    """Remove what interrupted runs left beside a complete cached dataset (if the lock is free)."""
-    from filelock import Timeout
-
-    if not files.leftovers(root):
-        return
-    try:
-        with files.dataset_lock(root, wait=False), files.unsealed(root):
-            files.remove_leftovers(root)
-    except (Timeout, OSError):  # busy (another process tidies) or read-only: leave them
-        pass
-
-
-def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: bool = True) -> Path:
+def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: bool = True,
+                seed: int = identity.DEFAULT_SEED) -> Path:
     """Return the folder that contains the course's ``calibration_frames/``.
 
     Notebooks read e.g. ``dataset_dir() / "calibration_frames" / "bias" /
@@ -291,6 +251,9 @@ def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: boo
     verbose : bool
         Print one line saying which data is used and where (the home folder
         shown as ``~``). The line is the same on every run.
+    seed : int
+        The seed of the synthetic dataset (another seed than the course's
+        gets its own folder, ``synthetic-PRESET-seedSEED``).
 
     Returns
     -------
@@ -325,56 +288,40 @@ def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: boo
     Using the synthetic course dataset (preset 'full', seed 20230321, generator 1): synthetic-full in the course's cache folder
     >>> bias_file = data_dir / "calibration_frames" / "bias" / "b0860c1.fits"   # doctest: +SKIP
     """
-    root, line, action = describe_choice(source, preset)
+    source, preset, seed = _resolve_source(source), as_preset(preset).name, identity.check_seed(seed)
+    root, line, action, paths, status = _choose(source, preset, seed)
     if action == "fetch":
-        from .fetch import fetch_frames
-
         fetch_frames(root, progress=verbose)
     elif action == "generate":
-        _make_synthetic(root, preset, verbose)
-    elif not os.environ.get(DATA_DIR_ENV):
-        _tidy(root)
+        fill.ensure(root, synthetic_plan(as_preset(preset), seed), progress=verbose)
+    elif status is not None:
+        fill.maintain(root, paths, status)
     if verbose:
         print(line)
     return root
 
 
-def _make_synthetic(root: Path, preset: str, verbose: bool) -> None:
-    """Generate, complete or repair the cached synthetic dataset ``root`` (under its lock).
-
-    A course dataset of another seed or generator version (its marker proves
-    course_utils made it) is replaced; anything else is left alone.
-    """
-    from .synthetic import generate
-
-    status = _synthetic_status(root, preset)
-    content = status.content or {}
-    other = status.owned and any(content.get(k) != v for k, v in identity.synthetic(preset).items())
-    generate(root, preset, progress=verbose, overwrite=other)
-
-
 # --- Frames only the synthetic dataset has (the photon transfer sequence) ------------
 
 
-def synthetic_dataset_dir(preset: str = "full", *, verbose: bool = True) -> Path:
+def synthetic_dataset_dir(preset: str = "full", *, verbose: bool = True,
+                          seed: int = identity.DEFAULT_SEED) -> Path:
     """The synthetic dataset in the cache, generated if needed, whatever else was chosen.
 
     Unlike :func:`dataset_dir`, this ignores ``COURSE_DATA_DIR`` and
     ``COURSE_DATA_SOURCE``: it is for frames that only the synthetic dataset
     has (see :func:`dataset_dir_for`).
     """
-    preset = as_preset(preset).name
-    root = _synthetic_dir(preset)
-    if _synthetic_status(root, preset).ok:
-        _tidy(root)
-    else:
-        _make_synthetic(root, preset, verbose)
+    preset, seed = as_preset(preset), identity.check_seed(seed)
+    root = _synthetic_dir(preset.name, seed)
+    fill.ensure(root, synthetic_plan(preset, seed), progress=verbose)
     if verbose:
-        print(using_line(identity.describe(identity.synthetic(preset)), root))
+        print(using_line(identity.describe(identity.synthetic(preset.name, seed)), root))
     return root
 
 
-def dataset_dir_for(paths, what: str, preset: str = "full", *, verbose: bool = True) -> Path:
+def dataset_dir_for(paths, what: str, preset: str = "full", *, verbose: bool = True,
+                    seed: int = identity.DEFAULT_SEED) -> Path:
     """The dataset folder to read ``paths`` from: the chosen one if it has them, else the synthetic one.
 
     Some frames exist only in the synthetic dataset (the photon transfer
@@ -400,19 +347,15 @@ def dataset_dir_for(paths, what: str, preset: str = "full", *, verbose: bool = T
     Using the synthetic course dataset (preset 'full', seed 20230321, generator 1) in ~/.cache/course_utils/synthetic-full
     """
     paths = list(paths)
-    root, line, action = describe_choice(None, preset)
-    if action is None and all((root / path).is_file() for path in paths):
-        if verbose:
-            print(line)
-        return root
-    if action == "generate":  # the synthetic dataset was chosen: make it as usual
-        return dataset_dir(preset=preset, verbose=verbose)
+    root, line, action = describe_choice(None, preset, seed)
+    if action == "generate" or (action is None and all((root / path).is_file() for path in paths)):
+        return dataset_dir(preset=preset, verbose=verbose, seed=seed)  # made, or tidied, as usual
     if verbose:
         chosen = ("the real Magellan frames, which were chosen, have none" if action == "fetch"
                   else f"the chosen data in {display_path(root)} has none")
         print(f"{what} exist only in the synthetic dataset; {chosen}, so they come from "
               "the synthetic dataset.")
-    return synthetic_dataset_dir(preset, verbose=verbose)
+    return synthetic_dataset_dir(preset, verbose=verbose, seed=seed)
 
 
 def _raw_data_folder_of(folder: Path) -> Path | None:
@@ -463,9 +406,7 @@ def work_dir(path: str | os.PathLike | None = None) -> Path:
     ...     (out / "master_bias.fits").parent == out
     True
     """
-    if path is None:
-        path = os.environ.get(WORK_ENV) or Path.cwd() / "course_work"
-    folder = Path(path).expanduser().absolute()
+    folder = work_folder() if path is None else Path(path).expanduser().absolute()
     raw = _raw_data_folder_of(folder)
     if raw is not None:
         raise ValueError(

@@ -34,6 +34,8 @@ import re
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
+from astropy.io import fits
+
 from .hashing import file_digests
 
 __all__ = [
@@ -83,6 +85,11 @@ def load_manifest(path: str | os.PathLike | None = None) -> dict:
     """
     if path is None and os.environ.get(MANIFEST_ENV):
         path = os.environ[MANIFEST_ENV]
+        if not Path(path).expanduser().is_file():
+            raise FileNotFoundError(
+                f"{MANIFEST_ENV} is set to {path}, which is not a file. Unset it to use the course's "
+                "manifest, or point it at a manifest file (make one with `python -m course_utils.data "
+                "manifest FOLDER --output FILE`). The synthetic dataset needs no manifest.")
     if path is None:
         where = f"course_utils.data_manifest/{MANIFEST_RESOURCE}"
         text = resources.files("course_utils.data_manifest").joinpath(MANIFEST_RESOURCE).read_text("utf-8")
@@ -229,8 +236,6 @@ def _detector(header, stem: str) -> str | None:
 
 
 def _first_image_header(path: Path):
-    from astropy.io import fits
-
     try:
         with fits.open(path, memmap=True) as hdul:
             for hdu in hdul:

@@ -37,12 +37,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 from . import files
-from .files import write_text_atomic
+from .files import display_path, path_problem, regenerate_command, write_text_atomic
 from .hashing import file_digests, hash_problem
 from .identity import LABELS
 
@@ -105,31 +107,64 @@ def write_marker(root: str | os.PathLike, info: dict, records: Iterable[dict], *
         "complete": complete,
         "files": records,
     }
-    return write_text_atomic(root / MARKER_NAME, json.dumps(content, indent=1) + "\n")
+    return write_text_atomic(root / MARKER_NAME, json.dumps(content, indent=1) + "\n", pause=True)
+
+
+_HEX = {"sha256": re.compile(r"^[0-9a-f]{64}$"), "git_sha1": re.compile(r"^[0-9a-f]{40}$")}
+
+
+def _record_problem(record) -> str | None:
+    """Why ``record`` is not a well-formed file record of a marker, or None."""
+    if not isinstance(record, dict):
+        return f"is not an object: {record!r}"
+    problem = path_problem(record.get("path"))
+    if problem:
+        return f"has a 'path' that {problem}"
+    for key in ("size", "mtime_ns"):
+        value = record.get(key)
+        if (key == "size" or value is not None) and (type(value) is not int or value < 0):
+            return f"({record['path']!r}) has a '{key}' that is not a non-negative integer: {value!r}"
+    for key, pattern in _HEX.items():
+        value = record.get(key)
+        if value is not None and not (isinstance(value, str) and pattern.match(value)):
+            return f"({record['path']!r}) has a malformed '{key}': {value!r}"
+    return None
 
 
 def read_marker(root: str | os.PathLike) -> dict | None:
     """The marker of ``root`` as a dict, or None if there is none.
 
+    Every file record is checked (a safe relative path, sizes and hashes of
+    the right form); nothing read from a marker is used before that.
+
     Raises
     ------
     ValueError
-        If the marker exists but cannot be read as a marker.
+        If the marker exists but cannot be read as a marker (the message
+        names it and the command that makes the dataset again).
     """
     path = Path(root) / MARKER_NAME
+    fix = f" Make the dataset again with `{regenerate_command(root)}`."
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-    except OSError as error:
-        raise ValueError(f"cannot read {path}: {error}") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"cannot read {display_path(path)}: {getattr(error, 'strerror', None) or error}.{fix}") \
+            from error
     try:
         content = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON ({error})") from error
+        raise ValueError(f"{display_path(path)} is not valid JSON ({error}).{fix}") from error
     if not isinstance(content, dict) or content.get("format") not in _READABLE \
             or not isinstance(content.get("files"), list):
-        raise ValueError(f"{path} is not a course dataset marker of format {MARKER_FORMAT}")
+        raise ValueError(f"{display_path(path)} is not a course dataset marker of format {MARKER_FORMAT}.{fix}")
+    for number, record in enumerate(content["files"], start=1):
+        problem = _record_problem(record)
+        if problem:
+            raise ValueError(f"{display_path(path)} is broken: its file record {number} {problem}.{fix}")
+    if len({record["path"] for record in content["files"]}) != len(content["files"]):
+        raise ValueError(f"{display_path(path)} is broken: it lists a file twice.{fix}")
     return content
 
 
@@ -146,11 +181,21 @@ class Status:
         ``{path: reason}`` for listed files that are missing or changed.
     content : dict or None
         The marker, if there is a readable one.
+    broken : bool
+        True if there is a marker file that cannot be read (only
+        ``generate --force`` writes into such a folder).
+    stale : list of str
+        Files whose time changed but whose content matches (re-stamp them).
+    writable : list of str
+        Files that were made writable (seal them again).
     """
 
     problem: str | None = None
     damaged: dict[str, str] = field(default_factory=dict)
     content: dict | None = None
+    broken: bool = False
+    stale: list[str] = field(default_factory=list)
+    writable: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -171,29 +216,35 @@ class Status:
         return None
 
 
-def claim(root: str | os.PathLike, status: Status | None = None) -> None:
-    """Raise FileExistsError unless course_utils may write into ``root``.
+def claim(root: str | os.PathLike, status: Status | None = None, *, overwrite: bool = False) -> None:
+    """Raise FileExistsError unless course_utils may write into ``root``; call it holding the lock.
 
     It may if ``root`` is missing, empty, or has a readable marker (course_utils
-    made it). Anything else is someone's: the message says so, and what to do.
+    made it) -- or, with ``overwrite`` (``generate --force``), a marker file
+    that cannot be read. Anything else is someone's: the message says so,
+    and what to do. A link in the dataset's place is never followed.
     """
     root = Path(root)
+    if root.is_symlink() and not root.exists():
+        raise FileExistsError(
+            f"{display_path(root)} is a symbolic link to {os.readlink(root)}, which does not exist; it "
+            "is neither followed nor replaced. Remove the link (or make the folder it points to), "
+            "or set COURSE_CACHE_DIR to another folder, and run the command again.")
     if root.exists() and not root.is_dir():
-        raise FileExistsError(f"{root} is a file, not a folder; it will not be replaced. "
-                              "Choose a new or empty folder.")
+        raise FileExistsError(f"{display_path(root)} is a file, not a folder; it will not be replaced. "
+                              "Choose a new or empty folder (command line: --output DIR).")
     if status is None:
-        try:
-            owned = read_marker(root) is not None
-        except ValueError:
-            owned = False
-    else:
-        owned = status.owned
+        status = check(root, {}, [])
+    owned = status.owned or (overwrite and status.broken)
+    if status.broken and not owned:
+        raise FileExistsError(f"{status.problem}")
     if not owned and root.is_dir() and any(root.iterdir()):
         raise FileExistsError(
             f"{root} is not empty and is not a course dataset made by course_utils (it holds "
             f"files but no readable {MARKER_NAME}); nothing is written into it and nothing in it "
-            "is deleted. Move it elsewhere (or delete it yourself if you do not need it), or "
-            "choose a new or empty folder (for the cache: set COURSE_CACHE_DIR).")
+            "is deleted. Move it elsewhere, or choose a new or empty folder (for the cache: set "
+            "COURSE_CACHE_DIR, e.g. `COURSE_CACHE_DIR=~/course_data python -m course_utils.data "
+            "generate`).")
 
 
 def _identity_problem(content: dict, info: dict) -> str | None:
@@ -210,18 +261,25 @@ def _identity_problem(content: dict, info: dict) -> str | None:
     return None
 
 
-def _file_problem(file: Path, record: dict) -> str | None:
+def _file_problem(file: Path, record: dict, status: "Status") -> str | None:
     """Why ``file`` differs from its record; re-hashes only a file whose time changed."""
     try:
-        status = file.stat()
+        found = os.lstat(file)
     except OSError:
         return "is missing"
-    if status.st_size != record["size"]:
-        return f"has {status.st_size} bytes, not {record['size']}"
-    if status.st_mtime_ns == record.get("mtime_ns"):
+    if not stat.S_ISREG(found.st_mode):
+        return "is not a file the course wrote (a folder or a link is in its place)"
+    if found.st_size != record["size"]:
+        return f"has {found.st_size} bytes, not {record['size']}"
+    if found.st_mode & 0o222:
+        status.writable.append(record["path"])
+    if found.st_mtime_ns == record.get("mtime_ns"):
         return None
     problem = hash_problem(file_digests(file), record)
-    return None if problem is None else f"changed since it was written ({problem})"
+    if problem is None:
+        status.stale.append(record["path"])
+        return None
+    return f"changed since it was written ({problem})"
 
 
 def check(root: str | os.PathLike, info: dict, expected_paths: Iterable[str],
@@ -244,16 +302,11 @@ def check(root: str | os.PathLike, info: dict, expected_paths: Iterable[str],
     try:
         content = read_marker(root)
     except ValueError as error:
-        return Status(problem=str(error))
+        return Status(problem=str(error), broken=True)
     if content is None:
         return Status(problem=f"no {MARKER_NAME} (the folder was not made by course_utils)")
     status = Status(content=content)
-    records = {}
-    for record in content["files"]:
-        if not isinstance(record, dict) or "path" not in record or "size" not in record:
-            status.problem = f"{MARKER_NAME} has a malformed file record: {record!r}"
-            return status
-        records[record["path"]] = record
+    records = {record["path"]: record for record in content["files"]}
     status.problem = _identity_problem(content, info)
     for path in expected_paths:
         if path not in records:
@@ -264,7 +317,7 @@ def check(root: str | os.PathLike, info: dict, expected_paths: Iterable[str],
                 status.damaged[path] = f"was recorded with another {key} than the manifest's"
     for path, record in records.items():
         if path not in status.damaged:
-            problem = _file_problem(root / path, record)
+            problem = _file_problem(root / path, record, status)
             if problem:
                 status.damaged[path] = problem
     return status
@@ -307,8 +360,8 @@ def full_check(root: str | os.PathLike, *, manifest: dict | None = None,
     with files.progress(len(records), "Verifying", progress) as bar:
         for record in records:
             path = root / record["path"]
-            if not path.is_file():
-                problems.append(f"{record['path']}: missing")
+            if not os.path.isfile(path) or os.path.islink(path):
+                problems.append(f"{record['path']}: missing (or not a file the course wrote)")
             else:
                 problem = hash_problem(file_digests(path), record)
                 if problem:

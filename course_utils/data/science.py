@@ -61,10 +61,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import fill, identity, marker
+from .files import NotWritableError, cache_dir, display_path, using_line, work_folder
 from .fitsfile import fits_bytes
 from .headers import frame_header
 from .identity import SCIENCE_VERSION, check_seed
-from .layout import FRAMES, SCIENCE_FOLDER, SCIENCE_FRAMES, FrameSpec, Preset, as_preset, file_size, frame_paths
+from .layout import CAMERAS, FRAMES, PRESETS, SCIENCE_FOLDER, SCIENCE_FRAMES, FrameSpec, Preset, as_preset, file_size, frame_paths
 from .models import (
     COSMICS_PER_SECOND,
     DEFAULT_SEED,
@@ -418,21 +419,28 @@ def science_dir(preset: str = "full", seed: int = DEFAULT_SEED, *, verbose: bool
     marker proves course_utils made it) is replaced; anything else found
     there is left alone, with an error that says what to do.
 
+    When the cache cannot be written (a read-only shared cache) and lacks a
+    complete science folder, the folder is made in the work folder instead
+    (``COURSE_WORK_DIR``, default ``./course_work``), with a line saying so.
+
     Examples
     --------
     >>> root = science_dir()   # doctest: +SKIP
     Using the synthetic science frames (preset 'full', seed 20230321, version 1): synthetic-science-full in the course's cache folder
     """
-    from .locate import cache_dir, using_line
-
     preset_obj = as_preset(preset)
     seed = check_seed(seed)
-    root = cache_dir() / f"synthetic-science-{preset_obj.name}"
+    name = f"synthetic-science-{preset_obj.name}" + ("" if seed == DEFAULT_SEED else f"-seed{seed}")
+    root = cache_dir() / name
     plan = _plan(preset_obj, seed)
-    status = science_status(root, preset_obj, seed)
-    if not status.ok:
-        other = status.owned and any(status.content.get(k) != v for k, v in plan.info.items())
-        fill.fill(root, plan, overwrite=other, progress=False)
+    try:
+        fill.ensure(root, plan, progress=False)
+    except NotWritableError as error:
+        fallback = work_folder() / name
+        print(f"The course's cache folder cannot be written and has no science frames ({error}); "
+              f"they are made in the work folder {display_path(fallback)} instead.")
+        root = fallback
+        fill.ensure(root, plan, progress=False)
     if verbose:
         print(using_line(f"the synthetic science frames (preset {preset_obj.name!r}, seed {seed}, "
                          f"version {SCIENCE_VERSION})", root))
@@ -453,8 +461,6 @@ def science_manifest() -> dict:
     >>> [e["path"] for e in manifest["files"]][:1], manifest["files"][3]["dither"]
     (['science_frames/ift/ift0040c2.fits'], [860, 358])
     """
-    from .layout import CAMERAS, PRESETS
-
     camera = CAMERAS["ift"]
     shape = list(PRESETS["full"].imacs.shape)
     common = {"telescope": camera.telescope, "instrument": camera.instrument, "detector": "c2"}
