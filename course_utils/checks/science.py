@@ -15,8 +15,9 @@ import numpy as np
 
 from ..data import marker
 from ..data.layout import PRESETS, SCIENCE_FRAMES
-from ..data.models import DEFAULT_SEED, IFUM_BIAS_LEVEL
+from ..data.students import current_seed
 from ..data.science import dither, expected_signal, science_model
+from . import _truth
 from ._common import MISSING, Feedback, gather, number
 
 __all__ = ["exercise_7", "exercise_8", "SCIENCE_FRAME", "PHOTOMETRY_STAR"]
@@ -50,7 +51,8 @@ def _dataset_of(namespace) -> tuple[str, int]:
         content = None
     preset, seed = (content or {}).get("preset"), (content or {}).get("seed")
     preset = preset if preset in PRESETS else "full"
-    seed = seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else DEFAULT_SEED
+    if not (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0):
+        seed = current_seed()  # no science folder named: the current student's (or the default) dataset
     return preset, seed
 
 
@@ -134,10 +136,11 @@ def _diagnose(answer: np.ndarray, ref: dict) -> tuple[bool, str]:
                        f"the bias level (about {bias:.0f} DU, this frame's overscan) was not "
                        "subtracted. Measure it in the overscan strip (BIASSEC) and subtract it "
                        "before dividing by the flat.")
-    ifum = bias - IFUM_BIAS_LEVEL
+    ifum_level = _truth.ifum_bias_level_of_seed(model.flat.seed)
+    ifum = bias - ifum_level
     if abs(offset - ifum) < 0.25 * ifum:
         return False, (f"`calibrated` is about {offset:.0f} DU too high: it looks like the IFU-M "
-                       f"bias level (817 DU) was subtracted. This is another camera, IMACS, with "
+                       f"bias level ({ifum_level:.0f} DU) was subtracted. This is another camera, IMACS, with "
                        f"its own bias level of about {bias:.0f} DU: measure it in the overscan.")
     if 0 < scale < 0.05:
         return False, (f"`calibrated` is {1 / scale:.0f} times too faint: the flat you divided by "

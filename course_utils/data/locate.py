@@ -14,7 +14,9 @@ choosing in this order:
 
 The cache is ``pooch.os_cache("course_utils")`` (e.g.
 ``~/.cache/course_utils`` on Linux), or ``COURSE_CACHE_DIR``; it holds one
-folder per dataset: ``synthetic-full``, ``synthetic-small``, ``magellan``.
+folder per dataset: ``synthetic-full``, ``synthetic-small``, ``magellan``, and
+one per student who has a dataset of their own (``synthetic-full-<tag>``,
+see :mod:`course_utils.data.students`).
 
 :func:`work_dir` returns a writable folder for derived products (master
 frames), never inside the raw data.
@@ -31,6 +33,9 @@ Environment variables
     Another manifest file listing the real frames (see ``data_manifest/README.md``).
 ``COURSE_WORK_DIR``
     The work folder for derived products (default ``./course_work``).
+``COURSE_STUDENT``
+    The student whose own synthetic dataset is used (see
+    :mod:`course_utils.data.students`); unset: the course's default dataset.
 
 Examples
 --------
@@ -47,12 +52,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import files, identity, marker
+from . import files, identity, marker, students
 from .files import display_path, ensure_writable, is_within
 from .layout import DATA_FOLDER, FRAMES, PRESETS, SYNTHETIC_FRAMES, as_preset
 
 __all__ = ["dataset_dir", "work_dir", "cache_dir", "cache_status", "SOURCES", "describe_choice",
-           "dataset_dir_for", "synthetic_dataset_dir", "using_line"]
+           "dataset_dir_for", "synthetic_dataset_dir", "using_line", "folder_name", "student_folders"]
 
 #: The data sources ``dataset_dir`` knows.
 SOURCES = ("synthetic", "magellan")
@@ -98,8 +103,27 @@ def _resolve_source(source: str | None) -> str | None:
     return cleaned
 
 
-def _synthetic_dir(preset: str) -> Path:
-    return cache_dir() / f"synthetic-{preset}"
+def _resolve_seed(seed: int | None) -> int:
+    """``seed`` checked, or the current student's (the course's default seed without one)."""
+    return students.current_seed() if seed is None else identity.check_seed(seed)
+
+
+def folder_name(kind: str, preset: str, seed: int = identity.DEFAULT_SEED) -> str:
+    """The cache folder of a synthetic dataset: ``synthetic-full`` or, for a student, ``synthetic-full-<tag>``.
+
+    ``kind`` is ``"synthetic"`` or ``"synthetic-science"``.
+
+    Examples
+    --------
+    >>> folder_name("synthetic", "full"), folder_name("synthetic-science", "small", 255)
+    ('synthetic-full', 'synthetic-science-small-0000000000ff')
+    """
+    base = f"{kind}-{preset}"
+    return base if seed == identity.DEFAULT_SEED else f"{base}-{students.seed_tag(seed)}"
+
+
+def _synthetic_dir(preset: str, seed: int = identity.DEFAULT_SEED) -> Path:
+    return cache_dir() / folder_name("synthetic", preset, seed)
 
 
 def _magellan_dir() -> Path:
@@ -115,8 +139,8 @@ def _magellan_status(root: Path, manifest: dict | None = None) -> marker.Status:
     return marker.check(root, identity.magellan(manifest), list(expected), expected)
 
 
-def _synthetic_status(root: Path, preset: str) -> marker.Status:
-    return marker.check(root, identity.synthetic(preset), [f.path for f in SYNTHETIC_FRAMES])
+def _synthetic_status(root: Path, preset: str, seed: int = identity.DEFAULT_SEED) -> marker.Status:
+    return marker.check(root, identity.synthetic(preset, seed), [f.path for f in SYNTHETIC_FRAMES])
 
 
 def cache_status() -> list[tuple[str, str]]:
@@ -130,6 +154,9 @@ def cache_status() -> list[tuple[str, str]]:
     rows = [("magellan", _magellan_status(cache / "magellan"))]
     rows += [(f"synthetic-{p}", _synthetic_status(cache / f"synthetic-{p}", p)) for p in PRESETS]
     rows += [(f"synthetic-science-{p}", science_status(cache / f"synthetic-science-{p}", p)) for p in PRESETS]
+    for name, kind, preset, seed in student_folders():
+        status = (_synthetic_status if kind == "synthetic" else science_status)(cache / name, preset, seed)
+        rows.append((name, status))
     states = []
     for name, status in rows:
         state = "complete" if status.ok else status.first()
@@ -137,6 +164,30 @@ def cache_status() -> list[tuple[str, str]]:
             state = "not present"
         states.append((name, state))
     return states
+
+
+def student_folders() -> list[tuple[str, str, str, int]]:
+    """Students' folders in the cache: ``(name, kind, preset, seed)``, sorted by name.
+
+    A folder counts when its name is ``synthetic-PRESET-TAG`` or
+    ``synthetic-science-PRESET-TAG`` with a 12-digit hexadecimal TAG (the
+    seed); what is inside is checked by :func:`cache_status`, never trusted.
+    """
+    cache = cache_dir()
+    found = []
+    try:
+        entries = sorted(cache.iterdir()) if cache.is_dir() else []
+    except OSError:
+        entries = []
+    for entry in entries:
+        for kind in ("synthetic-science", "synthetic"):
+            for preset in PRESETS:
+                prefix = f"{kind}-{preset}-"
+                tag = entry.name[len(prefix):]
+                if entry.name.startswith(prefix) and len(tag) >= 12 and \
+                        all(ch in "0123456789abcdef" for ch in tag) and not entry.is_symlink():
+                    found.append((entry.name, kind, preset, int(tag, 16)))
+    return sorted(set(found))
 
 
 def using_line(description: str, root: Path, note: str = "") -> str:
@@ -217,8 +268,12 @@ def _from_env_dir(root: Path, source: str | None) -> str:
                  f" (set by {DATA_DIR_ENV}; not verified: it has no {marker.MARKER_NAME})")
 
 
-def describe_choice(source: str | None = None, preset: str = "full") -> tuple[Path, str, str | None]:
+def describe_choice(source: str | None = None, preset: str = "full",
+                    seed: int | None = None) -> tuple[Path, str, str | None]:
     """What :func:`dataset_dir` would use now, without generating or downloading.
+
+    ``seed``: of the synthetic dataset; None: the current student's
+    (:func:`course_utils.data.students.current_seed`).
 
     Returns
     -------
@@ -231,6 +286,7 @@ def describe_choice(source: str | None = None, preset: str = "full") -> tuple[Pa
     """
     source = _resolve_source(source)
     as_preset(preset)
+    seed = _resolve_seed(seed)
     configured = os.environ.get(DATA_DIR_ENV)
     if configured:
         root = Path(configured).expanduser().absolute()
@@ -239,15 +295,23 @@ def describe_choice(source: str | None = None, preset: str = "full") -> tuple[Pa
         root = _magellan_dir()
         status = _magellan_status(root)
         if status.ok:
-            return root, using_line(identity.describe(status.content), root), None
+            return root, using_line(identity.describe(status.content), root, _same_for_all(seed)), None
     if source == "magellan":
         from .manifest import load_manifest
 
-        return root, using_line(identity.describe(identity.magellan(load_manifest())), root), "fetch"
-    root = _synthetic_dir(preset)
-    info = identity.synthetic(preset)
+        return root, using_line(identity.describe(identity.magellan(load_manifest())), root,
+                                _same_for_all(seed)), "fetch"
+    root = _synthetic_dir(preset, seed)
+    info = identity.synthetic(preset, seed)
     line = using_line(identity.describe(info), root)
-    return root, line, None if _synthetic_status(root, preset).ok else "generate"
+    return root, line, None if _synthetic_status(root, preset, seed).ok else "generate"
+
+
+def _same_for_all(seed: int) -> str:
+    """The note for a student who set an identity but uses the real frames, which nobody's seed changes."""
+    if seed == identity.DEFAULT_SEED:
+        return ""
+    return " (the real frames are the same for every student: no dataset of your own)"
 
 
 def _tidy(root: Path) -> None:
@@ -263,7 +327,8 @@ def _tidy(root: Path) -> None:
         pass
 
 
-def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: bool = True) -> Path:
+def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: bool = True,
+                seed: int | None = None) -> Path:
     """Return the folder that contains the course's ``calibration_frames/``.
 
     Notebooks read e.g. ``dataset_dir() / "calibration_frames" / "bias" /
@@ -291,6 +356,11 @@ def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: boo
     verbose : bool
         Print one line saying which data is used and where (the home folder
         shown as ``~``). The line is the same on every run.
+    seed : int, optional
+        The seed of the synthetic dataset. Default: the current student's
+        (``COURSE_STUDENT`` or :func:`course_utils.use_student`; each student
+        gets a folder of their own in the cache), else the course's default
+        seed. The real frames are the same for every student.
 
     Returns
     -------
@@ -325,13 +395,14 @@ def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: boo
     Using the synthetic course dataset (preset 'full', seed 20230321, generator 1): synthetic-full in the course's cache folder
     >>> bias_file = data_dir / "calibration_frames" / "bias" / "b0860c1.fits"   # doctest: +SKIP
     """
-    root, line, action = describe_choice(source, preset)
+    seed = _resolve_seed(seed)
+    root, line, action = describe_choice(source, preset, seed)
     if action == "fetch":
         from .fetch import fetch_frames
 
         fetch_frames(root, progress=verbose)
     elif action == "generate":
-        _make_synthetic(root, preset, verbose)
+        _make_synthetic(root, preset, verbose, seed)
     elif not os.environ.get(DATA_DIR_ENV):
         _tidy(root)
     if verbose:
@@ -339,7 +410,7 @@ def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: boo
     return root
 
 
-def _make_synthetic(root: Path, preset: str, verbose: bool) -> None:
+def _make_synthetic(root: Path, preset: str, verbose: bool, seed: int = identity.DEFAULT_SEED) -> None:
     """Generate, complete or repair the cached synthetic dataset ``root`` (under its lock).
 
     A course dataset of another seed or generator version (its marker proves
@@ -347,16 +418,16 @@ def _make_synthetic(root: Path, preset: str, verbose: bool) -> None:
     """
     from .synthetic import generate
 
-    status = _synthetic_status(root, preset)
+    status = _synthetic_status(root, preset, seed)
     content = status.content or {}
-    other = status.owned and any(content.get(k) != v for k, v in identity.synthetic(preset).items())
-    generate(root, preset, progress=verbose, overwrite=other)
+    other = status.owned and any(content.get(k) != v for k, v in identity.synthetic(preset, seed).items())
+    generate(root, preset, seed, progress=verbose, overwrite=other)
 
 
 # --- Frames only the synthetic dataset has (the photon transfer sequence) ------------
 
 
-def synthetic_dataset_dir(preset: str = "full", *, verbose: bool = True) -> Path:
+def synthetic_dataset_dir(preset: str = "full", *, verbose: bool = True, seed: int | None = None) -> Path:
     """The synthetic dataset in the cache, generated if needed, whatever else was chosen.
 
     Unlike :func:`dataset_dir`, this ignores ``COURSE_DATA_DIR`` and
@@ -364,17 +435,19 @@ def synthetic_dataset_dir(preset: str = "full", *, verbose: bool = True) -> Path
     has (see :func:`dataset_dir_for`).
     """
     preset = as_preset(preset).name
-    root = _synthetic_dir(preset)
-    if _synthetic_status(root, preset).ok:
+    seed = _resolve_seed(seed)
+    root = _synthetic_dir(preset, seed)
+    if _synthetic_status(root, preset, seed).ok:
         _tidy(root)
     else:
-        _make_synthetic(root, preset, verbose)
+        _make_synthetic(root, preset, verbose, seed)
     if verbose:
-        print(using_line(identity.describe(identity.synthetic(preset)), root))
+        print(using_line(identity.describe(identity.synthetic(preset, seed)), root))
     return root
 
 
-def dataset_dir_for(paths, what: str, preset: str = "full", *, verbose: bool = True) -> Path:
+def dataset_dir_for(paths, what: str, preset: str = "full", *, verbose: bool = True,
+                    seed: int | None = None) -> Path:
     """The dataset folder to read ``paths`` from: the chosen one if it has them, else the synthetic one.
 
     Some frames exist only in the synthetic dataset (the photon transfer
@@ -400,19 +473,20 @@ def dataset_dir_for(paths, what: str, preset: str = "full", *, verbose: bool = T
     Using the synthetic course dataset (preset 'full', seed 20230321, generator 1) in ~/.cache/course_utils/synthetic-full
     """
     paths = list(paths)
-    root, line, action = describe_choice(None, preset)
+    seed = _resolve_seed(seed)
+    root, line, action = describe_choice(None, preset, seed)
     if action is None and all((root / path).is_file() for path in paths):
         if verbose:
             print(line)
         return root
     if action == "generate":  # the synthetic dataset was chosen: make it as usual
-        return dataset_dir(preset=preset, verbose=verbose)
+        return dataset_dir(preset=preset, verbose=verbose, seed=seed)
     if verbose:
         chosen = ("the real Magellan frames, which were chosen, have none" if action == "fetch"
                   else f"the chosen data in {display_path(root)} has none")
         print(f"{what} exist only in the synthetic dataset; {chosen}, so they come from "
               "the synthetic dataset.")
-    return synthetic_dataset_dir(preset, verbose=verbose)
+    return synthetic_dataset_dir(preset, verbose=verbose, seed=seed)
 
 
 def _raw_data_folder_of(folder: Path) -> Path | None:

@@ -408,8 +408,12 @@ def science_status(root: str | os.PathLike, preset: str | Preset = "full",
     return marker.check(root, plan.info, plan.sizes)
 
 
-def science_dir(preset: str = "full", seed: int = DEFAULT_SEED, *, verbose: bool = True) -> Path:
+def science_dir(preset: str = "full", seed: int | None = None, *, verbose: bool = True) -> Path:
     """The folder of the synthetic science frames, generated on first use (a few seconds).
+
+    ``seed`` None: the current student's (``COURSE_STUDENT`` or
+    :func:`course_utils.use_student`), else the course's default seed; a
+    student's folder is ``synthetic-science-PRESET-<tag>``.
 
     It is ``synthetic-science-PRESET`` in the course cache (see
     :func:`course_utils.data.locate.cache_dir`), whatever calibration frames
@@ -423,11 +427,12 @@ def science_dir(preset: str = "full", seed: int = DEFAULT_SEED, *, verbose: bool
     >>> root = science_dir()   # doctest: +SKIP
     Using the synthetic science frames (preset 'full', seed 20230321, version 1): synthetic-science-full in the course's cache folder
     """
-    from .locate import cache_dir, using_line
+    from .locate import cache_dir, folder_name, using_line
+    from .students import current_seed
 
     preset_obj = as_preset(preset)
-    seed = check_seed(seed)
-    root = cache_dir() / f"synthetic-science-{preset_obj.name}"
+    seed = current_seed() if seed is None else check_seed(seed)
+    root = cache_dir() / folder_name("synthetic-science", preset_obj.name, seed)
     plan = _plan(preset_obj, seed)
     status = science_status(root, preset_obj, seed)
     if not status.ok:
