@@ -17,7 +17,7 @@ from ..data import marker
 from ..data.layout import PRESETS, SCIENCE_FRAMES
 from ..data.students import current_seed
 from ..data.science import dither, expected_signal, science_model
-from . import _truth
+from . import _copied, _truth
 from ._common import MISSING, Feedback, gather, number
 
 __all__ = ["exercise_7", "exercise_8", "SCIENCE_FRAME", "PHOTOMETRY_STAR"]
@@ -213,7 +213,8 @@ def exercise_7(calibrated=MISSING, *, namespace=None) -> Feedback:
             "the few pixels the flat calls dead should be masked.",))
     ref = _truth(_preset_of_shape(array.shape), _dataset_of(namespace)[1])
     correct, message = _diagnose(array, ref)
-    return Feedback(7, title, "correct" if correct else "incorrect", (message,))
+    feedback = Feedback(7, title, "correct" if correct else "incorrect", (message,))
+    return _copied.recheck(exercise_7, (calibrated,), {}, None, namespace, feedback)
 
 
 # --- Exercise 8 -----------------------------------------------------------------------
@@ -304,7 +305,8 @@ def exercise_8(ratio_before=MISSING, ratio_after=MISSING, *, namespace=None) -> 
     before, after = number(answers["ratio_before"]), number(answers["ratio_after"])
     problems = [m for m in (_before_message(before, ref["before"]), _after_message(after, ref)) if m]
     if problems:
-        return Feedback(8, title, "incorrect", tuple(problems))
+        feedback = Feedback(8, title, "incorrect", tuple(problems))
+        return _copied.recheck(exercise_8, (ratio_before, ratio_after), {}, None, namespace, feedback)
     return Feedback(8, title, "correct", (
         f"Before flat-fielding star {PHOTOMETRY_STAR} looks {100 * (1 - before):.0f} % fainter at "
         f"the edge ({before:.3f}; the true response ratio is {ref['before']:.3f}); after, the ratio "
