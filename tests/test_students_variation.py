@@ -98,14 +98,28 @@ def test_the_flats_show_vignetting_and_their_own_bias_level(seed):
         assert flat_model(camera, detector, "small", seed).bias_level > ifum + 50
 
 
-@pytest.mark.parametrize("seed", SAMPLE[:12])
+@pytest.mark.parametrize("seed", SAMPLE)
 def test_the_brightest_star_moves_from_the_centre_to_a_darker_place(seed):
     model = science_model("small", seed)
     star = 0  # star 1
     x, y = model.stars["x"][star], model.stars["y"][star]
     dx, dy = dither(SCIENCE_FRAMES[-1], "small")
     vignetting = model.flat.vignetting
-    centre = vignetting[int(round(y)), int(round(x))]
     rows, cols = vignetting.shape
-    edge = vignetting[min(rows - 1, int(round(y + dy))), min(cols - 1, int(round(x + dx)))]
+    margin = 12  # the small preset's sky annulus reaches 10 pixels from the star
+    for xc, yc in ((x, y), (x + dx, y + dy)):  # both pointings: the star and its annulus on the image
+        assert margin <= xc <= cols - 1 - margin and margin <= yc <= rows - 1 - margin
+    centre = vignetting[int(round(y)), int(round(x))]
+    edge = vignetting[int(round(y + dy)), int(round(x + dx))]
     assert edge / centre < 0.9
+
+
+@pytest.mark.parametrize("seed", SAMPLE)
+def test_a_dark_current_left_in_du_never_looks_like_the_right_one(seed):
+    # The dark check tells "the median in e-" from "a typical pixel still in DU" (x 1/EGAIN):
+    # the ranges of gain, glow and dark current keep the two at least 8 % apart.
+    model = ifum_model("small", seed)
+    dark = (model.glow + np.float32(model.dark_current)) * 3600.0 / model.gain
+    rows, cols = dark.shape
+    typical = np.median(dark[rows // 2:, cols // 2:])
+    assert typical / np.median(dark) / model.gain > 1.08

@@ -17,7 +17,8 @@ from ..data import marker
 from ..data.layout import PRESETS, SCIENCE_FRAMES
 from ..data.students import current_seed
 from ..data.science import dither, expected_signal, science_model
-from . import _copied, _truth
+from . import _copied
+from . import _truth as truth_models
 from ._common import MISSING, Feedback, gather, number
 
 __all__ = ["exercise_7", "exercise_8", "SCIENCE_FRAME", "PHOTOMETRY_STAR"]
@@ -136,7 +137,7 @@ def _diagnose(answer: np.ndarray, ref: dict) -> tuple[bool, str]:
                        f"the bias level (about {bias:.0f} DU, this frame's overscan) was not "
                        "subtracted. Measure it in the overscan strip (BIASSEC) and subtract it "
                        "before dividing by the flat.")
-    ifum_level = _truth.ifum_bias_level_of_seed(model.flat.seed)
+    ifum_level = truth_models.ifum_bias_level_of_seed(model.flat.seed)
     ifum = bias - ifum_level
     if abs(offset - ifum) < 0.25 * ifum:
         return False, (f"`calibrated` is about {offset:.0f} DU too high: it looks like the IFU-M "

@@ -58,11 +58,11 @@ class Range:
 RANGES: dict[str, Range] = {
     "ifum_bias_level": Range(817.4, 700.0, 950.0, "DU", "IFU-M bias level"),
     "ifum_pattern_scale": Range(1.0, 0.6, 1.6, "x", "IFU-M bias structure (columns, low rows)"),
-    "ifum_gain": Range(0.68, 0.55, 0.85, "e-/DU", "IFU-M gain (EGAIN)"),
+    "ifum_gain": Range(0.68, 0.56, 0.72, "e-/DU", "IFU-M gain (EGAIN)"),
     "ifum_read_noise_e": Range(2.7, 2.2, 3.6, "e-", "IFU-M read noise (ENOISE)"),
     "ifum_dark_du_per_hour": Range(4.0, 2.0, 8.0, "DU/h", "IFU-M dark current"),
     "ifum_glow_du_per_hour": Range(150.0, 90.0, 260.0, "DU/h", "glow at its corner"),
-    "ifum_glow_extent": Range(1.0, 0.7, 1.4, "x", "how far the glow reaches"),
+    "ifum_glow_extent": Range(1.0, 0.7, 1.2, "x", "how far the glow reaches"),
     "ifum_hot_pixels": Range(30.0, 15.0, 60.0, "pixels", "hot pixels (full size)"),
     "ifum_bad_column_low": Range(12.0, 8.0, 20.0, "DU", "the fainter bad column's excess"),
     "ifum_bad_column_high": Range(45.0, 30.0, 80.0, "DU", "the brighter bad column's excess"),
@@ -71,8 +71,8 @@ RANGES: dict[str, Range] = {
     "imacs_gain_factor": Range(1.0, 0.9, 1.1, "x", "IMACS gains' factor"),
     "imacs_noise_factor": Range(1.0, 0.85, 1.15, "x", "IMACS read noises' factor"),
     "lamp_scale": Range(1.0, 0.75, 1.25, "x", "dome-lamp levels' factor"),
-    "vignetting_dx": Range(0.0, -0.1, 0.1, "field", "vignetting centre shift, columns"),
-    "vignetting_dy": Range(0.0, -0.1, 0.1, "field", "vignetting centre shift, rows"),
+    "vignetting_dx": Range(0.0, -0.1, 0.03, "field", "vignetting centre shift, columns"),
+    "vignetting_dy": Range(0.0, -0.12, 0.0, "field", "vignetting centre shift, rows"),
     "vignetting_strength": Range(1.0, 0.8, 1.2, "x", "vignetting fall-off factor"),
 }
 
