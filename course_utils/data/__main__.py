@@ -187,7 +187,9 @@ def _cmd_info(args) -> int:
         from .synthetic import describe_model
 
         print("synthetic model:")
-        for line in describe_model(args.preset).splitlines():
+        from .students import current_seed
+
+        for line in describe_model(args.preset, current_seed()).splitlines():
             print(f"  {line}")
     return 0
 

@@ -164,9 +164,12 @@ def ptc_model(preset: str | Preset = "full", seed: int = DEFAULT_SEED, *,
 
     Examples
     --------
-    >>> model = ptc_model("small", seed=1)
+    >>> model = ptc_model("small")
     >>> round(float(model.sensitivity.std()), 3), round(float(model.full_well.mean()), -2)
     (0.01, 40000.0)
+    >>> other = ptc_model("small", seed=1)   # another seed: its own full well and gain
+    >>> round(float(other.full_well.mean()) / other.full_well_e, 2)
+    1.0
     """
     preset = as_preset(preset)
     seed = check_seed(seed)
