@@ -156,3 +156,20 @@ def test_exercise_3_cannot_tell_a_copied_function(datasets):
         feedback = check.exercise_3(sigma_clip_by_hand=solutions.sigma_clip_by_hand,
                                     data_dir=datasets[name][0], namespace={})
         assert feedback.status == "correct", repr(feedback)
+
+
+def test_a_correct_answer_on_another_students_frames_is_not_accepted(datasets, answers, monkeypatch):
+    # Alan's notebook loaded Ada's folder (data_dir = her dataset): right for her frames, not his.
+    monkeypatch.setenv(STUDENT_ENV, IDENTITIES["alan"])
+    namespace = {**answers["ada"][1], "data_dir": datasets["ada"][0]}
+    feedback = check.exercise_1(namespace=namespace)
+    assert feedback.status == "incorrect" and COPIED in repr(feedback)
+    assert datasets["ada"][0].name in repr(feedback)
+    # On his own frames the same check is correct.
+    own = {**answers["alan"][1], "data_dir": datasets["alan"][0]}
+    assert check.exercise_1(namespace=own).status == "correct"
+    # Photon transfer (ptc_dir) and science frames (science_root) alike.
+    ptc = {**answers["ada"][9], "ptc_dir": datasets["ada"][0]}
+    assert check.exercise_9(namespace=ptc).status == "incorrect"
+    science = {**answers["ada"][7], "science_root": datasets["ada"][1]}
+    assert COPIED in repr(check.exercise_7(namespace=science))

@@ -97,13 +97,47 @@ def _describe(folder: Path, content: dict) -> str:
     return f"another student's dataset ({folder.name} in the course's cache)"
 
 
+def _others_frames(data_dir, namespace: Mapping[str, Any]) -> str | None:
+    """The folder name if the notebook's frames are another student's (a student is set), else None.
+
+    Only the notebook's own folder variables count (``data_dir``, ``ptc_dir``,
+    ``science_root``); a ``data_dir`` passed to the check explicitly (a
+    teaching assistant's or a test's) is trusted.
+    """
+    from ..data.students import current_seed, current_student
+
+    if data_dir is not None or current_student() is None:
+        return None
+    seed = current_seed()
+    for name in _FOLDER_NAMES:
+        folder = namespace.get(name)
+        content = _synthetic_marker(folder)
+        if content is not None and content.get("seed") != seed:
+            return Path(folder).name
+    return None
+
+
 def recheck(body: Callable, args: tuple, kwargs: dict, data_dir, namespace: Mapping[str, Any],
             feedback):
-    """``feedback`` (incorrect), with :data:`MESSAGE` first if the answer is right for another dataset.
+    """``feedback``, with :data:`MESSAGE` first if the answer is right for another dataset.
 
-    Never raises: anything unexpected leaves ``feedback`` as it is.
+    An incorrect answer is checked again against the other datasets in the
+    cache. A correct one computed on frames that are not the current
+    student's own (the notebook's folder is another student's) becomes
+    incorrect. Never raises: anything unexpected leaves ``feedback`` as it is.
     """
-    if feedback.status != "incorrect" or _RECHECKING.get():
+    if _RECHECKING.get():
+        return feedback
+    if feedback.status == "correct":
+        try:
+            folder = _others_frames(data_dir, namespace)
+        except Exception:  # the verdict stands as it was
+            folder = None
+        if folder is None:
+            return feedback
+        message = MESSAGE.format(other=f"the frames your notebook loaded ({folder}, not your own folder)")
+        return replace(feedback, status="incorrect", messages=(message,))
+    if feedback.status != "incorrect":
         return feedback
     token = _RECHECKING.set(True)
     try:
