@@ -137,3 +137,19 @@ def test_outliers_inflate_the_standard_deviation_of_a_bias_frame(seed):
     kept = sigma_clipped_stats(frame, sigma=3, maxiters=5, stdfunc="std")[2]
     assert 1 < kept < 10
     assert frame.std() > 1.3 * kept
+
+
+@pytest.mark.parametrize("seed", SAMPLE)
+def test_where_a_dark_correction_matters_reads_true(seed):
+    # Notebook 3, section 3.5: below the read noise nearly everywhere in a minute; in ten
+    # minutes above it only near the glowing corner; in an hour the dark current alone,
+    # far from the corner, is about as large as the read noise.
+    model = ifum_model("small", seed)
+    noise = model.read_noise_du
+    per_hour = (model.glow + np.float32(model.dark_current)) * 3600.0 / model.gain
+    minute, ten, dark_du = per_hour / 60, per_hour / 6, model.dark_current * 3600.0 / model.gain
+    assert np.mean(minute < noise) > 0.99
+    assert ten.max() > 2 * noise and np.mean(ten < noise) > 0.8
+    assert 0.3 < dark_du / noise < 3
+    glow_hour = model.glow * 3600.0 / model.gain
+    assert np.mean(glow_hour > noise) > 0.02   # well beyond its corner (51 x 51 px at full size)
