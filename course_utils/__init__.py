@@ -11,7 +11,8 @@ they need:
 * :func:`fits_section` to turn a header's ``BIASSEC`` or ``DATASEC`` into
   numpy slices;
 * :mod:`course_utils.data`: the course dataset (``dataset_dir()``) and the
-  folder for derived products (``work_dir()``);
+  folder for derived products (``work_dir()``); :func:`use_student` gives
+  each student a dataset of their own (:mod:`course_utils.data.students`);
 * :mod:`course_utils.solutions` and :mod:`course_utils.checks`: reference
   solutions of the exercises and answer checks with specific feedback.
 
@@ -37,12 +38,13 @@ __all__ = [
     "fits_section",
     "show_image",
     "use_course_style",
+    "use_student",
     "__version__",
 ]
 
 # matplotlib is imported only when a display function is first used, so that
 # e.g. ``python -m course_utils.data`` starts quickly.
-_LAZY = {"show_image": ".display", "use_course_style": ".display"}
+_LAZY = {"show_image": ".display", "use_course_style": ".display", "use_student": ".data.students"}
 
 
 def __getattr__(name: str):

@@ -455,10 +455,10 @@ def test_a_seed_is_checked_at_the_entry_and_gets_a_folder_of_its_own(cache, caps
         with pytest.raises(ValueError, match="seed must be a non-negative integer"):
             dataset_dir(preset="small", seed=bad)
     root = dataset_dir(source="synthetic", preset="small", seed=7)
-    assert root == cache / "synthetic-small-seed7"
+    assert root == cache / "synthetic-small-000000000007"
     assert "seed 7" in capsys.readouterr().out
     assert marker.read_marker(root)["seed"] == 7 and marker.full_check(root) == []
-    assert names(cache) == ["synthetic-small-seed7"]
+    assert names(cache) == ["synthetic-small-000000000007"]
 
 
 def test_finding7_a_broken_science_marker_names_the_command_that_remakes_it(cache, capsys):

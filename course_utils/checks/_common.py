@@ -18,6 +18,8 @@ from typing import Any, Callable, Literal, Mapping
 
 import numpy as np
 
+from . import _copied
+
 Status = Literal["correct", "incorrect", "not attempted", "not checked"]
 MISSING: Any = object()
 ICONS = {"correct": "✅", "incorrect": "❌", "not attempted": "⏳", "not checked": "⚠️"}
@@ -334,6 +336,8 @@ def answer_check(exercise: int, title: str) -> Callable:
             with quiet():
                 try:
                     feedback = body(*args, data_dir=data_dir, namespace=namespace, **kwargs)
+                    # Right for another student's dataset (copied, or their frames loaded)?
+                    feedback = _copied.recheck(body, args, kwargs, data_dir, namespace, feedback)
                 except Exception as error:  # a verdict, never a traceback
                     feedback = Feedback(
                         exercise, title, "not checked",

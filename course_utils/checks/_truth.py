@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data import marker, models
+from ..data import marker, models, variation
 
 
 @functools.lru_cache(maxsize=2)
@@ -57,3 +57,18 @@ def flat_sensitivity(root: str) -> np.ndarray | None:
     if info is None:
         return None
     return models.flat_model("ift", "c2", info["preset"], info["seed"]).sensitivity
+
+
+#: The IFU-M bias level of the real frames (and of the default synthetic dataset), DU.
+REAL_IFUM_BIAS_LEVEL = models.IFUM_BIAS_LEVEL
+
+
+def ifum_bias_level(root: str) -> float:
+    """The IFU-M bias level (DU) of the dataset in ``root``; the real frames' without a truth."""
+    info = _model_info(root)
+    return REAL_IFUM_BIAS_LEVEL if info is None else variation.parameters(info["seed"]).ifum_bias_level
+
+
+def ifum_bias_level_of_seed(seed: int) -> float:
+    """The IFU-M bias level (DU) of the synthetic datasets of ``seed``."""
+    return variation.parameters(seed).ifum_bias_level

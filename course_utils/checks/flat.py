@@ -35,7 +35,7 @@ def exercise_6(master_flat=MISSING, *, data_dir=None, namespace=None) -> Feedbac
     if isinstance(answers, Feedback):
         return answers
     root = str(data_dir_of(namespace, data_dir))
-    ref = ref_data.flat_reference(root)
+    ref = {**ref_data.flat_reference(root), "ifum_bias_level": _truth.ifum_bias_level(root)}
     answer = answers["master_flat"]
     problem = shape_problem(
         "master_flat", answer, ref["master"].shape, raw_shape=ref["raw_shape"],
@@ -68,8 +68,9 @@ def _level_problem(answer: np.ndarray, ref: dict) -> str | None:
         return (f"`master_flat` looks flatter than it should: the bias level (about {bias:.0f} "
                 "DU, measured in the overscan strip of each raw flat) was not subtracted "
                 "before normalizing, which squeezes all values towards 1.")
-    if abs(ratio - signal / (signal + bias - 817)) < 0.01:
-        return ("`master_flat` looks like the IFU-M bias (about 817 DU) was subtracted. These "
+    ifum = ref["ifum_bias_level"]
+    if abs(ratio - signal / (signal + bias - ifum)) < 0.01:
+        return (f"`master_flat` looks like the IFU-M bias (about {ifum:.0f} DU) was subtracted. These "
                 "flats come from another camera, IMACS, with its own bias level of about "
                 f"{bias:.0f} DU: measure it in each flat's overscan strip instead.")
     if ratio > 1.5:

@@ -21,6 +21,7 @@ from astropy.io import fits
 
 from .. import solutions
 from ..data.layout import PTC_FRAMES
+from . import _copied
 from ._common import MISSING, Feedback, close, gather, number
 
 __all__ = ["exercise_9", "exercise_10", "PTC_PAIRS"]
@@ -273,7 +274,8 @@ def exercise_9(
     else:
         good, more = _gain_notes(value, ref, curve, " ".join(notes))
         notes += more
-    return Feedback(9, title, "incorrect" if notes else "correct", tuple(notes + good))
+    feedback = Feedback(9, title, "incorrect" if notes else "correct", tuple(notes + good))
+    return _copied.recheck(exercise_9, (signal, variance, gain), {}, data_dir, namespace, feedback)
 
 
 # --- Exercise 10 -------------------------------------------------------------------------
@@ -351,4 +353,5 @@ def exercise_10(
         fine, wrong = judge(value, ref)
         good += fine
         notes += wrong
-    return Feedback(10, title, "incorrect" if notes else "correct", tuple(notes + good))
+    feedback = Feedback(10, title, "incorrect" if notes else "correct", tuple(notes + good))
+    return _copied.recheck(exercise_10, (read_noise_du, read_noise_e), {}, data_dir, namespace, feedback)

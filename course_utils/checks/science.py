@@ -15,8 +15,10 @@ import numpy as np
 
 from ..data import marker
 from ..data.layout import PRESETS, SCIENCE_FRAMES
-from ..data.models import DEFAULT_SEED, IFUM_BIAS_LEVEL
+from ..data.students import current_seed
 from ..data.science import dither, expected_signal, science_model
+from . import _copied
+from . import _truth as truth_models
 from ._common import MISSING, Feedback, gather, number
 
 __all__ = ["exercise_7", "exercise_8", "SCIENCE_FRAME", "PHOTOMETRY_STAR"]
@@ -50,7 +52,8 @@ def _dataset_of(namespace) -> tuple[str, int]:
         content = None
     preset, seed = (content or {}).get("preset"), (content or {}).get("seed")
     preset = preset if preset in PRESETS else "full"
-    seed = seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else DEFAULT_SEED
+    if not (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0):
+        seed = current_seed()  # no science folder named: the current student's (or the default) dataset
     return preset, seed
 
 
@@ -134,10 +137,11 @@ def _diagnose(answer: np.ndarray, ref: dict) -> tuple[bool, str]:
                        f"the bias level (about {bias:.0f} DU, this frame's overscan) was not "
                        "subtracted. Measure it in the overscan strip (BIASSEC) and subtract it "
                        "before dividing by the flat.")
-    ifum = bias - IFUM_BIAS_LEVEL
+    ifum_level = truth_models.ifum_bias_level_of_seed(model.flat.seed)
+    ifum = bias - ifum_level
     if abs(offset - ifum) < 0.25 * ifum:
         return False, (f"`calibrated` is about {offset:.0f} DU too high: it looks like the IFU-M "
-                       f"bias level (817 DU) was subtracted. This is another camera, IMACS, with "
+                       f"bias level ({ifum_level:.0f} DU) was subtracted. This is another camera, IMACS, with "
                        f"its own bias level of about {bias:.0f} DU: measure it in the overscan.")
     if 0 < scale < 0.05:
         return False, (f"`calibrated` is {1 / scale:.0f} times too faint: the flat you divided by "
@@ -210,7 +214,8 @@ def exercise_7(calibrated=MISSING, *, namespace=None) -> Feedback:
             "the few pixels the flat calls dead should be masked.",))
     ref = _truth(_preset_of_shape(array.shape), _dataset_of(namespace)[1])
     correct, message = _diagnose(array, ref)
-    return Feedback(7, title, "correct" if correct else "incorrect", (message,))
+    feedback = Feedback(7, title, "correct" if correct else "incorrect", (message,))
+    return _copied.recheck(exercise_7, (calibrated,), {}, None, namespace, feedback)
 
 
 # --- Exercise 8 -----------------------------------------------------------------------
@@ -301,7 +306,8 @@ def exercise_8(ratio_before=MISSING, ratio_after=MISSING, *, namespace=None) -> 
     before, after = number(answers["ratio_before"]), number(answers["ratio_after"])
     problems = [m for m in (_before_message(before, ref["before"]), _after_message(after, ref)) if m]
     if problems:
-        return Feedback(8, title, "incorrect", tuple(problems))
+        feedback = Feedback(8, title, "incorrect", tuple(problems))
+        return _copied.recheck(exercise_8, (ratio_before, ratio_after), {}, None, namespace, feedback)
     return Feedback(8, title, "correct", (
         f"Before flat-fielding star {PHOTOMETRY_STAR} looks {100 * (1 - before):.0f} % fainter at "
         f"the edge ({before:.3f}; the true response ratio is {ref['before']:.3f}); after, the ratio "

@@ -12,6 +12,12 @@ downloaded, else the synthetic dataset); a download of the real frames when
 asked (``source="magellan"``); otherwise it generates the synthetic dataset,
 which needs no network. It prints one line saying which data is used.
 
+With ``COURSE_STUDENT`` set, or ``course_utils.use_student(identity)`` called,
+each student gets a synthetic dataset of their own
+(:mod:`~course_utils.data.students`: identity -> seed;
+:mod:`~course_utils.data.variation`: the table of what varies), in folders of
+their own in the cache; without one, the course's default dataset.
+
 The frames are read-only (write products into ``work_dir()``); a damaged
 file of a cached dataset is made again; concurrent first calls wait for one
 another (a file lock) and use the one dataset made.
@@ -30,7 +36,9 @@ synthetic and science folders) ->
 :mod:`~course_utils.data.models`, :mod:`~course_utils.data.headers`,
 :mod:`~course_utils.data.fitsfile`, :mod:`~course_utils.data.marker` (the
 completeness marker and its cheap check), :mod:`~course_utils.data.manifest`
-(reading the data manifest) -> :mod:`~course_utils.data.layout` (the table
+(reading the data manifest), :mod:`~course_utils.data.students` (a student's
+seed) -> :mod:`~course_utils.data.variation` (what each seed varies) ->
+:mod:`~course_utils.data.layout` (the table
 of frame groups: the one description of the files),
 :mod:`~course_utils.data.identity` (what a dataset is),
 :mod:`~course_utils.data.files` (locks, disk space, read-only writes,

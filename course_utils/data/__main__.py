@@ -6,6 +6,7 @@ Commands::
     fetch      download the real Magellan frames, verified against the manifest
     verify     hash every file of a dataset and compare with its records
     info       show where the data is and what dataset_dir() would use
+    student    for a teaching assistant: a student's folders and true detector parameters
     manifest   write manifest entries for a folder of FITS files (an instructor's own frames)
 
 Every command has ``--help``. The exit status is 0 on success, 1 on failure
@@ -27,8 +28,10 @@ from .files import display_path, regenerate_command, write_text_atomic
 from .layout import PRESETS
 from .locate import CACHE_ENV, DATA_DIR_ENV, SOURCE_ENV, WORK_ENV, cache_dir, cache_status, describe_choice
 from .manifest import MANIFEST_ENV, dumps_manifest, load_manifest, local_manifest, real_entries
-from .science import generate_science
+from .science import generate_science, science_dir
+from .students import STUDENT_ENV, current_seed, folder_name, normalise, seed_tag, student_seed
 from .synthetic import describe_model, generate
+from .variation import table
 
 EPILOG = """examples:
   python -m course_utils.data generate                  # the synthetic dataset, into the cache
@@ -36,6 +39,8 @@ EPILOG = """examples:
   python -m course_utils.data fetch                     # the real frames (needs the network)
   python -m course_utils.data verify                    # check every dataset in the cache
   python -m course_utils.data info
+  python -m course_utils.data generate --student ada@uni.edu   # that student's own dataset
+  python -m course_utils.data student ada@uni.edu              # their true parameters (for a TA)
   python -m course_utils.data manifest ~/my_frames --output my_manifest.json
 """
 
@@ -44,19 +49,44 @@ class CommandError(Exception):
     """A failure to report in one message, with exit status 1."""
 
 
+def _seed_of(args) -> int:
+    """The seed asked for: ``--student``'s, else ``--seed``, else ``COURSE_STUDENT``'s or the default."""
+    if args.student is not None:
+        if args.seed is not None:
+            raise CommandError("give --student or --seed, not both")
+        return student_seed(args.student)
+    return current_seed() if args.seed is None else identity.check_seed(args.seed)
+
+
 def _cmd_generate(args) -> int:
     kind = "science" if args.science else "synthetic"
+    seed = _seed_of(args)
     if args.output:
         out = Path(args.output)
     else:
-        suffix = "" if args.seed == identity.DEFAULT_SEED else f"-seed{args.seed}"
-        out = cache_dir() / f"{'synthetic-science' if args.science else 'synthetic'}-{args.preset}{suffix}"
-    info = getattr(identity, kind)(args.preset, args.seed)
+        out = cache_dir() / folder_name("synthetic-science" if args.science else "synthetic", args.preset, seed)
+    info = getattr(identity, kind)(args.preset, seed)
     already = marker.check(out, info, []).ok and not args.force
     make = generate_science if args.science else generate
-    root = make(out, args.preset, args.seed, progress=not args.no_progress, overwrite=args.force)
+    root = make(out, args.preset, seed, progress=not args.no_progress, overwrite=args.force)
     verb = "Already complete (use --force to make it again):" if already else "Wrote"
     print(f"{verb} {identity.describe(info)} in {display_path(root)}")
+    if args.student is not None and not args.output and not args.science:
+        science_dir(args.preset, seed, verbose=True)
+    return 0
+
+
+def _cmd_student(args) -> int:
+    seed = student_seed(args.identity)
+    print(f"student {normalise(args.identity)!r}: seed {seed}, tag {seed_tag(seed)}")
+    print(f"  folders in {display_path(cache_dir())}: {folder_name('synthetic', args.preset, seed)}, "
+          f"{folder_name('synthetic-science', args.preset, seed)}")
+    print("true parameters (for the teaching assistant; never shown in a notebook):")
+    for line in table(seed).splitlines():
+        print(f"  {line}")
+    print(f"the model ({args.preset} preset):")
+    for line in describe_model(args.preset, seed).splitlines():
+        print(f"  {line}")
     return 0
 
 
@@ -120,7 +150,7 @@ def _cmd_verify(args) -> int:
 
 def _cmd_info(args) -> int:
     print(f"course_utils {__version__}: the course dataset")
-    for name in (DATA_DIR_ENV, SOURCE_ENV, CACHE_ENV, WORK_ENV, MANIFEST_ENV):
+    for name in (DATA_DIR_ENV, SOURCE_ENV, CACHE_ENV, WORK_ENV, MANIFEST_ENV, STUDENT_ENV):
         print(f"  {name:<21} {os.environ.get(name) or '(not set)'}")
     cache = cache_dir()
     print(f"cache folder: {display_path(cache)}")
@@ -139,7 +169,7 @@ def _cmd_info(args) -> int:
         print(f"dataset_dir(preset={args.preset!r}) would fail: {error}")
     if args.model:
         print("synthetic model:")
-        for line in describe_model(args.preset).splitlines():
+        for line in describe_model(args.preset, current_seed()).splitlines():
             print(f"  {line}")
     return 0
 
@@ -179,8 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "<cache>/synthetic-<preset>.")
     gen.add_argument("--preset", choices=sorted(PRESETS), default="full",
                      help="full: the real sizes (default); small: every dimension / 4, for tests")
-    gen.add_argument("--seed", type=int, default=identity.DEFAULT_SEED,
-                     help=f"random seed; the same seed gives identical files (default {identity.DEFAULT_SEED})")
+    gen.add_argument("--seed", type=int, default=None,
+                     help=f"random seed; the same seed gives identical files (default {identity.DEFAULT_SEED}, "
+                          "or COURSE_STUDENT's)")
+    gen.add_argument("--student", metavar="ID",
+                     help="that student's own dataset (and science frames), in their folders of the cache")
     gen.add_argument("--output", metavar="DIR", help="the dataset folder to write")
     gen.add_argument("--force", action="store_true",
                      help="make every file of the course dataset in DIR again, also of another "
@@ -221,6 +254,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the preset dataset_dir() is asked for (default full)")
     info.add_argument("--model", action="store_true", help="also summarize the synthetic model")
     info.set_defaults(func=_cmd_info)
+
+    student = commands.add_parser(
+        "student", help="a student's folders and true detector parameters (for a TA)",
+        description="Print the seed, the cache folders and the true detector parameters of a "
+                    "student's own dataset: what their answers should come close to. Generates "
+                    "nothing.")
+    student.add_argument("identity", metavar="ID", help="the student's identity (e.g. e-mail address)")
+    student.add_argument("--preset", choices=sorted(PRESETS), default="full")
+    student.set_defaults(func=_cmd_student)
 
     man = commands.add_parser(
         "manifest", help="write manifest entries for a folder of FITS files",

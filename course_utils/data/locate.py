@@ -47,16 +47,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import fill, identity, marker
+from . import fill, identity, marker, students
 from .fetch import fetch_frames
 from .files import CACHE_ENV, WORK_ENV, cache_dir, work_folder, display_path, ensure_writable, is_within, using_line
 from .layout import DATA_FOLDER, FRAMES, PRESETS, SYNTHETIC_FRAMES, as_preset
 from .manifest import load_manifest, real_entries
 from .science import science_dir, science_status
+from .students import folder_name
 from .synthetic import _plan as synthetic_plan
 
 __all__ = ["dataset_dir", "work_dir", "cache_dir", "cache_status", "SOURCES", "describe_choice",
-           "dataset_dir_for", "synthetic_dataset_dir", "using_line", "science_dir"]
+           "dataset_dir_for", "synthetic_dataset_dir", "using_line", "science_dir", "folder_name",
+           "student_folders"]
 
 #: The data sources ``dataset_dir`` knows.
 SOURCES = ("synthetic", "magellan")
@@ -81,9 +83,14 @@ def _resolve_source(source: str | None) -> str | None:
     return cleaned
 
 
+def _resolve_seed(seed: int | None) -> int:
+    """``seed`` checked, or the current student's (the course's default seed without one)."""
+    return students.current_seed() if seed is None else identity.check_seed(seed)
+
+
 def _synthetic_dir(preset: str, seed: int = identity.DEFAULT_SEED) -> Path:
-    """``synthetic-PRESET`` for the course's seed, else ``synthetic-PRESET-seedSEED`` (as ``generate``)."""
-    return cache_dir() / (f"synthetic-{preset}" if seed == identity.DEFAULT_SEED else f"synthetic-{preset}-seed{seed}")
+    """``synthetic-PRESET`` for the course's seed, else ``synthetic-PRESET-<tag>`` (a student's)."""
+    return cache_dir() / folder_name("synthetic", preset, seed)
 
 
 def _magellan_dir() -> Path:
@@ -113,6 +120,9 @@ def cache_status() -> list[tuple[str, str]]:
     rows = [("magellan", _magellan_status(cache / "magellan")[0])]
     rows += [(f"synthetic-{p}", _synthetic_status(cache / f"synthetic-{p}", p)) for p in PRESETS]
     rows += [(f"synthetic-science-{p}", science_status(cache / f"synthetic-science-{p}", p)) for p in PRESETS]
+    for name, kind, preset, seed in student_folders():
+        status = (_synthetic_status if kind == "synthetic" else science_status)(cache / name, preset, seed)
+        rows.append((name, status))
     states = []
     for name, status in rows:
         state = "complete" if status.ok else status.first()
@@ -120,6 +130,30 @@ def cache_status() -> list[tuple[str, str]]:
             state = "not present"
         states.append((name, state))
     return states
+
+
+def student_folders() -> list[tuple[str, str, str, int]]:
+    """Students' folders in the cache: ``(name, kind, preset, seed)``, sorted by name.
+
+    A folder counts when its name is ``synthetic-PRESET-TAG`` or
+    ``synthetic-science-PRESET-TAG`` with a 12-digit hexadecimal TAG (the
+    seed); what is inside is checked by :func:`cache_status`, never trusted.
+    """
+    cache = cache_dir()
+    found = []
+    try:
+        entries = sorted(cache.iterdir()) if cache.is_dir() else []
+    except OSError:
+        entries = []
+    for entry in entries:
+        for kind in ("synthetic-science", "synthetic"):
+            for preset in PRESETS:
+                prefix = f"{kind}-{preset}-"
+                tag = entry.name[len(prefix):]
+                if entry.name.startswith(prefix) and len(tag) >= 12 and \
+                        all(ch in "0123456789abcdef" for ch in tag) and not entry.is_symlink():
+                    found.append((entry.name, kind, preset, int(tag, 16)))
+    return sorted(set(found))
 
 
 def _fill_commands(root: Path, source: str | None) -> str:
@@ -188,8 +222,11 @@ def _from_env_dir(root: Path, source: str | None) -> str:
 
 
 def describe_choice(source: str | None = None, preset: str = "full",
-                    seed: int = identity.DEFAULT_SEED) -> tuple[Path, str, str | None]:
+                    seed: int | None = None) -> tuple[Path, str, str | None]:
     """What :func:`dataset_dir` would use now, without generating or downloading.
+
+    ``seed``: of the synthetic dataset; None: the current student's
+    (:func:`course_utils.data.students.current_seed`).
 
     Returns
     -------
@@ -200,7 +237,7 @@ def describe_choice(source: str | None = None, preset: str = "full",
     action : str or None
         None if the dataset is ready, else ``"generate"`` or ``"fetch"``.
     """
-    return _choose(_resolve_source(source), as_preset(preset).name, identity.check_seed(seed))[:3]
+    return _choose(_resolve_source(source), as_preset(preset).name, _resolve_seed(seed))[:3]
 
 
 def _choose(source: str | None, preset: str, seed: int):
@@ -213,17 +250,25 @@ def _choose(source: str | None, preset: str, seed: int):
         root = _magellan_dir()
         status, paths = _magellan_status(root)
         if status.ok:
-            return root, using_line(identity.describe(status.content), root), None, paths, status
+            return root, using_line(identity.describe(status.content), root, _same_for_all(seed)), None, paths, status
     if source == "magellan":
-        return root, using_line(identity.describe(identity.magellan(load_manifest())), root), "fetch", [], None
+        description = identity.describe(identity.magellan(load_manifest()))
+        return root, using_line(description, root, _same_for_all(seed)), "fetch", [], None
     root = _synthetic_dir(preset, seed)
     status = _synthetic_status(root, preset, seed)
     line = using_line(identity.describe(identity.synthetic(preset, seed)), root)
     return root, line, None if status.ok else "generate", [f.path for f in SYNTHETIC_FRAMES], status
 
 
+def _same_for_all(seed: int) -> str:
+    """The note for a student who set an identity but uses the real frames, which nobody's seed changes."""
+    if seed == identity.DEFAULT_SEED:
+        return ""
+    return " (the real frames are the same for every student: no dataset of your own)"
+
+
 def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: bool = True,
-                seed: int = identity.DEFAULT_SEED) -> Path:
+                seed: int | None = None) -> Path:
     """Return the folder that contains the course's ``calibration_frames/``.
 
     Notebooks read e.g. ``dataset_dir() / "calibration_frames" / "bias" /
@@ -251,9 +296,11 @@ def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: boo
     verbose : bool
         Print one line saying which data is used and where (the home folder
         shown as ``~``). The line is the same on every run.
-    seed : int
-        The seed of the synthetic dataset (another seed than the course's
-        gets its own folder, ``synthetic-PRESET-seedSEED``).
+    seed : int, optional
+        The seed of the synthetic dataset. Default: the current student's
+        (``COURSE_STUDENT`` or :func:`course_utils.use_student`; each student
+        gets a folder of their own in the cache), else the course's default
+        seed. The real frames are the same for every student.
 
     Returns
     -------
@@ -288,7 +335,7 @@ def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: boo
     Using the synthetic course dataset (preset 'full', seed 20230321, generator 1): synthetic-full in the course's cache folder
     >>> bias_file = data_dir / "calibration_frames" / "bias" / "b0860c1.fits"   # doctest: +SKIP
     """
-    source, preset, seed = _resolve_source(source), as_preset(preset).name, identity.check_seed(seed)
+    source, preset, seed = _resolve_source(source), as_preset(preset).name, _resolve_seed(seed)
     root, line, action, paths, status = _choose(source, preset, seed)
     if action == "fetch":
         fetch_frames(root, progress=verbose)
@@ -305,14 +352,14 @@ def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: boo
 
 
 def synthetic_dataset_dir(preset: str = "full", *, verbose: bool = True,
-                          seed: int = identity.DEFAULT_SEED) -> Path:
+                          seed: int | None = None) -> Path:
     """The synthetic dataset in the cache, generated if needed, whatever else was chosen.
 
     Unlike :func:`dataset_dir`, this ignores ``COURSE_DATA_DIR`` and
     ``COURSE_DATA_SOURCE``: it is for frames that only the synthetic dataset
     has (see :func:`dataset_dir_for`).
     """
-    preset, seed = as_preset(preset), identity.check_seed(seed)
+    preset, seed = as_preset(preset), _resolve_seed(seed)
     root = _synthetic_dir(preset.name, seed)
     fill.ensure(root, synthetic_plan(preset, seed), progress=verbose)
     if verbose:
@@ -321,7 +368,7 @@ def synthetic_dataset_dir(preset: str = "full", *, verbose: bool = True,
 
 
 def dataset_dir_for(paths, what: str, preset: str = "full", *, verbose: bool = True,
-                    seed: int = identity.DEFAULT_SEED) -> Path:
+                    seed: int | None = None) -> Path:
     """The dataset folder to read ``paths`` from: the chosen one if it has them, else the synthetic one.
 
     Some frames exist only in the synthetic dataset (the photon transfer
@@ -347,6 +394,7 @@ def dataset_dir_for(paths, what: str, preset: str = "full", *, verbose: bool = T
     Using the synthetic course dataset (preset 'full', seed 20230321, generator 1) in ~/.cache/course_utils/synthetic-full
     """
     paths = list(paths)
+    seed = _resolve_seed(seed)
     root, line, action = describe_choice(None, preset, seed)
     if action == "generate" or (action is None and all((root / path).is_file() for path in paths)):
         return dataset_dir(preset=preset, verbose=verbose, seed=seed)  # made, or tidied, as usual

@@ -32,6 +32,7 @@ import numpy as np
 
 from .identity import DEFAULT_SEED, GENERATOR_VERSION, check_seed
 from .layout import PRESETS, Preset, as_preset
+from .variation import parameters
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -53,6 +54,8 @@ __all__ = [
 # with the other identities, in identity.py; re-exported here.
 
 # --- IFU-M (Magellan Clay), detector c1 --------------------------------------
+# The default seed's values; every other seed draws its own within the ranges
+# of course_utils.data.variation.RANGES.
 IFUM_GAIN = 0.68  # electrons per DU (EGAIN)
 IFUM_READ_NOISE_E = 2.7  # electrons (ENOISE)
 IFUM_BIAS_LEVEL = 817.4  # DU
@@ -287,24 +290,30 @@ def ifum_model(preset: str | Preset = "full", seed: int = DEFAULT_SEED) -> IfumM
 
     Examples
     --------
-    >>> model = ifum_model("small", seed=1)
+    >>> model = ifum_model("small")            # the default seed: the real detector's values
     >>> model.pattern.shape, model.bias_level, len(model.bad_columns)
     ((257, 512), 817.4, 2)
+    >>> 700 <= ifum_model("small", seed=1).bias_level <= 950   # any other seed draws its own
+    True
     """
     preset = as_preset(preset)
     seed = check_seed(seed)
     geometry = preset.ifum
     rows, cols = geometry.data_rows, geometry.data_cols
     rng = rng_for(seed, 0, "ifum-c1")
+    night = parameters(seed)
 
     pattern = rng.normal(0.0, 0.12, (rows, cols)).astype(np.float32)
     column_pattern = _smooth(rng.normal(0.0, 0.3, cols), 16 // preset.scale) + rng.normal(0, 0.06, cols)
     column_pattern += 0.2 * (np.arange(cols) / cols - 0.5)
     row_offsets, low_rows = _row_offsets(rng, rows)
+    if night.ifum_pattern_scale != 1.0:  # the default seed's arrays stay bit for bit as they were
+        column_pattern *= night.ifum_pattern_scale
+        row_offsets *= np.float32(night.ifum_pattern_scale)
     pattern += column_pattern.astype(np.float32)[None, :]
     pattern += row_offsets[:, None]
 
-    n_hot = max(6, round(30 * preset.area_fraction))
+    n_hot = max(6, round(int(night.ifum_hot_pixels) * preset.area_fraction))
     hot_rows = rng.integers(0, rows, n_hot)
     hot_cols = rng.integers(0, cols, n_hot)
     hot_values = np.exp(rng.uniform(np.log(200.0), np.log(3000.0), n_hot)).astype(np.float32)
@@ -312,22 +321,26 @@ def ifum_model(preset: str | Preset = "full", seed: int = DEFAULT_SEED) -> IfumM
 
     bad_cols = rng.choice(np.arange(cols // 10, cols - cols // 10), size=2, replace=False)
     bad_columns = (
-        BadColumn(int(bad_cols[0]), 0, 12.0),
-        BadColumn(int(bad_cols[1]), int(rng.integers(rows // 5, rows // 2)), 45.0),
+        BadColumn(int(bad_cols[0]), 0, float(night.ifum_bad_column_low)),
+        BadColumn(int(bad_cols[1]), int(rng.integers(rows // 5, rows // 2)), float(night.ifum_bad_column_high)),
     )
     for bad in bad_columns:
         pattern[bad.first_row:, bad.column] += np.float32(bad.offset)
 
-    scale_rows, scale_cols = (s / preset.scale for s in IFUM_GLOW_SCALE)
+    gain = night.ifum_gain
+    scale_rows, scale_cols = (s * night.ifum_glow_extent / preset.scale for s in IFUM_GLOW_SCALE)
     r = np.arange(rows, dtype=np.float32)[:, None] / np.float32(scale_rows)
     c = np.arange(cols, dtype=np.float32)[None, :] / np.float32(scale_cols)
-    glow = np.exp(-np.sqrt(r * r + c * c)) * np.float32(IFUM_GLOW_PEAK)
+    # The same expressions as IFUM_GLOW_PEAK and IFUM_DARK_CURRENT: the default seed's values are theirs.
+    glow_peak = night.ifum_glow_du_per_hour * gain / 3600.0
+    dark_current = night.ifum_dark_du_per_hour * gain / 3600.0
+    glow = np.exp(-np.sqrt(r * r + c * c)) * np.float32(glow_peak)
 
     return IfumModel(
-        preset=preset, seed=seed, gain=IFUM_GAIN, read_noise_e=IFUM_READ_NOISE_E,
-        bias_level=IFUM_BIAS_LEVEL, pattern=pattern, row_offsets=row_offsets,
+        preset=preset, seed=seed, gain=gain, read_noise_e=night.ifum_read_noise_e,
+        bias_level=night.ifum_bias_level, pattern=pattern, row_offsets=row_offsets,
         low_rows=low_rows, hot_rows=hot_rows, hot_cols=hot_cols, hot_values=hot_values,
-        bad_columns=bad_columns, dark_current=IFUM_DARK_CURRENT, glow=glow.astype(np.float32),
+        bad_columns=bad_columns, dark_current=dark_current, glow=glow.astype(np.float32),
     )
 
 
@@ -373,6 +386,14 @@ def flat_model(camera: str, detector: str, preset: str | Preset = "full",
     seed = check_seed(seed)
     gain, read_noise, bias_level, lamp_level = _IMACS_DETECTORS[key]
     (cx, cy), fall_off, n_donuts, n_dead, bad_segment, prnu = _FLAT_FEATURES[key]
+    night = parameters(seed)
+    if seed != DEFAULT_SEED:  # the default seed keeps the real detectors' values exactly
+        gain = round(gain * night.imacs_gain_factor, 3)
+        read_noise = round(read_noise * night.imacs_noise_factor, 2)
+        bias_level = round(bias_level + night.imacs_bias_shift, 1)
+        lamp_level = lamp_level * night.lamp_scale
+        cx, cy = cx + night.vignetting_dx, cy + night.vignetting_dy
+        fall_off = fall_off * night.vignetting_strength
     geometry = preset.imacs
     rows, cols = geometry.data_cols, geometry.data_rows  # data.T orientation
     rng = rng_for(seed, 0, f"{camera}-{detector}")

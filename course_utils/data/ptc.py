@@ -17,8 +17,9 @@ The physics, per pixel, in this order:
   PRNU), the same in every frame: it adds a variance ``(0.01 S)^2`` to a
   single frame, which the difference of a pair cancels;
 * the number of photo-electrons is Poisson (variance = mean, in electrons);
-* a pixel holds at most its full well (40 000 e- on average, 2 % rms from
-  pixel to pixel): beyond it the signal stops growing and its variance
+* a pixel holds at most its full well (40 000 e- on average for the default
+  seed -- each student's seed draws its own, see :mod:`course_utils.data.variation`
+  -- 2 % rms from pixel to pixel): beyond it the signal stops growing and its variance
   collapses, so the photon transfer curve turns over;
 * electrons become DU through the gain (EGAIN = 0.68 e-/DU), on top of the
   detector's bias level and fixed bias pattern (the same as in the bias
@@ -47,6 +48,7 @@ from astropy.io import fits
 
 from .headers import frame_header
 from .identity import check_seed
+from .variation import parameters
 from .layout import PTC_ORIGIN, FrameSpec, Geometry, Preset, as_preset, ptc_geometry
 from .models import (
     COSMICS_PER_READ,
@@ -102,6 +104,9 @@ class PtcModel:
         Layout of the sub-raster frames.
     origin : (int, int)
         Row and column of the first data pixel on the full detector.
+    full_well_e : float
+        The mean full well in electrons (`PTC_FULL_WELL` for the default seed;
+        each student's seed draws its own, see `course_utils.data.variation`).
     """
 
     preset: Preset
@@ -115,6 +120,7 @@ class PtcModel:
     pattern: np.ndarray = field(repr=False)
     geometry: Geometry = field(repr=False)
     origin: tuple[int, int] = (0, 0)
+    full_well_e: float = PTC_FULL_WELL
 
     @property
     def read_noise_du(self) -> float:
@@ -124,7 +130,7 @@ class PtcModel:
     @property
     def full_well_du(self) -> float:
         """The mean full well in DU above bias."""
-        return PTC_FULL_WELL / self.gain
+        return self.full_well_e / self.gain
 
     def expected_signal(self, exptime: float) -> float:
         """Signal in DU above bias after ``exptime`` s at unit sensitivity, ignoring saturation."""
@@ -158,9 +164,12 @@ def ptc_model(preset: str | Preset = "full", seed: int = DEFAULT_SEED, *,
 
     Examples
     --------
-    >>> model = ptc_model("small", seed=1)
+    >>> model = ptc_model("small")
     >>> round(float(model.sensitivity.std()), 3), round(float(model.full_well.mean()), -2)
     (0.01, 40000.0)
+    >>> other = ptc_model("small", seed=1)   # another seed: its own full well and gain
+    >>> round(float(other.full_well.mean()) / other.full_well_e, 2)
+    1.0
     """
     preset = as_preset(preset)
     seed = check_seed(seed)
@@ -170,14 +179,15 @@ def ptc_model(preset: str | Preset = "full", seed: int = DEFAULT_SEED, *,
     rows, cols = geometry.data_rows, geometry.data_cols
     row0, col0 = (value // preset.scale for value in PTC_ORIGIN)
     rng = rng_for(seed, 0, "ifum-c1-ptc")
+    full_well_e = parameters(seed).ptc_full_well_e
     sensitivity = 1.0 + rng.normal(0.0, PTC_PRNU, (rows, cols))
-    full_well = PTC_FULL_WELL * (1.0 + rng.normal(0.0, PTC_FULL_WELL_SPREAD, (rows, cols)))
+    full_well = full_well_e * (1.0 + rng.normal(0.0, PTC_FULL_WELL_SPREAD, (rows, cols)))
     return PtcModel(
         preset=preset, seed=seed, gain=ifum.gain, read_noise_e=ifum.read_noise_e,
         bias_level=ifum.bias_level, led_rate=PTC_LED_RATE,
         sensitivity=sensitivity.astype(np.float32), full_well=full_well.astype(np.float32),
         pattern=ifum.pattern[row0:row0 + rows, col0:col0 + cols].copy(),
-        geometry=geometry, origin=(row0, col0),
+        geometry=geometry, origin=(row0, col0), full_well_e=full_well_e,
     )
 
 

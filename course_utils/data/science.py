@@ -76,6 +76,7 @@ from .models import (
     flat_model,
     rng_for,
 )
+from .students import current_seed, folder_name
 from .synthetic import add_cosmics, frame_file_bytes, to_uint16
 
 if TYPE_CHECKING:
@@ -409,8 +410,12 @@ def science_status(root: str | os.PathLike, preset: str | Preset = "full",
     return marker.check(root, plan.info, plan.sizes)
 
 
-def science_dir(preset: str = "full", seed: int = DEFAULT_SEED, *, verbose: bool = True) -> Path:
+def science_dir(preset: str = "full", seed: int | None = None, *, verbose: bool = True) -> Path:
     """The folder of the synthetic science frames, generated on first use (a few seconds).
+
+    ``seed`` None: the current student's (``COURSE_STUDENT`` or
+    :func:`course_utils.use_student`), else the course's default seed; a
+    student's folder is ``synthetic-science-PRESET-<tag>``.
 
     It is ``synthetic-science-PRESET`` in the course cache (see
     :func:`course_utils.data.locate.cache_dir`), whatever calibration frames
@@ -429,8 +434,8 @@ def science_dir(preset: str = "full", seed: int = DEFAULT_SEED, *, verbose: bool
     Using the synthetic science frames (preset 'full', seed 20230321, version 1): synthetic-science-full in the course's cache folder
     """
     preset_obj = as_preset(preset)
-    seed = check_seed(seed)
-    name = f"synthetic-science-{preset_obj.name}" + ("" if seed == DEFAULT_SEED else f"-seed{seed}")
+    seed = current_seed() if seed is None else check_seed(seed)
+    name = folder_name("synthetic-science", preset_obj.name, seed)
     root = cache_dir() / name
     plan = _plan(preset_obj, seed)
     try:

@@ -398,13 +398,15 @@ def describe_model(preset: str = "full", seed: int = DEFAULT_SEED) -> str:
         flat = flat_model(camera, detector, preset, seed)
         lines.append(
             f"{CAMERAS[camera].instrument} {detector}: bias {flat.bias_level} DU, gain {flat.gain} e-/DU, "
-            f"lamp {flat.lamp_level:.0f} DU, sensitivity {float(flat.sensitivity.min()):.2f}-"
+            f"lamp {flat.lamp_level:.0f} DU, vignetting brightest at (row, column) "
+            f"{tuple(int(i) for i in np.unravel_index(np.argmax(flat.vignetting), flat.vignetting.shape))} "
+            f"of data.T, sensitivity {float(flat.sensitivity.min()):.2f}-"
             f"{float(flat.sensitivity.max()):.2f}, {len(flat.donuts)} donuts, {flat.dead_rows.size} dead pixels"
         )
     light = ptc.ptc_model(preset, seed, ifum=ifum)  # the synthetic-only photon transfer sequence
     lines.append(
         f"IFU-M c1 photon transfer (synthetic only): sub-raster {light.subraster}, LEDs "
         f"{light.led_rate:.0f} DU/s, PRNU {100 * ptc.PTC_PRNU:.0f} %, full well "
-        f"{ptc.PTC_FULL_WELL:.0f} e- ({light.full_well_du:.0f} DU)"
+        f"{light.full_well_e:.0f} e- ({light.full_well_du:.0f} DU)"
     )
     return "\n".join(lines)

@@ -1,0 +1,164 @@
+"""Answers that are right for another student's dataset, not for the student's own.
+
+Private to :mod:`course_utils.checks`. Every student may have a dataset of
+their own (:mod:`course_utils.data.students`), and the checks judge against
+the dataset the notebook uses. A wrong answer may still be right for
+*another* dataset: numbers copied from a neighbour or from the website, or
+computed on frames loaded from someone else's folder. Such an answer stays
+incorrect, and the check says so in plain words (:data:`MESSAGE`).
+
+The other datasets are those in this computer's course cache of the same
+kind and size as the student's (the course's default one, which the website
+shows, and other students' folders), at most :data:`MAX_OTHERS` of them,
+newest first: the check is simply run again against each. It costs nothing
+for a correct answer; a wrong one takes the time of computing the other
+dataset's references once (they are cached like the student's own).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from ..data import marker
+
+MESSAGE = ("These numbers do not match your dataset: did you copy them, or load another "
+           "student's frames? They are right for {other}, not for yours. Compute them on your "
+           "own frames (`dataset_dir()` after the set-up cell, with your own identity).")
+
+#: At most this many other datasets are tried (each costs its references once).
+MAX_OTHERS = 2
+
+_FOLDER_NAMES = ("science_root", "ptc_dir", "data_dir")
+
+# Set while a check runs again against another dataset: that run must not recheck in turn.
+_RECHECKING = contextvars.ContextVar("course_utils_rechecking", default=False)
+
+
+def _synthetic_marker(folder) -> dict | None:
+    if folder is None or not isinstance(folder, (str, Path)):
+        return None
+    try:
+        content = marker.read_marker(folder)
+    except (ValueError, OSError, TypeError):
+        return None
+    if not content or content.get("source") not in ("synthetic", "synthetic-science") \
+            or not content.get("complete", True):
+        return None
+    return content
+
+
+def _own_dataset(namespace: Mapping[str, Any], data_dir) -> tuple[Path, dict] | None:
+    """The synthetic dataset the check judged against: its folder and marker, or None."""
+    for candidate in (data_dir, *(namespace.get(name) for name in _FOLDER_NAMES)):
+        content = _synthetic_marker(candidate)
+        if content is not None:
+            return Path(candidate), content
+    from ..data.locate import describe_choice
+
+    try:
+        root, _, action = describe_choice()
+    except (OSError, ValueError):
+        return None
+    content = None if action else _synthetic_marker(root)
+    return None if content is None else (root, content)
+
+
+def other_datasets(own: Path, content: dict) -> list[Path]:
+    """Complete datasets of the same kind and preset as ``own`` in the cache, other seeds, newest first."""
+    from ..data.locate import cache_dir, folder_name, student_folders
+
+    kind, preset = content.get("source"), content.get("preset")
+    names = [folder_name(kind, preset)] + [name for name, k, p, _ in student_folders()
+                                           if (k, p) == (kind, preset)]
+    cache = cache_dir()
+    found = []
+    for name in dict.fromkeys(names):
+        folder = cache / name
+        other = _synthetic_marker(folder)
+        if other is None or other.get("seed") == content.get("seed") or folder.resolve() == own.resolve():
+            continue
+        try:
+            found.append((folder.stat().st_mtime, folder))
+        except OSError:
+            continue
+    found.sort(reverse=True)
+    return [folder for _, folder in found[:MAX_OTHERS]]
+
+
+def _describe(folder: Path, content: dict) -> str:
+    from ..data.locate import folder_name
+
+    if folder.name == folder_name(content.get("source"), content.get("preset")):
+        return "the course's default dataset (the one the website shows)"
+    return f"another student's dataset ({folder.name} in the course's cache)"
+
+
+def _others_frames(data_dir, namespace: Mapping[str, Any]) -> str | None:
+    """The folder name if the notebook's frames are another student's (a student is set), else None.
+
+    Only the notebook's own folder variables count (``data_dir``, ``ptc_dir``,
+    ``science_root``); a ``data_dir`` passed to the check explicitly (a
+    teaching assistant's or a test's) is trusted.
+    """
+    from ..data.students import current_seed, current_student
+
+    if data_dir is not None or current_student() is None:
+        return None
+    seed = current_seed()
+    for name in _FOLDER_NAMES:
+        folder = namespace.get(name)
+        content = _synthetic_marker(folder)
+        if content is not None and content.get("seed") != seed:
+            return Path(folder).name
+    return None
+
+
+def recheck(body: Callable, args: tuple, kwargs: dict, data_dir, namespace: Mapping[str, Any],
+            feedback):
+    """``feedback``, with :data:`MESSAGE` first if the answer is right for another dataset.
+
+    An incorrect answer is checked again against the other datasets in the
+    cache. A correct one computed on frames that are not the current
+    student's own (the notebook's folder is another student's) becomes
+    incorrect. Never raises: anything unexpected leaves ``feedback`` as it is.
+    """
+    if _RECHECKING.get():
+        return feedback
+    if feedback.status == "correct":
+        try:
+            folder = _others_frames(data_dir, namespace)
+        except Exception:  # the verdict stands as it was
+            folder = None
+        if folder is None:
+            return feedback
+        message = MESSAGE.format(other=f"the frames your notebook loaded ({folder}, not your own folder)")
+        return replace(feedback, status="incorrect", messages=(message,))
+    if feedback.status != "incorrect":
+        return feedback
+    token = _RECHECKING.set(True)
+    try:
+        own = _own_dataset(namespace, data_dir)
+        if own is None:
+            return feedback
+        takes_data_dir = "data_dir" in inspect.signature(body).parameters
+        for other in other_datasets(*own):
+            content = _synthetic_marker(other)
+            if content is None:
+                continue
+            if content.get("source") == "synthetic-science" or not takes_data_dir:
+                again = body(*args, namespace={**namespace, "science_root": other, "data_dir": other,
+                                               "ptc_dir": other}, **kwargs)
+            else:
+                again = body(*args, data_dir=other, namespace=namespace, **kwargs)
+            if again.status == "correct":
+                message = MESSAGE.format(other=_describe(other, content))
+                return replace(feedback, messages=(message, *feedback.messages))
+    except Exception:  # the verdict stands as it was
+        return feedback
+    finally:
+        _RECHECKING.reset(token)
+    return feedback
