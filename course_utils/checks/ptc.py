@@ -21,7 +21,7 @@ from astropy.io import fits
 
 from .. import solutions
 from ..data.layout import PTC_FRAMES
-from ._common import MISSING, Feedback, close, gather, number
+from ._common import MISSING, Feedback, answer_check, close, gather, number
 
 __all__ = ["exercise_9", "exercise_10", "PTC_PAIRS"]
 
@@ -39,9 +39,9 @@ def _root(namespace, data_dir) -> str:
     """The dataset holding the photon-transfer frames (the notebook's, else the default's)."""
     for candidate in (data_dir, namespace.get("ptc_dir"), namespace.get("data_dir")):
         try:
-            if candidate is not None and (Path(candidate) / PTC_PAIRS[0][0]).is_file():
+            if isinstance(candidate, (str, Path)) and (Path(candidate) / PTC_PAIRS[0][0]).is_file():
                 return str(candidate)
-        except TypeError:
+        except Exception:  # a path whose methods raise is not the dataset
             continue
     from ..data.locate import dataset_dir_for
 
@@ -87,6 +87,9 @@ def _curve(name: str, value, n: int) -> tuple[np.ndarray | None, str | None]:
     if np.ma.isMaskedArray(value) and np.ma.count_masked(value):
         return None, f"`{name}` has masked values: each pair should give a number."
     try:
+        if np.size(value) != n and hasattr(value, "shape"):  # never convert a huge array
+            return None, (f"`{name}` has shape {np.shape(value)}: there are {n} pairs, so it "
+                          f"should hold {n} numbers, one per pair, in the order of `PTC_PAIRS`.")
         array = np.asarray(value)
     except (TypeError, ValueError):
         array = None
@@ -231,6 +234,7 @@ def _gain_notes(value: float, ref: dict, curve, noted: str) -> tuple[list[str], 
 # --- Exercise 9 --------------------------------------------------------------------------
 
 
+@answer_check(9, "gain from the photon transfer curve")
 def exercise_9(
     signal=MISSING, variance=MISSING, gain=MISSING, *, data_dir=None, namespace=None
 ) -> Feedback:
@@ -319,6 +323,7 @@ def _electron_notes(value: float, ref: dict) -> tuple[list[str], list[str]]:
                 "ENOISE. Multiply the read noise in DU by the gain."]
 
 
+@answer_check(10, "read noise in DU and in electrons")
 def exercise_10(
     read_noise_du=MISSING, read_noise_e=MISSING, *, data_dir=None, namespace=None
 ) -> Feedback:
