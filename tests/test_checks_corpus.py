@@ -316,6 +316,12 @@ def _prints(values, sigma=3.0, maxiters=5):
     return solutions.sigma_clip_by_hand(values, sigma, maxiters)
 
 
+def _flattens(values, sigma=3.0, maxiters=5):
+    """Works on a flat copy and returns the mask flat: wrong for a 2-D image."""
+    flat = np.ravel(np.asarray(values, dtype=float))
+    return solutions.sigma_clip_by_hand(flat, sigma, maxiters)
+
+
 def _ex3(function):
     return lambda d: {"sigma_clip_by_hand": function}
 
@@ -346,6 +352,7 @@ EXERCISE_3 = [
     ("changes its input", _ex3(_changes_input), "incorrect", ["changes the array"]),
     ("one argument", _ex3(_one_argument), "incorrect", ["raised TypeError"]),
     ("never stops", _ex3(_never_stops), "incorrect", ["did not finish"]),
+    ("flattened mask", _ex3(_flattens), "incorrect", ["flattened", "shape of `values`"]),
     ("not a function", _ex3(np.zeros(5, dtype=bool)), "incorrect", ["should be a function"]),
 ]
 
