@@ -338,8 +338,9 @@ def shape_problem(
         )
     if shape == expected[::-1]:
         return (
-            f"`{name}` has shape {shape}, the transpose of {expected}: IMACS frames are "
-            "stored with the long axis first, so transpose them with `.T`."
+            f"`{name}` has shape {shape}, the transpose of {expected}: rows and columns "
+            "are swapped. Find the step that transposed it (an extra `.T`, or one "
+            "missing) and make the answer's shape match."
         )
     if raw_shape is not None and shape in (tuple(raw_shape), tuple(raw_shape)[::-1]):
         return (

@@ -26,6 +26,8 @@ FLAT_FRAMES = frame_paths("flat", "ift")
 #: A residual beyond this many DU in a master dark is a defect, not noise
 #: (the noise of a master dark of five frames is about 2-3 DU per pixel).
 DARK_DEFECT_DU = 25.0
+#: Rows of each dark kept to recognize a single dark given as the master dark.
+SAMPLE_ROWS = 128
 
 
 # --- Cached references (computed once per dataset) ----------------------------
@@ -71,6 +73,7 @@ def flat_reference(root: str) -> dict[str, Any]:
     # The syllabus's route: median of the flats as they are, normalized once.
     unnormalized = np.median(np.stack(corrected), axis=0)
     return {
+        "root": root,
         "master": master,
         "syllabus": unnormalized / np.median(unnormalized),
         "singles": singles,
@@ -83,6 +86,23 @@ def flat_reference(root: str) -> dict[str, Any]:
         "signal": float(np.median(signals)),
         "signals": signals,
     }
+
+
+@functools.lru_cache(maxsize=2)
+def other_flats(root: str) -> dict[str, np.ndarray]:
+    """The first flat of each detector of the ``iff`` camera, bias-corrected, trimmed,
+    transposed and normalized as the ift c2 flats are: what a loop over the wrong
+    camera's files gives, to recognize it by its pattern."""
+    flats = {}
+    for path in frame_paths("flat", "iff")[:2]:
+        header = fits.getheader(Path(root, path))
+        raw = fits.getdata(Path(root, path))
+        rows, cols = solutions.fits_section(header["DATASEC"])
+        frame = (raw[rows, cols].astype(np.float32)
+                 - solutions.overscan_level(raw, header["BIASSEC"])).T
+        flats[path.rsplit("/", 1)[-1][:3] + " " + path.rsplit(".", 1)[0][-2:]] = (
+            frame / np.median(frame))
+    return flats
 
 
 def robust_std(values: np.ndarray) -> float:
@@ -111,6 +131,7 @@ def dark_reference(root: str) -> dict[str, Any]:
     median = solutions.master_dark(darks, bias, "median")
     subtracted = darks.astype(np.float32) - bias
     drop_max = (subtracted.sum(axis=0) - subtracted.max(axis=0)) / (len(darks) - 1)
+    frame_rows = subtracted[:, ::SAMPLE_ROWS, :].copy()
     del subtracted
     # The glowing corner: where the reference dark signal is far above typical.
     typical = float(np.median(median))
@@ -124,6 +145,8 @@ def dark_reference(root: str) -> dict[str, Any]:
         "median": median,
         "mean": solutions.master_dark(darks, bias, "mean"),
         "drop_max": drop_max,
+        # Every SAMPLE_ROWS-th row of each bias-subtracted dark: a single dark is recognized.
+        "frame_rows": frame_rows,
         "glow": glow,
         "levels": solutions.dark_levels(median, (rows.stop, cols.stop)),
         "data_shape": (rows.stop, cols.stop),
