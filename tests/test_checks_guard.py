@@ -165,3 +165,81 @@ def test_a_huge_answer_is_never_converted(exercise, root):
         tracemalloc.stop()
     assert feedback.status == "incorrect", repr(feedback)
     assert peak < 200 * 2**20, f"{peak / 2**20:.0f} MiB allocated"
+
+
+# --- References cached on disk, never in the dataset --------------------------------------
+
+
+def _flat_answer(root):
+    from astropy.io import fits
+    from course_utils import solutions
+
+    paths = [root / p for p in check.FLAT_FRAMES]
+    header = fits.getheader(paths[0])
+    return solutions.master_flat([fits.getdata(p) for p in paths], header["DATASEC"],
+                                 header["BIASSEC"])
+
+
+def test_references_are_cached_outside_a_read_only_dataset(root, tmp_path, monkeypatch):
+    from data_fixtures import copy_dataset
+
+    dataset = copy_dataset(root, tmp_path / "dataset")
+    cache = tmp_path / "references"
+    monkeypatch.setenv("COURSE_CHECK_CACHE_DIR", str(cache))
+    for path in [dataset, *dataset.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    before = sorted(p.relative_to(dataset) for p in dataset.rglob("*"))
+    answer = _flat_answer(dataset)
+    try:
+        feedback = check.exercise_6(answer, data_dir=dataset, namespace={})
+    finally:
+        for path in [dataset, *dataset.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    assert feedback.status == "correct", repr(feedback)
+    assert sorted(p.relative_to(dataset) for p in dataset.rglob("*")) == before
+    assert [p.name.split("-")[0] for p in cache.iterdir()] == ["flat"]
+
+
+def test_a_corrupt_or_unwritable_cache_is_recomputed_not_an_error(root, tmp_path, monkeypatch):
+    import subprocess
+
+    from data_fixtures import copy_dataset
+
+    answer = _flat_answer(root)
+    np.save(tmp_path / "answer.npy", answer)
+    cache = tmp_path / "references"
+    monkeypatch.setenv("COURSE_CHECK_CACHE_DIR", str(cache))
+    dataset = copy_dataset(root, tmp_path / "dataset")
+    assert check.exercise_6(answer, data_dir=dataset, namespace={}).status == "correct"
+    (stored,) = cache.iterdir()
+    stored.write_bytes(b"not an npz file")
+    # A new kernel reads the corrupt file, recomputes, and writes it anew.
+    code = ("import numpy as np, sys; from course_utils import checks; "
+            f"print(checks.exercise_6(np.load({str(tmp_path / 'answer.npy')!r}), "
+            f"data_dir={str(dataset)!r}, namespace={{}}).status)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "TQDM_DISABLE": "1"}, check=True)
+    assert (done.stdout, done.stderr) == ("correct\n", "")
+    with np.load(stored) as arrays:
+        assert "master" in arrays.files
+    # A cache folder that cannot be made: the check runs without it.
+    (tmp_path / "a-file").write_text("a file where the folder should be")
+    monkeypatch.setenv("COURSE_CHECK_CACHE_DIR", str(tmp_path / "a-file"))
+    other = copy_dataset(root, tmp_path / "other")
+    assert check.exercise_6(answer, data_dir=other, namespace={}).status == "correct"
+
+
+def test_a_changed_dataset_gets_new_references(root, tmp_path, monkeypatch):
+    from data_fixtures import copy_dataset
+
+    cache = tmp_path / "references"
+    monkeypatch.setenv("COURSE_CHECK_CACHE_DIR", str(cache))
+    dataset = copy_dataset(root, tmp_path / "dataset")
+    answer = _flat_answer(dataset)
+    check.exercise_6(answer, data_dir=dataset, namespace={})
+    flat = dataset / check.FLAT_FRAMES[0]
+    stat = flat.stat()
+    os.utime(flat, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    other = copy_dataset(dataset, tmp_path / "changed")  # a new folder too: no memory cache
+    check.exercise_6(answer, data_dir=other, namespace={})
+    assert len(list(cache.iterdir())) == 2

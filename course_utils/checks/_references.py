@@ -16,6 +16,7 @@ from astropy.io import fits
 
 from .. import solutions
 from ..data.layout import frame_paths
+from ._disk_cache import cached_arrays
 
 # Frames each exercise is about (as in the notebooks), from the dataset's layout.
 BIAS_FRAMES = frame_paths("bias", "ifum")
@@ -60,6 +61,22 @@ def read_noise(root: str) -> float:
 
 @functools.lru_cache(maxsize=2)
 def flat_reference(root: str) -> dict[str, Any]:
+    arrays = cached_arrays("flat", root, FLAT_FRAMES, lambda: _flat_arrays(root))
+    scalars = ("single_noise", "contrast", "bias_level", "signal")
+    return {
+        "root": root,
+        "master": arrays["master"],
+        "syllabus": arrays["syllabus"],
+        # Every SAMPLE_ROWS-th row of each flat, normalized: one flat is recognized.
+        "single_rows": arrays["single_rows"],
+        **{name: float(arrays[name]) for name in scalars},
+        "raw_shape": tuple(int(n) for n in arrays["raw_shape"]),
+        "n_frames": len(FLAT_FRAMES),
+        "signals": [float(v) for v in arrays["signals"]],
+    }
+
+
+def _flat_arrays(root: str) -> dict[str, np.ndarray]:
     paths = [Path(root, p) for p in FLAT_FRAMES]
     header = fits.getheader(paths[0])
     raws = [fits.getdata(p) for p in paths]
@@ -73,18 +90,16 @@ def flat_reference(root: str) -> dict[str, Any]:
     # The syllabus's route: median of the flats as they are, normalized once.
     unnormalized = np.median(np.stack(corrected), axis=0)
     return {
-        "root": root,
         "master": master,
         "syllabus": unnormalized / np.median(unnormalized),
-        "singles": singles,
+        "single_rows": np.stack([single[::SAMPLE_ROWS] for single in singles]),
         # Noise of one flat, and of the median of all (1.25: a median's noise).
-        "single_noise": robust_std(singles[0] - master),
-        "contrast": contrast(master),
-        "raw_shape": raws[0].shape,
-        "n_frames": len(raws),
-        "bias_level": float(np.median(levels)),
-        "signal": float(np.median(signals)),
-        "signals": signals,
+        "single_noise": np.array(robust_std(singles[0] - master)),
+        "contrast": np.array(contrast(master)),
+        "raw_shape": np.array(raws[0].shape),
+        "bias_level": np.array(float(np.median(levels))),
+        "signal": np.array(float(np.median(signals))),
+        "signals": np.array(signals),
     }
 
 
@@ -125,7 +140,13 @@ def contrast(image: np.ndarray) -> float:
 @functools.lru_cache(maxsize=2)
 def dark_reference(root: str) -> dict[str, Any]:
     bias_paths = [Path(root, p) for p in BIAS_FRAMES]
-    bias = solutions.master_bias(bias_paths, progress=False)
+
+    def master_bias() -> dict[str, np.ndarray]:
+        bias = solutions.master_bias(bias_paths, progress=False)
+        return {"bias": bias, "bias_cosmics": _bias_cosmics(bias_paths, bias)}
+
+    cached = cached_arrays("bias", root, BIAS_FRAMES, master_bias)
+    bias = cached["bias"]
     header = fits.getheader(Path(root, DARK_FRAMES[0]))
     darks = np.stack([fits.getdata(Path(root, p)) for p in DARK_FRAMES])
     median = solutions.master_dark(darks, bias, "median")
@@ -141,7 +162,7 @@ def dark_reference(root: str) -> dict[str, Any]:
         "bias": bias,
         "bias_level": float(np.median(bias)),
         "bias_hot": bias > np.median(bias) + DARK_DEFECT_DU,
-        "bias_cosmics": _bias_cosmics(bias_paths, bias),
+        "bias_cosmics": cached["bias_cosmics"],
         "median": median,
         "mean": solutions.master_dark(darks, bias, "mean"),
         "drop_max": drop_max,

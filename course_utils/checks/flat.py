@@ -115,10 +115,11 @@ def _combination_problem(answer: np.ndarray, ref: dict) -> str | None:
     """One flat instead of a combination, or cosmic rays a mean let through."""
     residual = answer - ref["master"]
     n = ref["n_frames"]
-    for index, single in enumerate(ref["singles"]):
+    sample = answer[::ref_data.SAMPLE_ROWS]
+    for index, single in enumerate(ref["single_rows"]):
         # The first row rules out most frames cheaply.
-        if np.allclose(answer[0], single[0], rtol=0, atol=1e-4) and np.allclose(
-            answer, single, rtol=0, atol=1e-4
+        if np.allclose(sample[0], single[0], rtol=0, atol=1e-4) and np.allclose(
+            sample, single, rtol=0, atol=1e-4
         ):
             name = ref_data.FLAT_FRAMES[index].rsplit("/", 1)[-1]
             return (f"`master_flat` is the flat {name} alone: combine all {n} flats "

@@ -112,11 +112,21 @@ def _shape_message(shape: tuple) -> str | None:
 
 
 def _block_medians(image: np.ndarray, blocks: int = 32) -> np.ndarray:
+    """The median of each of ``blocks`` rows of square tiles, NaN ignored (NaN if all are).
+
+    Every other pixel of each tile is enough for a median, and a sort of all
+    tiles at once is far faster than a NaN-aware median tile by tile.
+    """
     rows, cols = image.shape
     size = rows // blocks
     trimmed = image[:blocks * size, :(cols // size) * size]
     tiles = trimmed.reshape(blocks, size, cols // size, size).transpose(0, 2, 1, 3)
-    return np.nanmedian(tiles.reshape(blocks, cols // size, -1), axis=2)
+    step = 2 if size >= 16 else 1
+    values = np.sort(tiles[:, :, ::step, ::step].reshape(blocks, cols // size, -1), axis=2)
+    count = np.count_nonzero(np.isfinite(values), axis=2)  # NaN sort last
+    low = np.take_along_axis(values, np.maximum(count - 1, 0)[..., None] // 2, axis=2)[..., 0]
+    high = np.take_along_axis(values, (count // 2)[..., None], axis=2)[..., 0]
+    return np.where(count > 0, (low + high) / 2, np.nan)
 
 
 def _vignetting_power(answer: np.ndarray, ref: dict) -> float:
@@ -134,6 +144,11 @@ def _vignetting_power(answer: np.ndarray, ref: dict) -> float:
 def _diagnose(answer: np.ndarray, ref: dict) -> tuple[bool, str]:
     truth, model = ref["truth"], ref["model"]
     bias, sky = model.flat.bias_level, model.sky_du
+    # Every other row and column: a million pixels pin the medians down to far
+    # better than the tolerances, in a quarter of the time.
+    answer, truth = answer[::2, ::2], truth[::2, ::2]
+    ref = {**ref, "truth": truth, "noise": ref["noise"][::2, ::2],
+           "sensitivity": ref["sensitivity"][::2, ::2], "stars": ref["stars"][::2, ::2]}
     offset = float(np.nanmedian(answer - truth))
     scale = float(np.nanmedian(answer) / np.median(truth))
     if 0.7 * bias < offset < 1.5 * bias:
