@@ -139,41 +139,40 @@ def contrast(image: np.ndarray) -> float:
 
 @functools.lru_cache(maxsize=2)
 def dark_reference(root: str) -> dict[str, Any]:
-    bias_paths = [Path(root, p) for p in BIAS_FRAMES]
-
-    def master_bias() -> dict[str, np.ndarray]:
-        bias = solutions.master_bias(bias_paths, progress=False)
-        return {"bias": bias, "bias_cosmics": _bias_cosmics(bias_paths, bias)}
-
-    cached = cached_arrays("bias", root, BIAS_FRAMES, master_bias)
-    bias = cached["bias"]
+    """The master bias and master darks Exercises 4 and 5 compare with (cached on disk)."""
+    arrays = cached_arrays("dark", root, BIAS_FRAMES + DARK_FRAMES, lambda: _dark_arrays(root))
+    bias, median = arrays["bias"], arrays["median"]
     header = fits.getheader(Path(root, DARK_FRAMES[0]))
-    darks = np.stack([fits.getdata(Path(root, p)) for p in DARK_FRAMES])
-    median = solutions.master_dark(darks, bias, "median")
-    subtracted = darks.astype(np.float32) - bias
-    drop_max = (subtracted.sum(axis=0) - subtracted.max(axis=0)) / (len(darks) - 1)
-    frame_rows = subtracted[:, ::SAMPLE_ROWS, :].copy()
-    del subtracted
     # The glowing corner: where the reference dark signal is far above typical.
     typical = float(np.median(median))
     glow = median > typical + 0.5 * (np.percentile(median, 99.9) - typical)
     rows, cols = solutions.fits_section(header["DATASEC"])
     return {
-        "bias": bias,
+        **arrays,
         "bias_level": float(np.median(bias)),
         "bias_hot": bias > np.median(bias) + DARK_DEFECT_DU,
-        "bias_cosmics": cached["bias_cosmics"],
-        "median": median,
-        "mean": solutions.master_dark(darks, bias, "mean"),
-        "drop_max": drop_max,
-        # Every SAMPLE_ROWS-th row of each bias-subtracted dark: a single dark is recognized.
-        "frame_rows": frame_rows,
         "glow": glow,
         "levels": solutions.dark_levels(median, (rows.stop, cols.stop)),
         "data_shape": (rows.stop, cols.stop),
-        "n_frames": len(darks),
+        "n_frames": len(DARK_FRAMES),
         "exptime": float(header["EXPTIME"]),
         "gain": float(header["EGAIN"]),
+    }
+
+
+def _dark_arrays(root: str) -> dict[str, np.ndarray]:
+    bias_paths = [Path(root, p) for p in BIAS_FRAMES]
+    bias = solutions.master_bias(bias_paths, progress=False)
+    darks = np.stack([fits.getdata(Path(root, p)) for p in DARK_FRAMES])
+    subtracted = darks.astype(np.float32) - bias
+    return {
+        "bias": bias,
+        "bias_cosmics": _bias_cosmics(bias_paths, bias),
+        "median": solutions.master_dark(darks, bias, "median"),
+        "mean": solutions.master_dark(darks, bias, "mean"),
+        "drop_max": (subtracted.sum(axis=0) - subtracted.max(axis=0)) / (len(darks) - 1),
+        # Every SAMPLE_ROWS-th row of each bias-subtracted dark: a single dark is recognized.
+        "frame_rows": subtracted[:, ::SAMPLE_ROWS, :].copy(),
     }
 
 
