@@ -189,7 +189,7 @@ def _diagnose(answer: np.ndarray, ref: dict) -> tuple[bool, str]:
     if abs(offset) < 0.02 * sky + 3 and abs(power) < 0.1 and abs(star_excess) < 0.05 and 0.4 < spread < 1.5:
         return True, (f"`calibrated` matches the true sky and stars: median residual {offset:+.1f} DU "
                       f"(sky {sky:.0f} DU), residuals {spread:.2f} times the expected photon and "
-                      f"read noise, vignetting removed (response power {power:+.2f}).")
+                      f"read noise, vignetting removed (response power {round(power, 2) + 0.0:+.2f}).")
     return False, (f"`calibrated` differs from the true sky and stars: median residual {offset:+.1f} DU "
                    f"(sky {sky:.0f} DU), scale {scale:.3f}, residual spread {spread:.2f} times the "
                    "expected noise. Check each step: overscan level subtracted, frame transposed "
