@@ -208,6 +208,9 @@ EXERCISE_2 = [
      "incorrect", ["is not `b0861c1 - b0860c1`"]),
     ("NaN read noise", _ex2(REF_DIFF, lambda d, diff: float("nan")),
      "incorrect", ["NaN"]),
+    # IFU-M frames, not IMACS: the message names the swap, not a camera.
+    ("transposed", _ex2(lambda d: REF_DIFF(d).T, REF_NOISE), "incorrect",
+     ["the transpose of", "extra `.T`"]),
 ]
 
 
@@ -316,6 +319,12 @@ def _prints(values, sigma=3.0, maxiters=5):
     return solutions.sigma_clip_by_hand(values, sigma, maxiters)
 
 
+def _flattens(values, sigma=3.0, maxiters=5):
+    """Works on a flat copy and returns the mask flat: wrong for a 2-D image."""
+    flat = np.ravel(np.asarray(values, dtype=float))
+    return solutions.sigma_clip_by_hand(flat, sigma, maxiters)
+
+
 def _ex3(function):
     return lambda d: {"sigma_clip_by_hand": function}
 
@@ -346,6 +355,7 @@ EXERCISE_3 = [
     ("changes its input", _ex3(_changes_input), "incorrect", ["changes the array"]),
     ("one argument", _ex3(_one_argument), "incorrect", ["raised TypeError"]),
     ("never stops", _ex3(_never_stops), "incorrect", ["did not finish"]),
+    ("flattened mask", _ex3(_flattens), "incorrect", ["flattened", "shape of `values`"]),
     ("not a function", _ex3(np.zeros(5, dtype=bool)), "incorrect", ["should be a function"]),
 ]
 
@@ -424,6 +434,13 @@ EXERCISE_4 = [
     ("in electrons", _ex4(lambda d: d.master_dark * d.dark_header["EGAIN"]),
      "incorrect", ["electrons"]),
     ("wrong axis", _ex4(lambda d: np.median(d.subtracted, axis=1)), "incorrect", ["wrong axis"]),
+    ("transposed", _ex4(lambda d: d.master_dark.T), "incorrect",
+     ["the transpose of", "rows and columns"]),
+    ("divided by the master bias", _ex4(lambda d: np.median(d.darks / d.master_bias, axis=0)),
+     "incorrect", ["divided by the master bias", "subtract"]),
+    ("one dark frame", _ex4(lambda d: d.subtracted[2]), "incorrect", ["single dark", "combine all"]),
+    ("one dark, own bias", _ex4(lambda d: d.darks[0] - np.median(d.biases, axis=0)),
+     "incorrect", ["single dark", "not a combination"]),
     ("trimmed, plain-mean bias",
      _ex4(lambda d: _data_of(d, d.dark_with_bias(d.biases.mean(axis=0)))),
      "incorrect", ["bias frames had cosmic rays"]),
@@ -467,6 +484,8 @@ EXERCISE_5 = [
      "incorrect", ["per second", "3600"]),
     ("gain divided", _ex5(lambda d, g, t: np.median(d.master_dark) / g / (t / 3600), REF_SCALED),
      "incorrect", ["divided by EGAIN", "multiply"]),
+    ("gain applied twice", _ex5(lambda d, g, t: np.median(d.master_dark) * g * g / (t / 3600),
+                                REF_SCALED), "incorrect", ["multiplied by EGAIN twice"]),
     ("mean", _ex5(lambda d, g, t: np.mean(_data(d)) * g / (t / 3600), REF_SCALED),
      "incorrect", ["mean", "glowing corner"]),
     ("bias included", _ex5(lambda d, g, t: np.median(d.master_dark + d.master_bias) * g
@@ -524,6 +543,21 @@ def _with_cosmic_rays(d):
     return master
 
 
+def _other_camera(d):
+    """§4.1's loop run after §4.2 set camera = 'iff', detector = 'c3'."""
+    frames = []
+    for path in [p.replace("ift", "iff").replace("c2.fits", "c3.fits") for p in check.FLAT_FRAMES]:
+        path = path.replace("iff0014", "iff0008").replace("iff0015", "iff0009").replace(
+            "iff0016", "iff0010").replace("iff0017", "iff0011").replace(
+            "iff0018", "iff0012").replace("iff0019", "iff0013")
+        raw = fits.getdata(d.root / path)
+        header = fits.getheader(d.root / path)
+        rows, cols = fits_section(header["DATASEC"])
+        frames.append((raw[rows, cols].astype(float)
+                       - solutions.overscan_level(raw, header["BIASSEC"])).T)
+    return _median_of_normalized(frames)
+
+
 EXERCISE_6 = [
     ("reference", _ex6(lambda d: d.master_flat), "correct", ["overscan level", "true response"]),
     ("float64 nanmedian", _ex6(lambda d: _median_of_normalized(d.corrected_flats(), np.nanmedian)),
@@ -550,6 +584,8 @@ EXERCISE_6 = [
     ("wrong axis", _ex6(lambda d: np.median(np.array([d.master_flat] * 6), axis=1)),
      "incorrect", ["wrong axis"]),
     ("cosmic rays", _ex6(_with_cosmic_rays), "incorrect", ["cosmic rays", "median-combine"]),
+    ("the dusty camera's flats (§4.2's variables)", _ex6(_other_camera), "incorrect",
+     ["another camera", "iff c3", "§4.2"]),
     ("overscan of the transposed frame", _ex6(_transposed_overscan), "incorrect",
      ["transposed", "raw[:, 1024:]"]),
 ]

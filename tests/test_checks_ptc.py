@@ -182,6 +182,38 @@ def test_read_noise_of_the_difference_not_divided_by_root_2(data, pairs):
     _assert(_ex10(data, scatter, scatter * 0.68), "incorrect", "√2")
 
 
+def test_pairs_in_reverse_order_are_named_not_cosmic_rays(data, curve):
+    signal, variance, _ = curve
+    gain = _fit(signal, variance, _shot(signal, variance))
+    feedback = _ex9(data, signal[::-1], variance[::-1], gain)
+    _assert(feedback, "incorrect", "`signal` holds the right values in reverse order",
+            "`variance` holds the right values in reverse order", "PTC_PAIRS")
+    assert "cosmic" not in repr(feedback)
+
+
+def test_pairs_shuffled_are_named(data, curve):
+    signal, variance, _ = curve
+    order = np.roll(np.arange(signal.size), 3)
+    gain = _fit(signal, variance, _shot(signal, variance))
+    _assert(_ex9(data, signal[order], variance[order], gain), "incorrect", "another order")
+
+
+def test_std_of_a_whole_raw_frame_is_named_not_a_variance(data):
+    raw = fits.getdata(data / check.PTC_PAIRS[0][0])
+    value = float(np.std(raw))
+    feedback = _ex10(data, value, value * 0.68)
+    _assert(feedback, "incorrect", "standard deviation of a", "single unlit frame",
+            "difference of the unlit pair")
+    assert "variance" not in feedback.messages[0]
+
+
+def test_a_wrapped_uint16_difference_is_named(data):
+    first, second = (fits.getdata(data / p) for p in check.PTC_PAIRS[0])
+    wrapped = float(np.std(second.astype(np.uint16) - first.astype(np.uint16))) / np.sqrt(2)
+    _assert(_ex10(data, wrapped, wrapped * 0.68), "incorrect", "uint16", "wrapped around",
+            "float")
+
+
 # --- Odd inputs never raise -----------------------------------------------------------------
 
 

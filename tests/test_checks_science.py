@@ -84,6 +84,37 @@ CORRECT_7 = {
 }
 
 
+def _median_of_three(root, parts):
+    return np.median(np.stack([t / parts["master"] for t in parts["trimmed"][:3]]), axis=0)
+
+
+def _mean_of_three_pointing_one(root, parts):
+    return combine(np.stack([t / parts["master"] for t in parts["trimmed"][:3]]), method="mean")
+
+
+OTHER_EXPOSURE_7 = {
+    # The same pointing and sky, another exposure's noise: right-looking, yet not ift0040c2.
+    "the second exposure": (lambda root, p: p["trimmed"][1] / p["master"],
+                            ["ift0041c2", "another exposure"]),
+    "the third exposure, float32": (
+        lambda root, p: (p["trimmed"][2] / p["master"]).astype(np.float32),
+        ["ift0042c2", "another exposure"]),
+    "median of the three": (_median_of_three, ["combination of several exposures",
+                                               "single frame"]),
+    "mean of the three": (_mean_of_three_pointing_one, ["combination", "ift0040c2"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_EXPOSURE_7))
+def test_exercise_7_names_another_exposure_or_a_combination(root, parts, name):
+    build, words = OTHER_EXPOSURE_7[name]
+    _assert(_seven(root, build(root, parts)), "incorrect", *words)
+
+
+def test_exercise_7_wrong_shape_is_told_the_full_size_shape(root):
+    _assert(_seven(root, np.zeros((100, 200))), "incorrect", "(1024, 2048)")
+
+
 @pytest.mark.parametrize("name", sorted(CORRECT_7))
 def test_exercise_7_accepts_correct_answers(root, parts, name):
     _assert(_seven(root, CORRECT_7[name](root, parts)), "correct", "true sky and stars")
@@ -222,6 +253,54 @@ def test_exercise_8_names_the_mistake(root, photometry, mistake):
         "wrong star": (0.4, 0.6, ["DITHX"]),
     }[mistake]
     _assert(_eight(root, before, after), "incorrect", *words)
+
+
+@pytest.fixture(scope="module")
+def other_star(root, parts):
+    """The ratios a student gets measuring another catalogue star than star 1."""
+    stars = read_catalogue(root / CATALOGUE_PATH)
+    header = fits.getheader(root / SCIENCE_FRAMES[3].path)
+    one = combine(np.stack(parts["trimmed"][:3]), method="median")
+    two = combine(np.stack(parts["trimmed"][3:]), method="median")
+    flat_one = combine(np.stack([t / parts["master"] for t in parts["trimmed"][:3]]),
+                       method="median")
+    flat_two = combine(np.stack([t / parts["master"] for t in parts["trimmed"][3:]]),
+                       method="median")
+    first = solutions.aperture_flux(one, stars["x"][0], stars["y"][0], RADIUS, SKY)[0]
+    second = solutions.aperture_flux(two, stars["x"][0] + header["DITHX"],
+                                     stars["y"][0] + header["DITHY"], RADIUS, SKY)[0]
+    star_one = second / first
+    for k in np.argsort(-stars["flux_e"]):  # the brightest others first
+        x1, y1 = stars["x"][k], stars["y"][k]
+        x2, y2 = x1 + header["DITHX"], y1 + header["DITHY"]
+        before = (solutions.aperture_flux(two, x2, y2, RADIUS, SKY)[0]
+                  / solutions.aperture_flux(one, x1, y1, RADIUS, SKY)[0])
+        after = (solutions.aperture_flux(flat_two, x2, y2, RADIUS, SKY)[0]
+                 / solutions.aperture_flux(flat_one, x1, y1, RADIUS, SKY)[0])
+        if stars["star"][k] != 1 and np.isfinite(before) and 0.05 < abs(before - star_one) < 0.2:
+            return before, after
+    pytest.fail("no other star with a clearly different ratio")
+
+
+def test_exercise_8_names_another_star(root, other_star):
+    before, after = other_star
+    _assert(_eight(root, before, after), "incorrect", "another star", "catalogue")
+
+
+@pytest.mark.parametrize("mistake", ["per cent", "difference", "swapped x and y"])
+def test_exercise_8_names_units_and_positions(root, photometry, mistake):
+    b, a = photometry["before"], photometry["after"]
+    before, after, words = {
+        "per cent": (100 * b, 100 * a, ["per cent", "without multiplying by 100"]),
+        "difference": (-5231.7, 12.4, ["difference", "Divide the flux"]),
+        # An aperture off the image: both fluxes are NaN, and both messages say why.
+        "swapped x and y": (float("nan"), float("nan"), ["swapped", "x is the column"]),
+    }[mistake]
+    feedback = _eight(root, before, after)
+    _assert(feedback, "incorrect", *words)
+    assert len(feedback.messages) == 2
+    if mistake != "difference":
+        assert all(words[0] in m for m in feedback.messages), repr(feedback)
 
 
 @pytest.mark.parametrize("odd", [[1, [2]], "0.8", {"r": 1}, np.full(3, np.nan), np.ones((2, 2, 2)),

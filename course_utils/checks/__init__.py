@@ -17,14 +17,32 @@ four things:
 A check never raises and prints nothing: whatever the answer (a ragged list,
 a string, NaN), it returns its verdict as a :class:`Feedback`.
 
-==========  ============================  ==========================
-Exercise    Notebook                      Module
-==========  ============================  ==========================
-1, 2        01 bias frames                ``checks/bias.py``
-3           02 sigma clipping             ``checks/sigma.py``
-4, 5        03 dark frames                ``checks/dark.py``
-6           04 flat frames                ``checks/flat.py``
-==========  ============================  ==========================
+==========  ============================  ==========================  ==============================
+Exercise    Notebook                      Module                      Answers checked
+==========  ============================  ==========================  ==============================
+1           01 bias frames                ``checks/bias.py``          ``center``, ``spread``,
+                                                                      ``n_outliers``
+2           01 bias frames                ``checks/bias.py``          ``difference``, ``read_noise``
+3           02 sigma clipping             ``checks/sigma.py``         ``sigma_clip_by_hand``
+4           03 dark frames                ``checks/dark.py``          ``master_dark``
+5           03 dark frames                ``checks/dark.py``          ``dark_current``,
+                                                                      ``dark_scaled``
+6           04 flat frames                ``checks/flat.py``          ``master_flat``
+7           05 a science frame            ``checks/science.py``       ``calibrated``
+8           05 a science frame            ``checks/science.py``       ``ratio_before``,
+                                                                      ``ratio_after``
+9           06 photon transfer curve      ``checks/ptc.py``           ``signal``, ``variance``,
+                                                                      ``gain``
+10          06 photon transfer curve      ``checks/ptc.py``           ``read_noise_du``,
+                                                                      ``read_noise_e``
+==========  ============================  ==========================  ==============================
+
+Every check goes through one guard (``checks/_common.py``): answers that
+cannot be read, a wrong ``namespace`` or ``data_dir`` give a verdict, not a
+traceback. Exercise 3 runs the student's function in a forked child process
+with a hard time limit, so no endless loop or ``sys.exit`` can hang the
+kernel. The costliest references are cached on disk outside the dataset
+(``checks/_disk_cache.py``).
 
 Examples
 --------

@@ -91,17 +91,67 @@ def unanswered(answers: dict[str, Any]) -> list[str]:
     return [n for n, v in answers.items() if v is MISSING or v is None or v is Ellipsis]
 
 
+#: Answers with more values than this are not converted to numbers: no answer
+#: of the course is larger than a few million pixels, and converting a huge
+#: array (a 1 GiB uint8 answer becomes 8 GB of float64) could exhaust memory.
+MAX_VALUES = 50_000_000
+
+
+def unreadable(name: str, value) -> str | None:
+    """Why an answer cannot be read safely, or None.
+
+    The checks read an answer's ``unit``, ``data``, ``value``, ``shape`` and
+    ``mask`` and turn it into a numpy array; an object whose attribute
+    access or conversion raises (a hostile ``__getattr__`` or ``__array__``)
+    is named here, before any check touches it. Functions (Exercise 3) are
+    not read: they are called, in a child process.
+    """
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes, np.generic)):
+        return None
+    if isinstance(value, np.ndarray) and type(value) in (np.ndarray, np.ma.MaskedArray):
+        return None
+    try:
+        if callable(value) and not hasattr(value, "__array__"):
+            return None
+        for attribute in ("unit", "data", "value", "shape", "dtype", "mask"):
+            getattr(value, attribute, None)
+        if not hasattr(value, "shape") or np.size(value) <= MAX_VALUES:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    np.asarray(value)
+                except (TypeError, ValueError):
+                    pass  # ragged lists and the like: each check names them
+    except (Exception, SystemExit) as error:  # the answer's own code failed, not the check
+        return (f"`{name}` could not be read: asking it for its values raised "
+                f"{type(error).__name__}: {_text(error)}. Make it a plain number or numpy array.")
+    return None
+
+
+def _text(error: BaseException, limit: int = 120) -> str:
+    try:
+        text = str(error)
+    except Exception:
+        text = ""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def gather(exercise: int, title: str, given: dict[str, Any], namespace, hint: str):
-    """The notebook's namespace and the answers, or a 'not attempted' Feedback.
+    """The notebook's namespace and the answers, or a Feedback that ends the check.
 
     Answers not passed as arguments are looked up by name in ``namespace``,
-    by default the global names of the notebook that called the check.
+    by default the global names of the notebook that called the check. A
+    missing answer gives 'not attempted'; an answer that cannot be read
+    (see :func:`unreadable`) gives 'incorrect', naming it.
     """
     namespace = caller_namespace(depth=3) if namespace is None else namespace
     answers = collect(list(given), given, namespace)
     missing = unanswered(answers)
     if missing:
         return namespace, not_attempted(exercise, title, missing, hint)
+    problems = [p for p in (unreadable(n, v) for n, v in answers.items()) if p]
+    if problems:
+        return namespace, Feedback(exercise, title, "incorrect", tuple(problems))
     return namespace, answers
 
 
@@ -122,7 +172,7 @@ def _dataset_folder(candidate) -> Path | None:
     try:
         path = Path(candidate)
         return path if (path / "calibration_frames").is_dir() else None
-    except (TypeError, ValueError, OSError):
+    except Exception:  # a str or Path subclass whose methods raise: not a folder
         return None
 
 
@@ -158,11 +208,11 @@ def data_dir_note(namespace: Mapping[str, Any], data_dir) -> str | None:
 
 def short_repr(value, limit: int = 40) -> str:
     """A short description of any value: its repr if short, else its type."""
-    if isinstance(value, np.ndarray) or hasattr(value, "shape"):
-        return f"an array of shape {tuple(getattr(value, 'shape', ()))}"
     try:
+        if isinstance(value, np.ndarray) or hasattr(value, "shape"):
+            return f"an array of shape {tuple(np.shape(value))}"
         text = repr(value)
-    except Exception:  # a broken __repr__ must not break the check
+    except Exception:  # a broken __repr__ or __getattr__ must not break the check
         text = ""
     if text and len(text) <= limit:
         return f"`{text}` ({type(value).__name__})"
@@ -173,6 +223,8 @@ def number(value) -> float | None:
     """``value`` as a float, or None if it is not a single finite real number."""
     try:
         value = getattr(value, "value", value) if hasattr(value, "unit") else value
+        if np.size(value) != 1:
+            return None
         array = np.asarray(value)
         if array.size != 1 or not np.issubdtype(array.dtype, np.number):
             return None
@@ -197,6 +249,10 @@ def number_problem(name: str, value, what: str) -> str:
     if isinstance(value, dict):
         return f"{head}, not a dict."
     try:
+        size, shape = np.size(value), np.shape(value)
+        if size > 1:
+            return (f"{head}, but it holds {size} values (shape {shape}): reduce them to "
+                    "one, e.g. with `np.median(...)` without `axis=`.")
         array = np.asarray(np.ma.filled(value, np.nan) if np.ma.isMaskedArray(value) else value,
                            dtype=float)
     except (TypeError, ValueError):
@@ -284,8 +340,9 @@ def shape_problem(
         )
     if shape == expected[::-1]:
         return (
-            f"`{name}` has shape {shape}, the transpose of {expected}: IMACS frames are "
-            "stored with the long axis first, so transpose them with `.T`."
+            f"`{name}` has shape {shape}, the transpose of {expected}: rows and columns "
+            "are swapped. Find the step that transposed it (an extra `.T`, or one "
+            "missing) and make the answer's shape match."
         )
     if raw_shape is not None and shape in (tuple(raw_shape), tuple(raw_shape)[::-1]):
         return (
@@ -318,13 +375,15 @@ def quiet():
 
 
 def answer_check(exercise: int, title: str) -> Callable:
-    """Make a check function safe to call from a notebook.
+    """Make a check function safe to call from a notebook: the one guard of all ten.
 
     The decorated function receives the notebook's ``namespace`` (the
     caller's global names unless one is given) and ``data_dir``. Whatever it
-    is given, the check prints nothing but returns a :class:`Feedback`: an
-    unexpected error becomes a 'not checked' verdict that names it, and a
-    ``data_dir`` that is no longer the dataset folder adds a note.
+    is given (a hostile answer, a ``namespace`` that is not a mapping or
+    whose look-ups raise, a ``data_dir`` whose attributes raise), the check
+    prints nothing but returns a :class:`Feedback`: an unexpected error
+    becomes a 'not checked' verdict that names it, and a ``data_dir`` that
+    is no longer the dataset folder adds a note.
     """
 
     def decorate(body: Callable[..., Feedback]) -> Callable[..., Feedback]:
@@ -332,20 +391,20 @@ def answer_check(exercise: int, title: str) -> Callable:
         def check(*args, data_dir=None, namespace=None, **kwargs) -> Feedback:
             namespace = caller_namespace(depth=2) if namespace is None else namespace
             if not isinstance(namespace, Mapping):
-                namespace = {}
+                namespace = {}  # answers given as arguments are still checked
             with quiet():
                 try:
                     feedback = body(*args, data_dir=data_dir, namespace=namespace, **kwargs)
                     # Right for another student's dataset (copied, or their frames loaded)?
                     feedback = _copied.recheck(body, args, kwargs, data_dir, namespace, feedback)
-                except Exception as error:  # a verdict, never a traceback
-                    feedback = Feedback(
-                        exercise, title, "not checked",
-                        (f"The check could not run: {type(error).__name__}: {error}",
-                         "If the dataset is missing, run the set-up cells at the top of "
-                         "the notebook again; otherwise please report this message."),
-                    )
-                note = data_dir_note(namespace, data_dir)
+                except (Exception, SystemExit) as error:  # a verdict, never a traceback
+                    return _could_not_run(exercise, title, error)
+                try:
+                    note = data_dir_note(namespace, data_dir)
+                except (Exception, SystemExit) as error:
+                    note = (f"Note: `data_dir` in your notebook could not be read "
+                            f"({type(error).__name__}), so this check used the course's "
+                            "dataset. Run the set-up cell again.")
             if note and feedback.status != "not attempted":
                 feedback = replace(feedback, messages=(*feedback.messages, note))
             return feedback
@@ -353,3 +412,12 @@ def answer_check(exercise: int, title: str) -> Callable:
         return check
 
     return decorate
+
+
+def _could_not_run(exercise: int, title: str, error: BaseException) -> Feedback:
+    return Feedback(
+        exercise, title, "not checked",
+        (f"The check could not run: {type(error).__name__}: {_text(error, 300)}",
+         "If the dataset is missing, run the set-up cells at the top of "
+         "the notebook again; otherwise please report this message."),
+    )

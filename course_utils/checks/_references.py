@@ -16,6 +16,7 @@ from astropy.io import fits
 
 from .. import solutions
 from ..data.layout import frame_paths
+from ._disk_cache import cached_arrays
 
 # Frames each exercise is about (as in the notebooks), from the dataset's layout.
 BIAS_FRAMES = frame_paths("bias", "ifum")
@@ -26,6 +27,8 @@ FLAT_FRAMES = frame_paths("flat", "ift")
 #: A residual beyond this many DU in a master dark is a defect, not noise
 #: (the noise of a master dark of five frames is about 2-3 DU per pixel).
 DARK_DEFECT_DU = 25.0
+#: Rows of each dark kept to recognize a single dark given as the master dark.
+SAMPLE_ROWS = 128
 
 
 # --- Cached references (computed once per dataset) ----------------------------
@@ -60,6 +63,22 @@ def read_noise(root: str) -> float:
 # (course_utils.checks._copied).
 @functools.lru_cache(maxsize=3)
 def flat_reference(root: str) -> dict[str, Any]:
+    arrays = cached_arrays("flat", root, FLAT_FRAMES, lambda: _flat_arrays(root))
+    scalars = ("single_noise", "contrast", "bias_level", "signal")
+    return {
+        "root": root,
+        "master": arrays["master"],
+        "syllabus": arrays["syllabus"],
+        # Every SAMPLE_ROWS-th row of each flat, normalized: one flat is recognized.
+        "single_rows": arrays["single_rows"],
+        **{name: float(arrays[name]) for name in scalars},
+        "raw_shape": tuple(int(n) for n in arrays["raw_shape"]),
+        "n_frames": len(FLAT_FRAMES),
+        "signals": [float(v) for v in arrays["signals"]],
+    }
+
+
+def _flat_arrays(root: str) -> dict[str, np.ndarray]:
     paths = [Path(root, p) for p in FLAT_FRAMES]
     header = fits.getheader(paths[0])
     raws = [fits.getdata(p) for p in paths]
@@ -75,16 +94,32 @@ def flat_reference(root: str) -> dict[str, Any]:
     return {
         "master": master,
         "syllabus": unnormalized / np.median(unnormalized),
-        "singles": singles,
+        "single_rows": np.stack([single[::SAMPLE_ROWS] for single in singles]),
         # Noise of one flat, and of the median of all (1.25: a median's noise).
-        "single_noise": robust_std(singles[0] - master),
-        "contrast": contrast(master),
-        "raw_shape": raws[0].shape,
-        "n_frames": len(raws),
-        "bias_level": float(np.median(levels)),
-        "signal": float(np.median(signals)),
-        "signals": signals,
+        "single_noise": np.array(robust_std(singles[0] - master)),
+        "contrast": np.array(contrast(master)),
+        "raw_shape": np.array(raws[0].shape),
+        "bias_level": np.array(float(np.median(levels))),
+        "signal": np.array(float(np.median(signals))),
+        "signals": np.array(signals),
     }
+
+
+@functools.lru_cache(maxsize=2)
+def other_flats(root: str) -> dict[str, np.ndarray]:
+    """The first flat of each detector of the ``iff`` camera, bias-corrected, trimmed,
+    transposed and normalized as the ift c2 flats are: what a loop over the wrong
+    camera's files gives, to recognize it by its pattern."""
+    flats = {}
+    for path in frame_paths("flat", "iff")[:2]:
+        header = fits.getheader(Path(root, path))
+        raw = fits.getdata(Path(root, path))
+        rows, cols = solutions.fits_section(header["DATASEC"])
+        frame = (raw[rows, cols].astype(np.float32)
+                 - solutions.overscan_level(raw, header["BIASSEC"])).T
+        flats[path.rsplit("/", 1)[-1][:3] + " " + path.rsplit(".", 1)[0][-2:]] = (
+            frame / np.median(frame))
+    return flats
 
 
 def robust_std(values: np.ndarray) -> float:
@@ -106,32 +141,40 @@ def contrast(image: np.ndarray) -> float:
 
 @functools.lru_cache(maxsize=3)
 def dark_reference(root: str) -> dict[str, Any]:
-    bias_paths = [Path(root, p) for p in BIAS_FRAMES]
-    bias = solutions.master_bias(bias_paths, progress=False)
+    """The master bias and master darks Exercises 4 and 5 compare with (cached on disk)."""
+    arrays = cached_arrays("dark", root, BIAS_FRAMES + DARK_FRAMES, lambda: _dark_arrays(root))
+    bias, median = arrays["bias"], arrays["median"]
     header = fits.getheader(Path(root, DARK_FRAMES[0]))
-    darks = np.stack([fits.getdata(Path(root, p)) for p in DARK_FRAMES])
-    median = solutions.master_dark(darks, bias, "median")
-    subtracted = darks.astype(np.float32) - bias
-    drop_max = (subtracted.sum(axis=0) - subtracted.max(axis=0)) / (len(darks) - 1)
-    del subtracted
     # The glowing corner: where the reference dark signal is far above typical.
     typical = float(np.median(median))
     glow = median > typical + 0.5 * (np.percentile(median, 99.9) - typical)
     rows, cols = solutions.fits_section(header["DATASEC"])
     return {
-        "bias": bias,
+        **arrays,
         "bias_level": float(np.median(bias)),
         "bias_hot": bias > np.median(bias) + DARK_DEFECT_DU,
-        "bias_cosmics": _bias_cosmics(bias_paths, bias),
-        "median": median,
-        "mean": solutions.master_dark(darks, bias, "mean"),
-        "drop_max": drop_max,
         "glow": glow,
         "levels": solutions.dark_levels(median, (rows.stop, cols.stop)),
         "data_shape": (rows.stop, cols.stop),
-        "n_frames": len(darks),
+        "n_frames": len(DARK_FRAMES),
         "exptime": float(header["EXPTIME"]),
         "gain": float(header["EGAIN"]),
+    }
+
+
+def _dark_arrays(root: str) -> dict[str, np.ndarray]:
+    bias_paths = [Path(root, p) for p in BIAS_FRAMES]
+    bias = solutions.master_bias(bias_paths, progress=False)
+    darks = np.stack([fits.getdata(Path(root, p)) for p in DARK_FRAMES])
+    subtracted = darks.astype(np.float32) - bias
+    return {
+        "bias": bias,
+        "bias_cosmics": _bias_cosmics(bias_paths, bias),
+        "median": solutions.master_dark(darks, bias, "median"),
+        "mean": solutions.master_dark(darks, bias, "mean"),
+        "drop_max": (subtracted.sum(axis=0) - subtracted.max(axis=0)) / (len(darks) - 1),
+        # Every SAMPLE_ROWS-th row of each bias-subtracted dark: a single dark is recognized.
+        "frame_rows": subtracted[:, ::SAMPLE_ROWS, :].copy(),
     }
 
 

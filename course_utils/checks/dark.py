@@ -96,8 +96,15 @@ def _not_a_dark(raw_answer: np.ndarray, ref: dict) -> str | None:
         return ("`master_dark` holds values near 65535: the darks are unsigned integers "
                 "(uint16), so subtracting a bias that is sometimes larger wrapped around. "
                 "Convert to float first, e.g. `darks.astype(np.float32) - master_bias`.")
-    offset = float(np.median(answer - expected))
     level, exptime = ref["bias_level"], ref["exptime"]
+    if level > 100 and 0.5 < float(np.median(answer)) < 2:
+        return (f"`master_dark` is close to 1 everywhere (median {np.median(answer):.3f}): the "
+                "darks were divided by the master bias. The bias is a level added to every "
+                "pixel, not a factor: subtract it (`darks - master_bias`).")
+    single = _single_frame(answer, ref)
+    if single is not None:
+        return single
+    offset = float(np.median(answer - expected))
     if abs(offset - level) < 0.05 * level:
         return (f"`master_dark` is about {offset:.0f} DU too high: that is the bias level. "
                 "Subtract the master bias from each dark (or from the combination).")
@@ -128,6 +135,24 @@ def _not_a_dark(raw_answer: np.ndarray, ref: dict) -> str | None:
         return (f"`master_dark` is offset by {offset:+.1f} DU from the reference on average: "
                 "the bias you subtracted is not the master bias of these frames. Subtract "
                 "the master bias image (the combination of the 40 bias frames).")
+    return None
+
+
+def _single_frame(answer: np.ndarray, ref: dict) -> str | None:
+    """One dark minus a master bias, given as the master dark: named, with the frame."""
+    rows = ref["frame_rows"]
+    sample = answer[::ref_data.SAMPLE_ROWS, :]
+    if sample.shape != rows.shape[1:]:
+        rows = rows[:, :sample.shape[0], :sample.shape[1]]
+    combined = ref["median"][::ref_data.SAMPLE_ROWS, :][:sample.shape[0], :sample.shape[1]]
+    for index, frame in enumerate(rows):
+        # Another master bias moves a single dark by far less than combining does.
+        if ref_data.robust_std(sample - frame) < 0.3 * ref_data.robust_std(combined - frame):
+            name = ref_data.DARK_FRAMES[index].rsplit("/", 1)[-1]
+            return (f"`master_dark` is the single dark {name} (minus the bias), not a "
+                    f"combination: combine all {ref['n_frames']} darks (median, or a clip with "
+                    "`stdfunc='mad_std'`), which removes the cosmic rays of each and beats "
+                    "down their noise.")
     return None
 
 
@@ -309,7 +334,10 @@ def _current_mistakes(ref: dict) -> list[tuple[float, str]]:
     gain, exptime = ref["gain"], ref["exptime"]
     return [
         (1 / gain, f"still in DU: multiply by EGAIN = {gain:g} electrons per DU."),
-        (1 / gain**2, f"divided by EGAIN; EGAIN = {gain:g} is electrons per DU, so multiply."),
+        (1 / gain**2, f"the DU times 1/EGAIN (divided by EGAIN, or multiplied by its inverse): "
+                      f"EGAIN = {gain:g} is electrons per DU, so multiply by EGAIN itself."),
+        (gain, f"multiplied by EGAIN twice: once turns DU into electrons (EGAIN = {gain:g} "
+               "e⁻/DU); was the master dark already in electrons?"),
         (1 / 3600, "per second: multiply by 3600 to get electrons per hour."),
         (3600, "multiplied by 3600 once too often: the master dark already holds one "
                f"hour ({exptime:.0f} s) of signal."),

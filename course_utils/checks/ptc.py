@@ -21,8 +21,7 @@ from astropy.io import fits
 
 from .. import solutions
 from ..data.layout import PTC_FRAMES
-from . import _copied
-from ._common import MISSING, Feedback, close, gather, number
+from ._common import MISSING, Feedback, answer_check, close, gather, number
 
 __all__ = ["exercise_9", "exercise_10", "PTC_PAIRS"]
 
@@ -40,9 +39,9 @@ def _root(namespace, data_dir) -> str:
     """The dataset holding the photon-transfer frames (the notebook's, else the default's)."""
     for candidate in (data_dir, namespace.get("ptc_dir"), namespace.get("data_dir")):
         try:
-            if candidate is not None and (Path(candidate) / PTC_PAIRS[0][0]).is_file():
+            if isinstance(candidate, (str, Path)) and (Path(candidate) / PTC_PAIRS[0][0]).is_file():
                 return str(candidate)
-        except TypeError:
+        except Exception:  # a path whose methods raise is not the dataset
             continue
     from ..data.locate import dataset_dir_for
 
@@ -68,7 +67,11 @@ def reference(root: str) -> dict[str, Any]:
     gain = float(header["EGAIN"]) if synthetic else fit.gain
     read_noise_e = float(header["ENOISE"]) if synthetic else read_noise_du * fit.gain
     raw = fits.getdata(Path(root, PTC_PAIRS[0][0]))
+    rows, cols = solutions.fits_section(header["DATASEC"])
+    raw_std = {"the whole raw frame": float(np.std(raw)),
+               "its data section": float(np.std(raw[rows, cols]))}
     return {
+        "raw_std": raw_std,
         "signal": signal, "variance": variance, "single": single, "used": fit.used,
         "fit": fit, "gain": gain, "read_noise_e": read_noise_e,
         "read_noise_du": read_noise_e / gain,
@@ -88,6 +91,9 @@ def _curve(name: str, value, n: int) -> tuple[np.ndarray | None, str | None]:
     if np.ma.isMaskedArray(value) and np.ma.count_masked(value):
         return None, f"`{name}` has masked values: each pair should give a number."
     try:
+        if np.size(value) != n and hasattr(value, "shape"):  # never convert a huge array
+            return None, (f"`{name}` has shape {np.shape(value)}: there are {n} pairs, so it "
+                          f"should hold {n} numbers, one per pair, in the order of `PTC_PAIRS`.")
         array = np.asarray(value)
     except (TypeError, ValueError):
         array = None
@@ -103,10 +109,28 @@ def _curve(name: str, value, n: int) -> tuple[np.ndarray | None, str | None]:
     return array, None
 
 
+def _order_note(name: str, mine: np.ndarray, expected: np.ndarray, close_enough) -> list[str]:
+    """The right values in another order than the pairs', named; else nothing."""
+    if close_enough(mine[::-1], expected):
+        return [f"`{name}` holds the right values in reverse order: give one value per pair "
+                "in the order of `PTC_PAIRS`, the unlit pair first."]
+    if close_enough(np.sort(mine), np.sort(expected)):
+        return [f"`{name}` holds the right values in another order: give one value per pair "
+                "in the order of `PTC_PAIRS`, the unlit pair first."]
+    return []
+
+
+def _signal_matches(signal: np.ndarray, expected: np.ndarray) -> bool:
+    return bool(np.all(np.abs(signal - expected) <= 0.02 * np.abs(expected) + 5.0))
+
+
 def _signal_notes(signal: np.ndarray, ref: dict) -> list[str]:
     expected = ref["signal"]
-    if np.all(np.abs(signal - expected) <= 0.02 * np.abs(expected) + 5.0):
+    if _signal_matches(signal, expected):
         return []
+    order = _order_note("signal", signal, expected, _signal_matches)
+    if order:
+        return order
     offset = float(np.median(signal - expected))
     if abs(offset - ref["bias_level"]) < 0.02 * ref["bias_level"] + 5.0:
         return [f"`signal` is {offset:.0f} DU above the reference at every level: the bias "
@@ -127,6 +151,10 @@ def _variance_notes(variance: np.ndarray, ref: dict) -> list[str]:
     mine = variance[used]
     if np.all(np.abs(mine / expected - 1) <= 0.05):
         return []
+    order = _order_note("variance", variance, ref["variance"], lambda a, b: bool(
+        np.all(np.abs(a[used] / b[used] - 1) <= 0.05)))
+    if order:
+        return order
     ratio = float(np.median(mine / expected))
     if np.all(np.abs(mine / single - 1) <= 0.05):
         return ["`variance` is the variance of a single frame: it holds the pixel-to-pixel "
@@ -232,6 +260,7 @@ def _gain_notes(value: float, ref: dict, curve, noted: str) -> tuple[list[str], 
 # --- Exercise 9 --------------------------------------------------------------------------
 
 
+@answer_check(9, "gain from the photon transfer curve")
 def exercise_9(
     signal=MISSING, variance=MISSING, gain=MISSING, *, data_dir=None, namespace=None
 ) -> Feedback:
@@ -274,8 +303,7 @@ def exercise_9(
     else:
         good, more = _gain_notes(value, ref, curve, " ".join(notes))
         notes += more
-    feedback = Feedback(9, title, "incorrect" if notes else "correct", tuple(notes + good))
-    return _copied.recheck(exercise_9, (signal, variance, gain), {}, data_dir, namespace, feedback)
+    return Feedback(9, title, "incorrect" if notes else "correct", tuple(notes + good))
 
 
 # --- Exercise 10 -------------------------------------------------------------------------
@@ -286,6 +314,17 @@ def _du_notes(value: float, ref: dict) -> tuple[list[str], list[str]]:
     if close(value, truth, READ_NOISE_TOLERANCE):
         return [f"`read_noise_du` = {value:.2f} DU: the floor of the curve "
                 f"(ENOISE / EGAIN = {truth:.2f} DU)."], []
+    if value > 1000 * truth:
+        return [], [f"`read_noise_du` = {value:.4g} DU is far too large for noise: the frames "
+                    "are unsigned integers (uint16), so their difference wrapped around where "
+                    "the second frame is lower (values near 0 and near 65535 side by side). "
+                    "Convert to float before subtracting, e.g. `b.astype(float) - a`."]
+    for what, std in ref["raw_std"].items():
+        if close(value, std, 0.03) and not close(value, truth, 0.1):
+            return [], [f"`read_noise_du` = {value:.3g} DU is the standard deviation of a "
+                        f"single unlit frame ({what}): it holds the frame's fixed pattern "
+                        "and bias structure as well as its noise. Use the difference of the "
+                        "unlit pair, which cancels them, and divide its scatter by √2."]
     if close(value, truth_e, 0.03):
         return [], [f"`read_noise_du` = {value:.2f} is in electrons (ENOISE): DU and "
                     "electrons mixed. Give the read noise in DU, as the frames are."]
@@ -321,6 +360,7 @@ def _electron_notes(value: float, ref: dict) -> tuple[list[str], list[str]]:
                 "ENOISE. Multiply the read noise in DU by the gain."]
 
 
+@answer_check(10, "read noise in DU and in electrons")
 def exercise_10(
     read_noise_du=MISSING, read_noise_e=MISSING, *, data_dir=None, namespace=None
 ) -> Feedback:
@@ -353,5 +393,4 @@ def exercise_10(
         fine, wrong = judge(value, ref)
         good += fine
         notes += wrong
-    feedback = Feedback(10, title, "incorrect" if notes else "correct", tuple(notes + good))
-    return _copied.recheck(exercise_10, (read_noise_du, read_noise_e), {}, data_dir, namespace, feedback)
+    return Feedback(10, title, "incorrect" if notes else "correct", tuple(notes + good))

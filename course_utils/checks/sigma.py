@@ -13,8 +13,11 @@ a wrong answer is recognized by the settings it agrees with.
 from __future__ import annotations
 
 import functools
+import os
+import pickle
+import select
 import signal
-import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -25,13 +28,15 @@ from astropy.stats import sigma_clip
 
 from .. import solutions
 from . import _references as ref_data
-from ._common import MISSING, Feedback, answer_check, data_dir_of, gather, short_repr
+from ._common import (
+    MISSING, Feedback, _text, answer_check, data_dir_of, gather, short_repr,
+)
 
 __all__ = ["exercise_3"]
 
 TITLE_3 = "sigma clipping by hand"
 NAME = "sigma_clip_by_hand"
-#: A student's function that takes longer than this on one test array is stopped.
+#: A student's function that takes longer than this on all test arrays together is stopped.
 TIME_LIMIT_S = 5.0
 
 
@@ -50,7 +55,7 @@ class Case:
                   "stdfunc": "std", **settings}
         return np.ma.getmaskarray(sigma_clip(self.values, **kwargs))
 
-    @property
+    @functools.cached_property
     def expected(self) -> np.ndarray:
         return self.clip()
 
@@ -117,6 +122,14 @@ def _skewed() -> np.ndarray:
     return np.concatenate([rng.normal(10.0, 1.0, 40), rng.uniform(13.0, 16.0, 10)])
 
 
+def _patch() -> np.ndarray:
+    """A small image: the mask must keep its 2-D shape."""
+    rng = np.random.default_rng(11)
+    values = rng.normal(20.0, 1.0, (6, 8))
+    values[1, 2], values[4, 6] = 40.0, 2.0
+    return values
+
+
 @functools.lru_cache(maxsize=2)
 def bias_column(root: str) -> tuple[int, np.ndarray]:
     """A column of the bias frame b0860c1 with cosmic rays: its index and values.
@@ -149,6 +162,7 @@ def cases(root: str) -> list[Case]:
              _staircase(), 3.0, 5),
         Case("30 values near 50 with one low and one high outlier", _two_sided(), 2.5, 5),
         Case("50 values with a tail on the high side", _skewed(), 2.0, 10),
+        Case("a 2-D patch of 6 x 8 values near 20 with two outliers", _patch(), 3.0, 5),
     ]
 
 
@@ -163,29 +177,81 @@ def _variant(case: Case, mistake: dict | str) -> np.ndarray:
 # --- Calling the student's function ----------------------------------------------
 
 
-class _TooSlow(Exception):
-    pass
-
-
 def _call(function: Callable, case: Case):
-    """The student's result for ``case``, given a copy of the values (time-limited)."""
+    """The student's result for ``case``, given a copy of the values."""
     values = case.values.copy()
-    use_alarm = threading.current_thread() is threading.main_thread() and hasattr(
-        signal, "setitimer"
-    )
-    if not use_alarm:
-        return function(values, case.sigma, case.maxiters), values
+    return function(values, case.sigma, case.maxiters), values
 
-    def stop(signum, frame):
-        raise _TooSlow
 
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, TIME_LIMIT_S)
+def _run_guarded(function: Callable, all_cases: list[Case]) -> tuple[list, str | None]:
+    """:func:`_run` in a child process with a hard time limit, where fork exists.
+
+    The student's function runs in a forked copy of the kernel: whatever it
+    does (a loop that never ends and catches every exception, ``sys.exit``,
+    ``os._exit``, printing) cannot hang the check, end the kernel or reach
+    the notebook. Only the masks and the verdict come back, through a pipe.
+    Where there is no fork (Windows), the function runs in this process
+    without a time limit.
+    """
+    if not hasattr(os, "fork"):
+        return _run(function, all_cases)
+    for case in all_cases:
+        case.expected  # computed here, once, not in the child
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        try:
+            os.close(reader)
+            quiet_fd = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(quiet_fd, 1)
+            os.dup2(quiet_fd, 2)
+            try:
+                outcome = _run(function, all_cases)
+            except BaseException as error:  # noqa: BLE001 - anything the student's code does
+                outcome = ([], _raised(error, all_cases[0]))
+            _write_all(writer, pickle.dumps(outcome))
+        finally:
+            os._exit(0)
+    os.close(writer)
     try:
-        return function(values, case.sigma, case.maxiters), values
+        data, finished = _read_until(reader, time.monotonic() + TIME_LIMIT_S)
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        os.close(reader)
+        if not finished:
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    if not finished:
+        return [], (f"`{NAME}` did not finish within {TIME_LIMIT_S:.0f} s: does its loop stop "
+                    "when a round rejects nothing, or after `maxiters` rounds?")
+    try:
+        return pickle.loads(data)
+    except Exception:  # the child ended before it could answer
+        return [], (f"`{NAME}` ended the process it ran in (`sys.exit`, `os._exit` or a "
+                    "crash) instead of returning a mask.")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_until(fd: int, deadline: float) -> tuple[bytes, bool]:
+    """Everything written to ``fd`` until the writer closes it; False if the deadline passed."""
+    chunks = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            return b"".join(chunks), False
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return b"".join(chunks), True
+        chunks.append(chunk)
+
+
+def _raised(error: BaseException, case: Case) -> str:
+    return (f"`{NAME}(values, {case.sigma}, {case.maxiters})` raised "
+            f"{type(error).__name__}: {_text(error)}, with `values` = {case.label}.")
 
 
 def _as_mask(result, case: Case) -> tuple[np.ndarray | None, str | None]:
@@ -217,7 +283,7 @@ def _as_mask(result, case: Case) -> tuple[np.ndarray | None, str | None]:
             return None, (f"`{NAME}` returns the values themselves; return a boolean mask, "
                           "True where a value is rejected.")
         return None, f"`{NAME}` should return booleans (True where rejected), not numbers."
-    return array, None
+    return np.array(array, dtype=bool, subok=False), None
 
 
 def _shape_message(array: np.ndarray, case: Case) -> str:
@@ -230,6 +296,11 @@ def _shape_message(array: np.ndarray, case: Case) -> str:
             return (f"`{NAME}` returns the values it {what}, not a mask. Return a boolean array "
                     "as long as `values`, True where a value is rejected: `values[~mask]` then "
                     "gives the survivors.")
+    if array.size == expected.size and array.ndim < expected.ndim:
+        return (f"`{NAME}` returns a flattened mask, shape {array.shape}, for values of shape "
+                f"{expected.shape} ({case.label}): the mask must have the shape of `values`. "
+                "Do not `ravel()` or `flatten()` them: `values[~mask]` works on any shape, "
+                "and `np.abs(values - center) > sigma * std` keeps the shape.")
     return (f"`{NAME}` returns an array of shape {array.shape}; the mask should have the shape "
             f"of `values`, {expected.shape}.")
 
@@ -261,7 +332,7 @@ def exercise_3(sigma_clip_by_hand=MISSING, *, data_dir=None, namespace=None) -> 
             f"`{NAME}` should be a function (`def {NAME}(values, sigma=3.0, maxiters=5): ...`), "
             f"not {short_repr(function)}.",))
     all_cases = cases(str(data_dir_of(namespace, data_dir)))
-    masks, problem = _run(function, all_cases)
+    masks, problem = _run_guarded(function, all_cases)
     if problem is None:
         problem = _compare(masks, all_cases)
     if problem is not None:
@@ -280,13 +351,8 @@ def _run(function: Callable, all_cases: list[Case]) -> tuple[list, str | None]:
     for case in all_cases:
         try:
             result, given = _call(function, case)
-        except _TooSlow:
-            return masks, (f"`{NAME}` did not finish within {TIME_LIMIT_S:.0f} s on {case.label}:"
-                           " does its loop stop when a round rejects nothing, or after "
-                           "`maxiters` rounds?")
-        except Exception as error:
-            return masks, (f"`{NAME}(values, {case.sigma}, {case.maxiters})` raised "
-                           f"{type(error).__name__}: {error}, with `values` = {case.label}.")
+        except (Exception, SystemExit) as error:
+            return masks, _raised(error, case)
         if not np.array_equal(given, case.values, equal_nan=True):
             return masks, (f"`{NAME}` changes the array it is given (on {case.label}): work on "
                            "a copy, or build a new mask, so that the caller's data stay intact.")
