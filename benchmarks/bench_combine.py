@@ -348,7 +348,7 @@ def measure_auto(name: str, paths: list[str], rounds: int, repeats: int) -> dict
         env = {"COURSE_UTILS_BACKEND": "auto", "NUMBA_CACHE_DIR": cache}
         run = run_child("course_utils", setup, call, paths, max(3, repeats), None, env,
                         probe="'numba' in sys.modules",
-                        after_first="sys.modules['course_utils._engines.warmup'].wait()")
+                        after_first="sys.modules['course_utils.combining.warmup'].wait()")
         shutil.rmtree(cache, ignore_errors=True)
         times = run["times"]
         run.update(first=times[0], ready=times[0] + run["waited"], next=times[1],

@@ -1,6 +1,6 @@
 """Compiling the numba kernels in a background process (private).
 
-numba compiles the kernels of :mod:`course_utils._engines.kernels` on their first
+numba compiles the kernels of :mod:`course_utils.combining.kernels` on their first
 use, which takes 1.5 to 3 seconds of a 2-core machine, and a student pays
 it again in every fresh Colab runtime (numba's on-disk cache starts empty
 there). With ``backend='auto'``, :func:`course_utils.combine` does
@@ -27,13 +27,13 @@ back to the numpy engine.
 
 Examples
 --------
->>> from course_utils._engines import warmup as _warmup
+>>> from course_utils.combining import warmup as warmup
 >>> kind = ("plain", "uint16")
->>> _warmup.status(kind) in ("compiling", "ready", "in-process")  # starts it if needed
+>>> warmup.status(kind) in ("compiling", "ready", "in-process")  # starts it if needed
 True
->>> _warmup.wait(kind, timeout=120)  # True: no background compilation of it runs now
+>>> warmup.wait(kind, timeout=120)  # True: no background compilation of it runs now
 True
->>> _warmup.status(kind) in ("ready", "in-process")
+>>> warmup.status(kind) in ("ready", "in-process")
 True
 """
 
@@ -124,7 +124,7 @@ def _command(kind: tuple[str, str]) -> list[str]:
     # that it compiles these very files (numba's cache is keyed by them).
     root = Path(__file__).resolve().parents[package.count(".") + 1]
     code = (f"import sys; sys.path.insert(0, sys.argv[1]); "
-            f"from {package}.warmup import _main; _main(sys.argv[2], sys.argv[3])")
+            f"from {package}.warmup import main; main(sys.argv[2], sys.argv[3])")
     return [sys.executable, "-c", code, str(root), *kind]
 
 
@@ -245,7 +245,7 @@ def mark_ready(kind: tuple[str, str]) -> None:
         _state[kind] = _READY
 
 
-def _main(entry: str, work: str) -> None:
+def main(entry: str, work: str) -> None:
     """Body of the background process: compile one kind of kernel into numba's cache.
 
     It stops itself after :data:`TIMEOUT` seconds (SIGALRM, whose default
