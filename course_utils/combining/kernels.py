@@ -184,6 +184,20 @@ _sigma_bounds = njit(**_HELPER)(sigma_bounds)
 _pair_stats = njit(**_HELPER)(pair_stats)
 
 
+#: Sums of magnitudes beyond this may overflow in the numpy engine's order of
+#: adding: such means are the numpy engine's (values near float64's largest).
+_NEAR_OVERFLOW = 2.0**1020
+
+
+@njit(**_HELPER)
+def _large(n, ref, s2):
+    """Whether ``n`` values with sum((x - ref)**2) = ``s2`` may reach float64's limit when summed.
+
+    ``sum|x| <= n |ref| + sqrt(n s2)``.
+    """
+    return not (n * abs(ref) + math.sqrt(n * s2) < _NEAR_OVERFLOW)
+
+
 @njit(fastmath={"nnan"}, **_HELPER)
 def sort_columns(x, t, pairs):
     """Sort the first ``t`` columns of ``x`` (N, T), in place (no NaN allowed)."""
@@ -305,6 +319,7 @@ def _clip_sorted(col, n, ref, S1, S2, grow, how):
         result = r1 / kept + ref
         # The mean must be accurate to 1e-9 (and finite): flag it otherwise.
         near |= not (result - result == 0.0 and e1 <= 1e-9 * kept * abs(result))
+        near |= _large(float(n), ref, S2)
     # Bounds that are NaN or inf: let the numpy engine decide too.
     flagged = near or not (lower - lower == 0.0 and upper - upper == 0.0)
     return result, kept, lower, upper, flagged
@@ -422,7 +437,8 @@ def combine_plain(src, a, b, tile, pairs, thr, how, res):
                 # A mean from sums that overflowed (values near the type's
                 # limits) or cancelled beyond 1e-9: the numpy engine decides.
                 e1 = grow * math.sqrt(n * work[2, p])
-                if n > 0 and not (v - v == 0.0 and e1 <= 1e-9 * n * abs(v)):
+                if n > 0 and (not (v - v == 0.0 and e1 <= 1e-9 * n * abs(v))
+                              or _large(float(n), work[0, p] + off, work[2, p])):
                     flag = 1.0
                     nflag += 1
             res[0, j + p] = v if n > 0 else math.nan
@@ -486,7 +502,8 @@ def combine_pixel(src, a, b, tile, pairs, ends, thr, how, res):
             done = ((nv[0, p] == N) & (N >= 3) & (float(x[0, p]) + off - lower > tol)
                     & (upper - (float(x[N - 1, p]) + off) > tol) & (tol - tol == 0.0))
             if not median_out:  # the mean finite and accurate to 1e-9
-                done &= (e1 <= 1e-9 * nf * abs(mean)) & (mean - mean == 0.0)
+                done &= ((e1 <= 1e-9 * nf * abs(mean)) & (mean - mean == 0.0)
+                         & (not _large(nf, work[0, p] + off, work[2, p])))
             value[p] = median if median_out else mean
             lows[p] = lower
             highs[p] = upper

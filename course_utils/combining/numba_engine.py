@@ -31,9 +31,11 @@ def jit_disabled() -> bool:
     uses the numpy engine, and logs why. Read without importing numba.
     """
     numba = sys.modules.get("numba")
-    config = getattr(numba, "config", None)
-    if config is not None and hasattr(config, "DISABLE_JIT"):
-        return bool(config.DISABLE_JIT)
+    if numba is not None:
+        try:
+            return bool(numba.config.DISABLE_JIT)
+        except Exception:  # noqa: BLE001  (a numba that is not usable: the environment decides)
+            pass
     value = os.environ.get("NUMBA_DISABLE_JIT", "").strip()
     try:
         return bool(int(value)) if value else False
