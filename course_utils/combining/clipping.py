@@ -201,12 +201,14 @@ def _bounds(p: ClipParams, at, lo, hi, ref, s1, s2, float_sums: bool = True):
     """
     k = hi - lo
     if p.use_median or p.use_mad_std:
-        median = 0.5 * (at(lo + (k - 1) // 2) + at(lo + k // 2))
+        upper_mid = at(lo + k // 2)
+        with np.errstate(over="ignore"):  # (an odd count's median is its middle value, as astropy's)
+            median = np.where(k % 2 == 1, upper_mid, 0.5 * (at(lo + (k - 1) // 2) + upper_mid))
     if p.use_mad_std:
-        mad = 0.5 * (
-            _kth_distance(at, lo, hi, median, (k + 1) // 2)
-            + _kth_distance(at, lo, hi, median, k // 2 + 1)
-        )
+        high_mad = _kth_distance(at, lo, hi, median, k // 2 + 1)
+        with np.errstate(over="ignore"):  # (odd counts: the middle distance itself)
+            mad = np.where(k % 2 == 1, high_mad,
+                           0.5 * (_kth_distance(at, lo, hi, median, (k + 1) // 2) + high_mad))
         std = mad * MAD_TO_STD
     if p.exact_stats:
         lower, upper = sigma_bounds(median, std, p.sigma_lower, p.sigma_upper)
@@ -761,12 +763,13 @@ def _scalar_bounds(sample, lo: int, hi: int, p: ClipParams) -> tuple[float, floa
     """Scalar version of :func:`_bounds` for one sorted sample."""
     k = hi - lo
     if p.use_median or p.use_mad_std:
-        median = 0.5 * (sample.value(lo + (k - 1) // 2) + sample.value(lo + k // 2))
+        median = sample.value(lo + k // 2)  # an odd count's: the middle value, as astropy's
+        if k % 2 == 0:
+            median = 0.5 * (sample.value(lo + k // 2 - 1) + median)
     if p.use_mad_std:
-        mad = 0.5 * (
-            _kth_distance_scalar(sample, lo, hi, median, (k + 1) // 2)
-            + _kth_distance_scalar(sample, lo, hi, median, k // 2 + 1)
-        )
+        mad = _kth_distance_scalar(sample, lo, hi, median, k // 2 + 1)
+        if k % 2 == 0:  # (odd counts: the middle distance itself)
+            mad = 0.5 * (_kth_distance_scalar(sample, lo, hi, median, k // 2) + mad)
         std = mad * MAD_TO_STD
     exact = p.exact_stats or k <= 2
     if not p.exact_stats:

@@ -264,7 +264,9 @@ def _clip_sorted(col, n, ref, S1, S2, grow, how):
     it = 0
     while True:
         m = hi - lo
-        median = 0.5 * (col[lo + (m - 1) // 2] + col[lo + m // 2])
+        median = col[lo + m // 2]  # an odd count's: the middle value (no overflow), as astropy's
+        if m % 2 == 0:
+            median = 0.5 * (col[lo + m // 2 - 1] + median)
         if m <= 2:  # astropy's own operations: exactly its bounds
             mean, std = _pair_stats(col[lo], col[hi - 1])
             centre = median if how.median_centre else mean
@@ -495,7 +497,9 @@ def combine_pixel(src, a, b, tile, pairs, ends, thr, how, res):
         highs = res[3, j:j + t]
         flags = res[4, j:j + t]
         for p in range(t):
-            median = 0.5 * ((float(x[(N - 1) // 2, p]) + off) + (float(x[N // 2, p]) + off))
+            median = float(x[N // 2, p]) + off
+            if N % 2 == 0:
+                median = 0.5 * ((float(x[N // 2 - 1, p]) + off) + median)
             e1 = grow * math.sqrt(nf * work[2, p])
             lower, upper, tol, mean = _bounds(N, work[1, p], work[2, p], work[0, p] + off,
                                               median, e1, grow * work[2, p], how)

@@ -313,15 +313,18 @@ def sigma_bounds(centre, std, sigma_lower, sigma_upper):
     """astropy's clipping bounds: ``centre - sigma_lower * std`` and ``centre + sigma_upper * std``.
 
     The same float64 operations as astropy's (a value ``v`` is kept when
-    ``lower <= v <= upper``). Every path of both engines takes its bounds
-    from here.
+    ``lower <= v <= upper``), a NaN bound being -inf or +inf (astropy
+    rejects nothing on that side then). Every path of both engines takes
+    its bounds from here.
 
     Examples
     --------
     >>> sigma_bounds(5.0, 2.0, 1.0, 3.0)
     (3.0, 11.0)
     """
-    return centre - sigma_lower * std, centre + sigma_upper * std
+    # A bound that is NaN (statistics beyond float64's range: inf - inf) rejects
+    # nothing on its side in astropy, as no comparison with NaN is true: -inf or +inf.
+    return np.fmax(centre - sigma_lower * std, -np.inf), np.fmin(centre + sigma_upper * std, np.inf)
 
 
 def pair_stats(a, b):
