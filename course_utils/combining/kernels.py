@@ -58,7 +58,7 @@ the same values), and so are bounds computed from one or two values. Means
 and standard deviations come from sums of ``x - ref``, exact for integer
 data; they differ from astropy's (rounded differently) by at most a few
 units in the last place. That changes the result only if a value lies
-within that difference of a bound. So :func:`_bounds` also computes
+within that difference of a bound. So :func:`_run_bounds` also computes
 ``tol``, a rigorous bound on the distance between astropy's bounds and
 ours (the rounding of astropy's sums and of ours, propagated to the mean,
 the standard deviation and the bounds, times a safety factor of 2), and a
@@ -178,10 +178,10 @@ def histogram16(values, counts):
 # process in each fresh Colab runtime).
 _HELPER = dict(nogil=True, error_model="numpy", no_cpython_wrapper=True)
 #: The numerical model's tolerance (:mod:`course_utils.combining.model`), compiled.
-_tolerance = njit(**_HELPER)(rounding_tolerance)
+_compiled_tolerance = njit(**_HELPER)(rounding_tolerance)
 #: astropy's bounds and its statistics of two values (:mod:`course_utils.combining.model`), compiled.
-_sigma_bounds = njit(**_HELPER)(sigma_bounds)
-_pair_stats = njit(**_HELPER)(pair_stats)
+_compiled_sigma_bounds = njit(**_HELPER)(sigma_bounds)
+_compiled_pair_stats = njit(**_HELPER)(pair_stats)
 
 
 #: Sums of magnitudes beyond this may overflow in the numpy engine's order of
@@ -212,7 +212,7 @@ def sort_columns(x, t, pairs):
 
 
 @njit(**_HELPER)
-def _bounds(m, r1, r2, ref, median, e1, e2, how):
+def _run_bounds(m, r1, r2, ref, median, e1, e2, how):
     """Clipping bounds of a run of ``m >= 3`` values, and their uncertainty.
 
     ``r1``, ``r2``: sums of ``x - ref`` and ``(x - ref)**2`` over the run,
@@ -229,10 +229,10 @@ def _bounds(m, r1, r2, ref, median, e1, e2, how):
     sl = how.sigma_lower
     su = how.sigma_upper
     centre = median if how.median_centre else mean
-    lower, upper = _sigma_bounds(centre, std, sl, su)
+    lower, upper = _compiled_sigma_bounds(centre, std, sl, su)
     smax = sl if sl > su else su
     # |r1| / m + std bounds the root mean square of x - ref.
-    tol = _tolerance(mf, r1, r2, ref, abs(r1) * inv + std, std, centre, e1, e2, smax,
+    tol = _compiled_tolerance(mf, r1, r2, ref, abs(r1) * inv + std, std, centre, e1, e2, smax,
                      how.median_centre, True)
     if not (tol < math.inf and var == var):  # overflow (inf, NaN): the numpy engine decides
         tol = math.inf
@@ -268,12 +268,12 @@ def _clip_sorted(col, n, ref, S1, S2, grow, how):
         if m % 2 == 0:
             median = 0.5 * (col[lo + m // 2 - 1] + median)
         if m <= 2:  # astropy's own operations: exactly its bounds
-            mean, std = _pair_stats(col[lo], col[hi - 1])
+            mean, std = _compiled_pair_stats(col[lo], col[hi - 1])
             centre = median if how.median_centre else mean
-            lower, upper = _sigma_bounds(centre, std, how.sigma_lower, how.sigma_upper)
+            lower, upper = _compiled_sigma_bounds(centre, std, how.sigma_lower, how.sigma_upper)
             tol = 0.0
         else:
-            lower, upper, tol, mean = _bounds(m, r1, r2, ref, median, e1, e2, how)
+            lower, upper, tol, mean = _run_bounds(m, r1, r2, ref, median, e1, e2, how)
         # Counts over the whole column, from the previous ones; after the
         # last iteration, [c_lo, c_hi) is the kept run.
         while c_lo < n and col[c_lo] < lower:
@@ -501,7 +501,7 @@ def combine_pixel(src, a, b, tile, pairs, ends, thr, how, res):
             if N % 2 == 0:
                 median = 0.5 * ((float(x[N // 2 - 1, p]) + off) + median)
             e1 = grow * math.sqrt(nf * work[2, p])
-            lower, upper, tol, mean = _bounds(N, work[1, p], work[2, p], work[0, p] + off,
+            lower, upper, tol, mean = _run_bounds(N, work[1, p], work[2, p], work[0, p] + off,
                                               median, e1, grow * work[2, p], how)
             done = ((nv[0, p] == N) & (N >= 3) & (float(x[0, p]) + off - lower > tol)
                     & (upper - (float(x[N - 1, p]) + off) > tol) & (tol - tol == 0.0))

@@ -19,7 +19,7 @@ import numpy as np
 from .clipping import (ClipParams, apply_bounds, astropy_bounds, clip_sorted_rows,
                        clip_unsorted_rows, row_count)
 
-__all__ = ["PlainKernel", "PixelKernel", "FrameKernel", "row_sums"]
+__all__ = ["PlainKernel", "PixelKernel", "FrameKernel"]
 
 # ---------------------------------------------------------------------------
 # Tile kernels: combine the pixels of a tile
@@ -226,7 +226,8 @@ class PixelKernel:
                 total[idx] = total_a
         kept = hi - lo
         if self.want_sum:
-            result = _mean(total if ref is None else total + kept * ref, kept)
+            with np.errstate(over="ignore", invalid="ignore"):  # (inf near float64's largest, as numpy's)
+                result = _mean(total if ref is None else total + kept * ref, kept)
         elif res.median is not None:
             # Rows that kept all their values: the median of iteration 1.
             result = res.median.copy()
