@@ -319,8 +319,10 @@ def sigma_bounds(centre, std, sigma_lower, sigma_upper):
 
     Examples
     --------
-    >>> sigma_bounds(5.0, 2.0, 1.0, 3.0)
-    (3.0, 11.0)
+    >>> [float(b) for b in sigma_bounds(5.0, 2.0, 1.0, 3.0)]
+    [3.0, 11.0]
+    >>> [float(b) for b in sigma_bounds(np.inf, np.inf, 3.0, 3.0)]  # inf - inf: keeps everything
+    [-inf, inf]
     """
     # A bound that is NaN (statistics beyond float64's range: inf - inf) rejects
     # nothing on its side in astropy, as no comparison with NaN is true: -inf or +inf.
