@@ -51,7 +51,7 @@ kw = eval(sys.argv[1])
 t = time.perf_counter()
 combine(stack, backend="numba", **kw)
 first = time.perf_counter() - t
-from course_utils._engines import kernels as _kernels
+from course_utils.combining import kernels as _kernels
 compiled = {}
 for name in json.loads(sys.argv[2]):
     dispatcher = getattr(_kernels, name)

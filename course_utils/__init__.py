@@ -7,7 +7,7 @@ they need:
   :func:`use_course_style` for the course's figure settings;
 * :func:`combine` (module :mod:`course_utils.combining`) to combine many
   frames (mean or median, optionally sigma-clipped) quickly and with bounded
-  memory, and :func:`read_stack` (module :mod:`course_utils.fits_frames`);
+  memory, and :func:`read_stack` (both in :mod:`course_utils.combining`);
 * :func:`fits_section` to turn a header's ``BIASSEC`` or ``DATASEC`` into
   numpy slices;
 * :mod:`course_utils.data`: the course dataset (``dataset_dir()``) and the
@@ -25,8 +25,7 @@ import importlib
 
 # The function combine() lives in the module course_utils.combining: no
 # module of the package is shadowed by a function of the same name.
-from .combining import combine, prepare_kernels
-from .fits_frames import read_stack
+from .combining import combine, prepare_kernels, read_stack
 from .sections import fits_section
 
 __version__ = "0.1.0"

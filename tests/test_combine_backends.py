@@ -268,6 +268,32 @@ def test_first_calls_run_on_numpy_while_a_background_process_compiles(tmp_path):
 
 
 @needs_numba
+def test_a_fresh_process_uses_kernels_cached_by_an_earlier_one_from_its_first_call(tmp_path):
+    """numba's cache already holds the kernels: no background compilation, no numpy engine."""
+    cache = str(tmp_path / "cache")
+    logging_off = 'logging.getLogger("course_utils.combine").setLevel(logging.INFO)\n'
+    fresh_python(logging_off + "course_utils.combining.prepare_kernels(np.uint16)\n"
+                 "import course_utils.combining\n", NUMBA_CACHE_DIR=cache)
+    code = """
+import os
+u16 = np.round(np.random.default_rng(1).normal(817, 4, size=(9, 40, 50))).astype(np.uint16)
+course_utils.combine(u16, clip="pixel")
+course_utils.combine(u16, method="mean", clip="frame")
+children = [p for p in os.listdir("/proc") if p.isdigit()
+            and open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1] == str(os.getpid())]
+print(json.dumps({"children": len(children)}))
+course_utils.combine(u16.astype(np.float32), clip="pixel")  # not cached: numpy, compiling
+"""
+    report = fresh_python(code, NUMBA_CACHE_DIR=cache)
+    assert [r.get("engine") for r in report[:2]] == ["numba", "numba"]
+    assert report[2] == {"children": 0}
+    assert report[3]["engine"] == "numpy"
+    # Another cache (another folder, or changed kernels): compiled again, in the background.
+    report = fresh_python(code, NUMBA_CACHE_DIR=str(tmp_path / "other"))
+    assert [r.get("engine") for r in report[:2]] == ["numpy", "numpy"]
+
+
+@needs_numba
 def test_prepare_kernels_returns_when_combine_runs_on_them(engines):
     assert prepare_kernels(np.int16) == "numba"
     engines.clear()

@@ -19,7 +19,7 @@ from astropy.io import fits
 from engines import backend  # noqa: F401  (every test runs on both engines)
 
 from course_utils import combine
-from course_utils.fits_frames import read_stack
+from course_utils import read_stack
 
 
 def write_frames(folder: Path, stack: np.ndarray, prefix: str = "b") -> list[Path]:
@@ -86,8 +86,14 @@ def test_read_stack_by_extension_name_and_index(tmp_path):
         fits.HDUList([fits.PrimaryHDU(), image]).writeto(paths[-1])
     np.testing.assert_array_equal(read_stack(paths, hdu="SCI")[:, 0, 0], [0, 1])
     np.testing.assert_array_equal(read_stack(paths, hdu=1)[:, 0, 0], [0, 1])
+    np.testing.assert_array_equal(read_stack(paths)[:, 0, 0], [0, 1])  # the first image HDU
     with pytest.raises(ValueError, match=r"e0\.fits.*HDU 0.*no image data"):
-        read_stack(paths)  # the primary HDU is empty
+        read_stack(paths, hdu=0)  # the primary HDU is empty
+    empty = tmp_path / "empty.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(
+        [fits.Column(name="a", format="E", array=np.zeros(2))])]).writeto(empty)
+    with pytest.raises(ValueError, match=r"empty\.fits.*no image data in any of its 2 HDU"):
+        read_stack([empty])
     with pytest.raises(ValueError, match=r"no HDU 'DARK'"):
         read_stack(paths, hdu="DARK")
 

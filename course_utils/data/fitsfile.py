@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from ..fits_frames import offset16_from_unsigned
+from ..combining.fits_frames import offset16_from_unsigned
 
 __all__ = ["uint16_header", "write_uint16_fits", "fits_bytes"]
 

@@ -1,4 +1,4 @@
-"""The numerical engine of :func:`course_utils.combine` (private).
+"""The clipping maths of :func:`course_utils.combine`: astropy's bounds, per pixel and per frame.
 
 Sigma clipping, giving the bounds of the fast path of
 :func:`astropy.stats.sigma_clip` with string ``cenfunc``/``stdfunc`` (its C
@@ -15,8 +15,7 @@ routine ``compute_sigma_clipped_bounds``), in two forms:
   ``clip='frame'``), from a histogram for 8- and 16-bit integer frames
   (exact integer arithmetic) or from one sorted copy of the frame.
 
-and the tile kernels (:class:`PlainKernel`, :class:`PixelKernel`,
-:class:`FrameKernel`) that combine a tile's pixels with them.
+The tile kernels of the numpy engine that use them are in :mod:`.tiles`.
 
 What astropy's string-function fast path does, for each sample
 -----------------------------------------------------------------
@@ -61,7 +60,7 @@ import numpy as np
 from .model import (MAD_TO_STD, float_sum_errors, pair_stats, rounding_tolerance, sigma_bounds,
                     sums_stats)
 
-__all__ = ["ClipParams", "PlainKernel", "PixelKernel", "FrameKernel", "frame_bounds"]
+__all__ = ["ClipParams", "astropy_bounds", "apply_bounds", "clip_sorted_rows", "clip_unsorted_rows", "frame_bounds", "row_count"]
 
 _EPS = 2.0**-52
 
@@ -87,7 +86,11 @@ class ClipParams(NamedTuple):
 
 
 def astropy_bounds(values: np.ndarray, p: ClipParams, axis) -> tuple[np.ndarray, np.ndarray]:
-    """astropy's own bounds (the reference, used for ambiguous samples only)."""
+    """astropy's own bounds (the reference, used for ambiguous samples only).
+
+    A NaN bound (an overflow of astropy's statistics) becomes -inf or +inf:
+    astropy keeps every value on that side, as these do.
+    """
     from astropy.stats import sigma_clip
 
     with warnings.catch_warnings():
@@ -103,7 +106,11 @@ def astropy_bounds(values: np.ndarray, p: ClipParams, axis) -> tuple[np.ndarray,
             masked=False,
             return_bounds=True,
         )
-    return np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
+    # A bound astropy computes as NaN (statistics beyond float64's range) rejects
+    # nothing on its side, since no comparison with NaN is true: as -inf or +inf.
+    lower = np.asarray(lower, dtype=np.float64)
+    upper = np.asarray(upper, dtype=np.float64)
+    return np.where(np.isnan(lower), -np.inf, lower), np.where(np.isnan(upper), np.inf, upper)
 
 
 # ---------------------------------------------------------------------------
@@ -157,7 +164,7 @@ def _kth_distance(at, lo, hi, centre, k):
 
 
 def _tolerance(p: ClipParams, k, s1, s2, ref, std, centre, ends, float_sums: bool):
-    """The numerical model's tolerance (:func:`course_utils._engines.model.rounding_tolerance`).
+    """The numerical model's tolerance (:func:`course_utils.combining.model.rounding_tolerance`).
 
     ``ends()`` gives the first and last values of the runs, whose distance
     to ``ref`` bounds the magnitudes summed when there is no ``s2``.
@@ -194,12 +201,14 @@ def _bounds(p: ClipParams, at, lo, hi, ref, s1, s2, float_sums: bool = True):
     """
     k = hi - lo
     if p.use_median or p.use_mad_std:
-        median = 0.5 * (at(lo + (k - 1) // 2) + at(lo + k // 2))
+        upper_mid = at(lo + k // 2)
+        with np.errstate(over="ignore"):  # (an odd count's median is its middle value, as astropy's)
+            median = np.where(k % 2 == 1, upper_mid, 0.5 * (at(lo + (k - 1) // 2) + upper_mid))
     if p.use_mad_std:
-        mad = 0.5 * (
-            _kth_distance(at, lo, hi, median, (k + 1) // 2)
-            + _kth_distance(at, lo, hi, median, k // 2 + 1)
-        )
+        high_mad = _kth_distance(at, lo, hi, median, k // 2 + 1)
+        with np.errstate(over="ignore"):  # (odd counts: the middle distance itself)
+            mad = np.where(k % 2 == 1, high_mad,
+                           0.5 * (_kth_distance(at, lo, hi, median, (k + 1) // 2) + high_mad))
         std = mad * MAD_TO_STD
     if p.exact_stats:
         lower, upper = sigma_bounds(median, std, p.sigma_lower, p.sigma_upper)
@@ -282,7 +291,7 @@ def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def _row_count(hits: np.ndarray) -> np.ndarray:
+def row_count(hits: np.ndarray) -> np.ndarray:
     """Number of True per row of a 2-D boolean array."""
     # A float32 matrix-vector product counts faster than a boolean sum over
     # short rows, and exactly (counts are far below 2**24).
@@ -292,7 +301,7 @@ def _row_count(hits: np.ndarray) -> np.ndarray:
 
 def _count_below(values: np.ndarray, bound: np.ndarray, inclusive: bool) -> np.ndarray:
     """Per row, how many values are ``< bound`` (``<=`` if inclusive); NaN never counts."""
-    return _row_count(values <= bound[:, None] if inclusive else values < bound[:, None])
+    return row_count(values <= bound[:, None] if inclusive else values < bound[:, None])
 
 
 class _Ends:
@@ -357,15 +366,15 @@ class _Ends:
         """Per row, how many values are < bound (<= if inclusive), over the whole row."""
         J, n, short = self.J, self.n[rows], self.short[rows]
         if inclusive:  # n - #(x > bound), from the tail
-            beyond = _row_count(self.tail[rows] > bound[:, None])
+            beyond = row_count(self.tail[rows] > bound[:, None])
             count = n - beyond
             more = (beyond == J) & ~short
             if more.any():
                 more[more] = self.at(n[more] - J - 1, rows[more]) > bound[more]
             if short.any():
-                count[short] = _row_count(self.head[rows[short]] <= bound[short, None])
+                count[short] = row_count(self.head[rows[short]] <= bound[short, None])
         else:  # from the head
-            count = _row_count(self.head[rows] < bound[:, None])
+            count = row_count(self.head[rows] < bound[:, None])
             more = (count == J) & ~short
             if more.any():
                 more[more] = self.at(J, rows[more]) < bound[more]
@@ -754,12 +763,13 @@ def _scalar_bounds(sample, lo: int, hi: int, p: ClipParams) -> tuple[float, floa
     """Scalar version of :func:`_bounds` for one sorted sample."""
     k = hi - lo
     if p.use_median or p.use_mad_std:
-        median = 0.5 * (sample.value(lo + (k - 1) // 2) + sample.value(lo + k // 2))
+        median = sample.value(lo + k // 2)  # an odd count's: the middle value, as astropy's
+        if k % 2 == 0:
+            median = 0.5 * (sample.value(lo + k // 2 - 1) + median)
     if p.use_mad_std:
-        mad = 0.5 * (
-            _kth_distance_scalar(sample, lo, hi, median, (k + 1) // 2)
-            + _kth_distance_scalar(sample, lo, hi, median, k // 2 + 1)
-        )
+        mad = _kth_distance_scalar(sample, lo, hi, median, k // 2 + 1)
+        if k % 2 == 0:  # (odd counts: the middle distance itself)
+            mad = 0.5 * (_kth_distance_scalar(sample, lo, hi, median, k // 2) + mad)
         std = mad * MAD_TO_STD
     exact = p.exact_stats or k <= 2
     if not p.exact_stats:
@@ -810,10 +820,10 @@ def frame_bounds(frame: np.ndarray, p: ClipParams, chunk_pixels: int = 1 << 16,
     values' bit patterns (``np.bincount(frame.view(unsigned))``).
     """
     with np.errstate(over="ignore", invalid="ignore"):  # overflows: astropy settles
-        return _frame_bounds(frame, p, chunk_pixels, counts)
+        return _clip_frame(frame, p, chunk_pixels, counts)
 
 
-def _frame_bounds(frame, p: ClipParams, chunk_pixels: int, counts) -> tuple[float, float]:
+def _clip_frame(frame, p: ClipParams, chunk_pixels: int, counts) -> tuple[float, float]:
     if frame.dtype.kind in "ui" and frame.dtype.itemsize <= 2:
         sample = _HistogramSample(frame, chunk_pixels, counts)
     else:
@@ -842,302 +852,3 @@ def _frame_bounds(frame, p: ClipParams, chunk_pixels: int, counts) -> tuple[floa
         low, up = astropy_bounds(frame[np.newaxis], p, axis=(1, 2))
         return float(low[0]), float(up[0])
     return lower, upper
-
-
-# ---------------------------------------------------------------------------
-# Tile kernels: combine the pixels of a tile
-# ---------------------------------------------------------------------------
-#
-# combine() fills a tile buffer ``b`` (pixels, N), one pixel per row, chunk by
-# chunk, calling ``prepare(b[a:z], a, z)`` on each chunk as soon as it is
-# copied (while it is in the CPU's cache: sorting, sums), then
-# ``finish(b, block, want_mask)`` once for the tile, which returns the
-# combined values, the counts of kept values and the rejection mask block.
-
-#: Values converted to float64 at a time when summing rows.
-_BLOCK_VALUES = 1 << 16
-
-
-def _row_sums(b: np.ndarray, ref: np.ndarray | None, squares: bool):
-    """Per row: sums of ``x - ref`` (and of squares) over the non-NaN values, in float64."""
-    rows, width = b.shape
-    s1 = np.empty(rows)
-    s2 = np.empty(rows) if squares else None
-    step = max(1, _BLOCK_VALUES // width)
-    for a in range(0, rows, step):
-        z = min(rows, a + step)
-        x = b[a:z].astype(np.float64)
-        if ref is not None:
-            x -= ref[a:z, None]
-        if b.dtype.kind == "f":
-            np.nan_to_num(x, copy=False, nan=0.0)
-        s1[a:z] = np.einsum("ij->i", x)
-        if squares:
-            s2[a:z] = np.einsum("ij,ij->i", x, x)
-    return s1, s2
-
-
-def _missing_to_nan(b: np.ndarray) -> np.ndarray | None:
-    """Turn inf into NaN in a float chunk; valid values per row, or None if all are."""
-    if b.dtype.kind != "f":
-        return None
-    finite = np.isfinite(b)
-    if finite.all():
-        return None
-    b[~finite] = np.nan
-    return np.count_nonzero(finite, axis=1)
-
-
-def _middle(b: np.ndarray, lo, k):
-    """Median of the sorted runs ``[lo, lo + k)`` of the rows of ``b`` (NaN where k == 0)."""
-    flat = b.reshape(-1)
-    # An empty run may start past the row's end (every value below the
-    # lower bound): read a value of its own row instead, unused.
-    base = np.arange(b.shape[0], dtype=np.intp) * b.shape[1] + np.where(k > 0, lo, 0)
-    k1 = np.maximum(k, 1)
-    lower_mid = flat[base + (k1 - 1) // 2].astype(np.float64)
-    upper_mid = flat[base + k1 // 2].astype(np.float64)
-    with np.errstate(invalid="ignore", over="ignore"):
-        # An odd count's median is its middle value (no overflow next to 1e308).
-        med = np.where(k1 % 2 == 1, upper_mid, 0.5 * (lower_mid + upper_mid))
-    med[k == 0] = np.nan
-    return med
-
-
-def _middle_rows(b: np.ndarray, rows: np.ndarray, lo, k):
-    """Median of the sorted runs ``[lo, lo + k)`` of some rows of ``b``."""
-    flat = b.reshape(-1)
-    base = rows * b.shape[1] + np.where(k > 0, lo, 0)  # (see _middle)
-    k1 = np.maximum(k, 1)
-    upper_mid = flat[base + k1 // 2].astype(np.float64)
-    with np.errstate(over="ignore"):
-        med = np.where(k1 % 2 == 1, upper_mid,
-                       0.5 * (flat[base + (k1 - 1) // 2].astype(np.float64) + upper_mid))
-    return np.where(k > 0, med, np.nan)
-
-
-def _mean(total, k):
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / k
-    return np.where(k > 0, mean, np.nan)
-
-
-def _nonfinite(blocks, shape):
-    """Mask of the NaN/inf values of a block of every frame, shape (N, rows, cols)."""
-    mask = np.zeros(shape, dtype=bool)
-    for i, blk in enumerate(blocks):
-        if blk.dtype.kind == "f":
-            np.logical_not(np.isfinite(blk), out=mask[i])
-    return mask
-
-
-class _KeptValues:
-    """What the plain and per-frame kernels share: combining the values they kept.
-
-    ``prepare`` leaves either the running sums of the kept values
-    (``total``, for the mean) or the rows sorted with the kept values first
-    (for the median); ``counts`` holds how many were kept.
-    """
-
-    def combined(self, b) -> np.ndarray:
-        if self.method == "mean":
-            return _mean(self.total, self.counts)
-        return _middle(b, 0, self.counts)
-
-
-class PlainKernel(_KeptValues):
-    """No clipping: NaN-aware median or mean of every pixel."""
-
-    def __init__(self, src, method: str):
-        self.src, self.method = src, method
-
-    def start(self, m: int) -> None:
-        self.counts = np.full(m, self.src.n, dtype=np.intp)
-        if self.method == "mean":
-            self.total = np.empty(m)
-
-    def prepare(self, b, a, z, block):
-        n = _missing_to_nan(b)
-        if n is not None:
-            self.counts[a:z] = n
-        if self.method == "mean":
-            self.total[a:z] = _row_sums(b, None, squares=False)[0]  # no sort needed
-        else:
-            b.sort(axis=1)
-
-    def finish(self, b, block, want_mask):
-        rejected = None
-        if want_mask:
-            r0, r1, c0, c1 = block
-            rejected = _nonfinite(self.src.blocks(*block), (self.src.n, r1 - r0, c1 - c0))
-        return self.combined(b), self.counts, rejected
-
-
-class PixelKernel:
-    """clip='pixel': sort each pixel's values, then clip the sorted rows.
-
-    For 8/16-bit integers combined by their mean with a mean centre and the
-    standard deviation (ccdproc's clipping), sorting waits: iteration 1
-    needs only sums and extremes, and only the rows it changes get sorted.
-    """
-
-    def __init__(self, src, method: str, params: ClipParams):
-        self.src, self.method, self.params = src, method, params
-        self.integer = src.dtype.kind in "ui"
-        # 8/16-bit integers: sums are exact without a shift while N**2 *
-        # max|x|**2 stays below 2**53; otherwise shift by a middle value.
-        self.shift = not (src.dtype.kind in "ui" and src.dtype.itemsize <= 2 and src.n <= 1400)
-        self.want_sum = method == "mean"
-        self.sums = params.needs_sums or self.want_sum
-        self.lazy = self.want_sum and not self.shift and not params.use_median and not params.use_mad_std
-
-    def start(self, m: int) -> None:
-        self.n = np.full(m, self.src.n, dtype=np.intp)
-        self.missing = False
-        self.ref = np.zeros(m)
-        if self.sums:
-            self.s1 = np.empty(m)
-            self.s2 = None if self.params.use_mad_std else np.empty(m)
-        if self.lazy:
-            self.xmin = np.empty(m)
-            self.xmax = np.empty(m)
-
-    def prepare(self, b, a, z, block):
-        if self.lazy:  # integers: no missing values, no shift
-            self.xmin[a:z], self.xmax[a:z] = self.src.extremes(block)
-            self.s1[a:z], self.s2[a:z] = _row_sums(b, None, True)
-            return
-        n = _missing_to_nan(b)
-        b.sort(axis=1)
-        width = b.shape[1]
-        if n is not None:
-            self.missing = True
-            self.n[a:z] = n
-        if self.shift:
-            if n is None:
-                self.ref[a:z] = b[:, (width - 1) // 2]
-            else:
-                middle = np.arange(z - a) * width + np.maximum(n - 1, 0) // 2
-                self.ref[a:z] = np.where(n > 0, b.reshape(-1)[middle], 0.0)
-        if self.sums:
-            s1, s2 = _row_sums(b, self.ref[a:z] if self.shift else None, self.s2 is not None)
-            self.s1[a:z] = s1
-            if s2 is not None:
-                self.s2[a:z] = s2
-
-    def finish(self, b, block, want_mask):
-        p = self.params
-        ref = self.ref if self.shift else None
-        s1 = self.s1 if self.sums else None
-        s2 = self.s2 if self.sums else None
-        if self.lazy:
-            res = clip_unsorted_rows(b, s1, s2, self.xmin, self.xmax, p, want_sum=True)
-        else:
-            res = clip_sorted_rows(b, self.n if self.missing else None, ref, s1, s2, p,
-                                   self.integer, want_sum=self.want_sum)
-        lo, hi, lower, upper, total = res.lo, res.hi, res.lower, res.upper, res.sum
-        ambiguous = np.flatnonzero(res.ambiguous)
-        step = max(1, _BLOCK_VALUES // b.shape[1])
-        for start in range(0, ambiguous.size, step):
-            # A value within rounding of a bound: take astropy's own bounds.
-            idx = ambiguous[start : start + step]
-            low, up = astropy_bounds(self.src.pixels(block, idx), p, axis=1)
-            lo_a, hi_a, total_a = apply_bounds(b[idx], None if ref is None else ref[idx], low, up,
-                                               self.want_sum)
-            lo[idx], hi[idx], lower[idx], upper[idx] = lo_a, hi_a, low, up
-            if self.want_sum:
-                total[idx] = total_a
-        kept = hi - lo
-        if self.want_sum:
-            result = _mean(total if ref is None else total + kept * ref, kept)
-        elif res.median is not None:
-            # Rows that kept all their values: the median of iteration 1.
-            result = res.median.copy()
-            if self.missing:
-                result[kept == 0] = np.nan
-            redo = np.union1d(res.active, ambiguous)
-            result[redo] = _middle_rows(b, redo, lo[redo], kept[redo])
-        else:
-            result = _middle(b, lo, kept)
-        rejected = None
-        if want_mask:
-            r0, r1, c0, c1 = block
-            shape = (r1 - r0, c1 - c0)
-            lower, upper = lower.reshape(shape), upper.reshape(shape)
-            blocks = self.src.blocks(*block)
-            rejected = _nonfinite(blocks, (self.src.n,) + shape)
-            for i, blk in enumerate(blocks):
-                rejected[i] |= blk < lower
-                rejected[i] |= blk > upper
-        return result, kept, rejected
-
-
-def _thresholds(lower: np.ndarray, upper: np.ndarray, dtype: np.dtype):
-    """Per-frame bounds in the tile's own type, for exact comparisons.
-
-    For every finite value ``x`` of ``dtype``: ``lower <= x`` exactly when
-    ``lo <= x``, and ``x <= upper`` exactly when ``x <= hi``; ±inf never
-    pass. ``empty`` marks frames whose interval holds no value (and frames
-    without finite values, whose bounds are NaN).
-    """
-    empty = np.isnan(lower) | np.isnan(upper)
-    lower = np.where(empty, 0.0, lower)
-    upper = np.where(empty, 0.0, upper)
-    if dtype.kind in "ui":
-        info = np.iinfo(dtype)
-        lo, hi = np.ceil(lower), np.floor(upper)
-        empty |= (lo > hi) | (lo > info.max) | (hi < info.min)
-        return (np.clip(lo, info.min, info.max).astype(dtype),
-                np.clip(hi, info.min, info.max).astype(dtype), empty)
-    finfo = np.finfo(dtype)
-    with np.errstate(over="ignore"):
-        lo = lower.astype(dtype)
-        hi = upper.astype(dtype)
-    lo = np.where(lo < lower, np.nextafter(lo, dtype.type(np.inf)), lo)  # round up
-    hi = np.where(hi > upper, np.nextafter(hi, dtype.type(-np.inf)), hi)  # round down
-    lo = np.clip(lo, finfo.min, finfo.max).astype(dtype)
-    hi = np.clip(hi, finfo.min, finfo.max).astype(dtype)
-    return lo, hi, empty | (lo > hi)
-
-
-class FrameKernel(_KeptValues):
-    """clip='frame': keep the values inside their own frame's bounds."""
-
-    def __init__(self, src, method: str, lower: np.ndarray, upper: np.ndarray, want_mask: bool):
-        self.src, self.method = src, method
-        self.lower, self.upper = lower, upper
-        self.want_mask = want_mask
-        self.cache = {}
-
-    def start(self, m: int) -> None:
-        self.counts = np.empty(m, dtype=np.intp)
-        if self.method == "mean":
-            self.total = np.empty(m)
-        if self.want_mask:
-            self.keep = np.empty((m, self.src.n), dtype=bool)
-
-    def prepare(self, b, a, z, block):
-        if b.dtype not in self.cache:
-            self.cache[b.dtype] = _thresholds(self.lower, self.upper, b.dtype)
-        lo, hi, empty = self.cache[b.dtype]
-        keep = (b >= lo) & (b <= hi)  # NaN and inf: False
-        if empty.any():
-            keep[:, empty] = False
-        self.counts[a:z] = _row_count(keep)
-        if self.want_mask:
-            self.keep[a:z] = keep
-        np.logical_not(keep, out=keep)
-        if self.method == "mean":
-            np.copyto(b, 0, where=keep)
-            self.total[a:z] = _row_sums(b, None, squares=False)[0]
-        else:
-            fill = np.inf if b.dtype.kind == "f" else np.iinfo(b.dtype).max
-            np.copyto(b, fill, where=keep)
-            b.sort(axis=1)  # the rejected values sort after every kept one
-
-    def finish(self, b, block, want_mask):
-        rejected = None
-        if want_mask:
-            r0, r1, c0, c1 = block
-            rejected = ~self.keep.T.reshape(self.src.n, r1 - r0, c1 - c0)
-        return self.combined(b), self.counts, rejected

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import os
 
-from . import warmup as _warmup
-from .clip import ClipParams
-from .numba_engine import _kernels_state, _load_kernels
+from . import warmup
+from .clipping import ClipParams
+from .numba_engine import jit_disabled, kernels_error, load_kernels
 
 #: Environment variable read when backend="auto": auto, numba or numpy.
 BACKEND_ENV = "COURSE_UTILS_BACKEND"
 _BACKENDS = ("auto", "numba", "numpy")
 
-def _backend(backend) -> str:
+
+def chosen_backend(backend) -> str:
     """The validated backend, with "auto" replaced by the environment's choice."""
     if not (isinstance(backend, str) and backend in _BACKENDS):
         raise ValueError(f"backend={backend!r} is not supported; use one of {_BACKENDS}")
@@ -32,23 +33,25 @@ def _backend(backend) -> str:
     return backend
 
 
-def _kernels_for(backend: str, clip, params: ClipParams, kind: tuple[str, str]):
+def kernels_for(backend: str, clip, params: ClipParams, kind: tuple[str, str]):
     """The numba kernels to use (backend "auto" or "numba"), or None for the numpy engine.
 
     With "auto", a kernel that is not compiled yet is compiled in a
-    background process (:mod:`course_utils._engines.warmup`) while this call uses
+    background process (:mod:`course_utils.combining.warmup`) while this call uses
     the numpy engine; "numba" waits for such a process, then compiles (or
     loads from numba's cache) in this one.
     """
     if backend == "numpy" or (backend == "auto" and clip == "pixel" and params.use_mad_std):
         return None  # (no kernel for mad_std per pixel: numba is not even imported)
-    if backend == "auto" and _warmup.status(kind) == "compiling":
+    if jit_disabled():
+        return None  # uncompiled kernels are not the kernels: the numpy engine (logged by combine)
+    if backend == "auto" and warmup.status(kind) == "compiling":
         return None
     if backend == "numba":
-        _warmup.claim(kind)  # unqueue it, or wait for its background process
-    kernels = _load_kernels()
+        warmup.claim(kind)  # unqueue it, or wait for its background process
+    kernels = load_kernels()
     if kernels is None and backend == "numba":
-        error = _kernels_state["error"]
+        error = kernels_error()
         raise ImportError(
             f"The numba engine of combine() (backend='numba', or {BACKEND_ENV}=numba) needs "
             f"numba, which could not be imported ({type(error).__name__}: {error}). Install it "

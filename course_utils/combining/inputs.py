@@ -1,12 +1,13 @@
-"""The front door of :func:`course_utils.combine` (private): every input, one form.
+"""Every input of :func:`course_utils.combine` in one form, before any engine sees it.
 
 :func:`canonical` turns whatever the caller passed into :class:`Canonical`
 frames, before any engine sees them; the engines handle that one form only.
 The rules (also stated in combine()'s docstring):
 
-* **File names** (a list or tuple of str/`os.PathLike`, or an array of
-  strings such as an astropy ``Column``): read with
-  :func:`course_utils.fits_frames.read_stack`.
+* **File names** (a list or tuple of str, bytes or `os.PathLike`, or an
+  array of strings such as an astropy ``Column``): read with
+  :func:`.fits_frames.read_stack` (``hdu``: the HDU that holds the image;
+  None, the first one with an image).
 * **Masks** (`numpy.ma.MaskedArray`, or the ``mask`` of ``CCDData`` and
   other ``NDData``): masked values are excluded, exactly as NaN is: the
   frame becomes floating point (float32 for data of up to 16 bits, float64
@@ -139,16 +140,16 @@ def _is_names(frames) -> bool:
     if isinstance(frames, np.ndarray):  # names come as a 1-D array (or Column)
         return frames.ndim == 1 and frames.dtype.kind in "SU" or frames.ndim == 1 and (
             frames.dtype.kind == "O" and frames.size > 0
-            and all(isinstance(p, (str, os.PathLike)) for p in frames.ravel()))
+            and all(isinstance(p, (str, bytes, os.PathLike)) for p in frames.ravel()))
     if not frames:
         return False
-    names = [isinstance(f, (str, os.PathLike)) for f in frames]
+    names = [isinstance(f, (str, bytes, os.PathLike)) for f in frames]
     if any(names) and not all(names):
         raise TypeError("frames mixes FITS paths with other things; pass only paths or only arrays")
     return all(names)
 
 
-def canonical(frames, progress: bool | None = None) -> Canonical:
+def canonical(frames, progress: bool | None = None, hdu: int | str | None = None) -> Canonical:
     """Turn combine()'s ``frames`` argument into :class:`Canonical` frames.
 
     Examples
@@ -157,9 +158,9 @@ def canonical(frames, progress: bool | None = None) -> Canonical:
     >>> c.frames.dtype, c.frames[0].tolist(), c.out_dtype
     (dtype('float32'), [[1.0, nan]], dtype('float32'))
     """
-    if isinstance(frames, (str, os.PathLike)):
+    if isinstance(frames, (str, bytes, os.PathLike)):
         raise ValueError(
-            f"Got a single path {str(frames)!r}; pass a list of FITS paths (or of arrays)"
+            f"Got a single path {os.fsdecode(frames)!r}; pass a list of FITS paths (or of arrays)"
         )
     if not isinstance(frames, np.ndarray) or frames.ndim == 1 and frames.dtype.kind in "SUO":
         if isinstance(frames, np.ndarray) and not _is_names(frames):
@@ -172,8 +173,10 @@ def canonical(frames, progress: bool | None = None) -> Canonical:
                 )
             frames = list(frames)
         if _is_names(frames):
-            stack = read_stack(as_paths(frames), progress=progress)
+            stack = read_stack(as_paths(frames), hdu=hdu, progress=progress)
             return Canonical(stack, out_dtype(stack.dtype), None, stack.dtype.kind in "ui")
+    if hdu is not None:
+        raise ValueError(f"hdu={hdu!r} applies to FITS file names only; the frames are arrays")
     if isinstance(frames, np.ndarray):
         whole = _unpack(frames, 0)
         return Canonical(_canonical_array(whole), out_dtype(whole.data.dtype),

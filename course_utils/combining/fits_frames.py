@@ -12,7 +12,7 @@ Examples
 --------
 >>> import numpy as np, tempfile, pathlib
 >>> from astropy.io import fits
->>> from course_utils.fits_frames import read_stack
+>>> from course_utils import read_stack
 >>> folder = pathlib.Path(tempfile.mkdtemp())
 >>> fits.PrimaryHDU(np.zeros((2, 2), dtype=np.uint16)).writeto(folder / "a.fits")
 >>> read_stack([folder / "a.fits"]).shape
@@ -28,8 +28,8 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from .progress import progress_bar
-from .sections import fits_section
+from ..progress import progress_bar
+from ..sections import fits_section
 
 __all__ = ["read_stack", "fits_section", "unsigned_from_offset16", "offset16_from_unsigned", "as_paths",
            "PathLike"]
@@ -74,6 +74,14 @@ def offset16_from_unsigned(data: np.ndarray) -> np.ndarray:
 def _image_hdu(hdul, hdu, path):
     from astropy.io import fits
 
+    image_types = (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)
+    if hdu is None:  # the first HDU with an image (extension 1 of a compressed file)
+        for h in hdul:
+            if isinstance(h, image_types) and h.header.get("NAXIS", 0) > 0:
+                return h
+        raise ValueError(
+            f"{path}: no image data in any of its {len(hdul)} HDU(s): "
+            f"{[f'{x.name} ({type(x).__name__})' for x in hdul]}")
     try:
         h = hdul[hdu]
     except (IndexError, KeyError):
@@ -81,7 +89,6 @@ def _image_hdu(hdul, hdu, path):
             f"{path}: has no HDU {hdu!r}; it has {len(hdul)} HDU(s): "
             f"{[x.name for x in hdul]}"
         ) from None
-    image_types = (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)
     if not isinstance(h, image_types) or h.header.get("NAXIS", 0) == 0:
         raise ValueError(
             f"{path}: HDU {hdu!r} ({type(h).__name__}) has no image data; "
@@ -145,18 +152,20 @@ def _check_frame(name, index, shape, dtype, out):
 
 def read_stack(
     paths: Sequence[PathLike],
-    hdu: int | str = 0,
+    hdu: int | str | None = None,
     progress: bool | None = None,
 ) -> np.ndarray:
     """Read FITS images into one ``(N, ny, nx)`` array, allocated once.
 
     Parameters
     ----------
-    paths : sequence of str or pathlib.Path
+    paths : sequence of str, bytes or pathlib.Path
         The FITS files, in the order of the stack.
-    hdu : int or str, optional
+    hdu : int, str or None, optional
         Index or name (EXTNAME) of the HDU that holds the image, the same in
-        every file. Default 0, the primary HDU.
+        every file. Default None: in each file, the first HDU with an image
+        (the primary HDU, or extension 1 of a compressed ``CompImageHDU``
+        file).
     progress : bool or None, optional
         Show a progress bar (a widget in a notebook, text on stderr
         elsewhere; see :mod:`course_utils.progress`). ``None`` (default) shows one
@@ -187,7 +196,7 @@ def read_stack(
     --------
     >>> import numpy as np, tempfile, pathlib
     >>> from astropy.io import fits
-    >>> from course_utils.fits_frames import read_stack
+    >>> from course_utils import read_stack
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> for i in range(3):
     ...     fits.PrimaryHDU(np.full((4, 5), 817 + i, dtype=np.uint16)).writeto(folder / f"b{i}.fits")
@@ -246,7 +255,8 @@ def _said(caught: list) -> str:
 def as_paths(paths) -> list[Path]:
     """File names as a list of `pathlib.Path`.
 
-    ``paths`` may be a list or tuple of str or `os.PathLike`, or an array of
+    ``paths`` may be a list or tuple of str, bytes (decoded as the file
+    system does) or `os.PathLike`, or an array of
     strings, such as an astropy ``Column`` of file names or what ccdproc's
     ``ImageFileCollection.files_filtered()`` returns.
 
@@ -255,13 +265,13 @@ def as_paths(paths) -> list[Path]:
     >>> [p.name for p in as_paths(np.array(["night1/a.fits", "night1/b.fits"]))]
     ['a.fits', 'b.fits']
     """
-    if isinstance(paths, (str, os.PathLike)):
+    if isinstance(paths, (str, bytes, os.PathLike)):
         raise ValueError("Pass a list of FITS paths, not a single path")
     if isinstance(paths, np.ndarray) and paths.dtype.kind in "SU":
-        paths = [p.decode() if isinstance(p, bytes) else str(p) for p in paths.ravel()]
+        paths = [os.fsdecode(p) if isinstance(p, bytes) else str(p) for p in paths.ravel()]
     out = []
     for p in paths:
-        if not isinstance(p, (str, os.PathLike)):
-            raise TypeError(f"Expected FITS paths (str or pathlib.Path), got {type(p).__name__}")
-        out.append(Path(p))
+        if not isinstance(p, (str, bytes, os.PathLike)):
+            raise TypeError(f"Expected FITS paths (str, bytes or pathlib.Path), got {type(p).__name__}")
+        out.append(Path(os.fsdecode(p)))
     return out

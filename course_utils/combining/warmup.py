@@ -1,6 +1,6 @@
 """Compiling the numba kernels in a background process (private).
 
-numba compiles the kernels of :mod:`course_utils._engines.kernels` on their first
+numba compiles the kernels of :mod:`course_utils.combining.kernels` on their first
 use, which takes 1.5 to 3 seconds of a 2-core machine, and a student pays
 it again in every fresh Colab runtime (numba's on-disk cache starts empty
 there). With ``backend='auto'``, :func:`course_utils.combine` does
@@ -9,6 +9,10 @@ the numpy engine (same results, a few times slower) and starts a separate
 Python process that compiles the kernel into numba's cache. Once that
 process has finished, later calls load the kernel from the cache (a few
 tenths of a second, once) and run on it.
+
+A fresh process whose numba cache already holds a kind's kernels (compiled
+by an earlier process, which left a marker file next to numba's own:
+:func:`cached`) loads them on its first call instead.
 
 A kernel is identified by its *kind*: the entry point (``'pixel'`` for
 ``clip='pixel'``, ``'plain'`` otherwise) and the name of the working type
@@ -27,18 +31,19 @@ back to the numpy engine.
 
 Examples
 --------
->>> from course_utils._engines import warmup as _warmup
+>>> from course_utils.combining import warmup as warmup
 >>> kind = ("plain", "uint16")
->>> _warmup.status(kind) in ("compiling", "ready", "in-process")  # starts it if needed
+>>> warmup.status(kind) in ("compiling", "ready", "in-process")  # starts it if needed
 True
->>> _warmup.wait(kind, timeout=120)  # True: no background compilation of it runs now
+>>> warmup.wait(kind, timeout=120)  # True: no background compilation of it runs now
 True
->>> _warmup.status(kind) in ("ready", "in-process")
+>>> warmup.status(kind) in ("ready", "in-process")
 True
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import signal
@@ -48,7 +53,7 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["TIMEOUT", "status", "claim", "wait", "mark_ready"]
+__all__ = ["TIMEOUT", "status", "claim", "wait", "mark_ready", "cached"]
 
 #: Seconds after which a background compilation is given up (and killed).
 TIMEOUT = 300.0
@@ -63,6 +68,68 @@ _state: dict = {}
 #: Kinds waiting for the one background process (FIFO).
 _queue: list = []
 _QUEUED = "queued"
+
+
+def _cache_folder() -> Path | None:
+    """The folder where numba caches the kernels of this package (None: one this module does not know).
+
+    ``NUMBA_CACHE_DIR``'s subfolder for this package's folder, or the
+    ``__pycache__`` folder next to it (numba's default when writable).
+    """
+    here = Path(__file__).resolve().parent
+    base = os.environ.get("NUMBA_CACHE_DIR", "").strip()
+    if base:  # numba's _UserProvidedCacheLocator: <dir>/<folder name>_<sha1 of the folder path>
+        return Path(base).resolve() / f"{here.name}_{hashlib.sha1(str(here).encode()).hexdigest()}"
+    folder = here / "__pycache__"
+    return folder if os.access(folder if folder.is_dir() else here, os.W_OK) else None
+
+
+def _stamp() -> str:
+    """What a cached kernel depends on: the kernel sources, numba's and Python's versions, the CPU."""
+    import platform
+    from importlib import metadata
+
+    here = Path(__file__).resolve().parent
+    parts = [sys.version, platform.machine()]
+    try:
+        parts.append(metadata.version("numba"))
+    except metadata.PackageNotFoundError:
+        parts.append("no numba")
+    for name in ("kernels.py", "model.py"):
+        info = (here / name).stat()
+        parts.append(f"{name}:{info.st_mtime_ns}:{info.st_size}")
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _marker(kind: tuple[str, str]) -> Path | None:
+    """The file that says numba's cache holds the kernels of ``kind`` (None: no known cache folder)."""
+    folder = _cache_folder()
+    if folder is None:
+        return None
+    return folder / f"course_utils-{kind[0]}-{kind[1]}-{_stamp()}.ready"
+
+
+def cached(kind: tuple[str, str]) -> bool:
+    """Whether numba's on-disk cache holds the compiled kernels of ``kind`` (as this module recorded).
+
+    Then a fresh process loads them (a few tenths of a second) rather than
+    compiling them, and combine() uses them from its first call.
+    """
+    try:
+        marker = _marker(kind)
+        return marker is not None and marker.is_file()
+    except OSError:
+        return False
+
+
+def _record_cached(kind: tuple[str, str]) -> None:
+    """Note that numba's cache now holds ``kind`` (quietly nothing if it cannot be written)."""
+    try:
+        marker = _marker(kind)
+        if marker is not None and not marker.is_file() and marker.parent.is_dir():
+            marker.touch()
+    except OSError:
+        pass
 
 
 class _Job:
@@ -85,6 +152,8 @@ class _Job:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             code = self.proc.wait()
+        if code == 0:
+            _record_cached(self.kind)
         with _lock:
             if _state.get(self.kind) is self:
                 _state[self.kind] = _READY if code == 0 else _IN_PROCESS
@@ -124,7 +193,7 @@ def _command(kind: tuple[str, str]) -> list[str]:
     # that it compiles these very files (numba's cache is keyed by them).
     root = Path(__file__).resolve().parents[package.count(".") + 1]
     code = (f"import sys; sys.path.insert(0, sys.argv[1]); "
-            f"from {package}.warmup import _main; _main(sys.argv[2], sys.argv[3])")
+            f"from {package}.warmup import main; main(sys.argv[2], sys.argv[3])")
     return [sys.executable, "-c", code, str(root), *kind]
 
 
@@ -173,6 +242,8 @@ def status(kind: tuple[str, str], start: bool = True) -> str:
     _check(kind)
     with _lock:
         state = _state.get(kind)
+        if state is None and cached(kind):  # compiled by an earlier process: load it
+            state = _state[kind] = _READY
         if state is None:
             if not start:
                 return "idle"
@@ -243,9 +314,11 @@ def mark_ready(kind: tuple[str, str]) -> None:
         if state == _QUEUED:
             _queue.remove(kind)
         _state[kind] = _READY
+    if state != _READY:
+        _record_cached(kind)
 
 
-def _main(entry: str, work: str) -> None:
+def main(entry: str, work: str) -> None:
     """Body of the background process: compile one kind of kernel into numba's cache.
 
     It stops itself after :data:`TIMEOUT` seconds (SIGALRM, whose default

@@ -1,7 +1,7 @@
 """The frames of one combine() call, as both engines read them (private).
 
-:class:`_Frames` holds the canonical frames (see :mod:`course_utils._inputs`)
-as a 3-D stack or a list of 2-D frames; :func:`_tiles` cuts an image into
+:class:`Frames` holds the canonical frames (see :mod:`course_utils.combining.inputs`)
+as a 3-D stack or a list of 2-D frames; :func:`tile_blocks` cuts an image into
 blocks of whole rows or pieces of a row.
 """
 
@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .clip import ClipParams
+from .clipping import ClipParams
 
 #: Smallest working memory combine() will plan with, in bytes.
 MIN_MEMORY = 4 * 2**20
@@ -38,7 +38,7 @@ class Outputs(NamedTuple):
     mask: np.ndarray | None
 
 
-class _Frames:
+class Frames:
     """N frames of one shape, as a 3-D array or a list of 2-D arrays."""
 
     def __init__(self, frames):
@@ -121,7 +121,7 @@ class _Frames:
         return out
 
 
-def _work_dtype(dtype: np.dtype) -> np.dtype:
+def work_dtype(dtype: np.dtype) -> np.dtype:
     """Type of the sorted tiles: exact for the input, as small as possible."""
     if dtype.kind in "ui" and dtype.itemsize <= 2:
         return dtype  # sorted as integers: faster, and no NaN to handle
@@ -130,7 +130,7 @@ def _work_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float64)
 
 
-def _tiles(ny: int, nx: int, pixels: int):
+def tile_blocks(ny: int, nx: int, pixels: int):
     """Blocks (r0, r1, c0, c1) of about ``pixels`` pixels: whole rows, or pieces of a row."""
     if nx <= pixels:
         step = max(1, pixels // max(nx, 1))
@@ -142,7 +142,7 @@ def _tiles(ny: int, nx: int, pixels: int):
                 yield r, r + 1, c0, min(nx, c0 + pixels)
 
 
-def _cpus() -> int:
+def cpus() -> int:
     """CPUs this process may run on."""
     try:
         return len(os.sched_getaffinity(0))

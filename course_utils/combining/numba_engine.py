@@ -2,25 +2,51 @@
 
 :class:`_NumbaRun` cuts the image into blocks that threads take in turn,
 runs the compiled kernels (:mod:`.kernels`, imported only when first
-needed: :func:`_load_kernels`) and hands the pixels they flag to the numpy
+needed: :func:`load_kernels`) and hands the pixels they flag to the numpy
 engine. :func:`compile_kind` compiles one kind of kernel (what the
 background process of :mod:`.warmup` runs).
 """
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 
-from .clip import ClipParams
-from .frames import MIN_MEMORY, Job, Outputs, _cpus, _Frames, _tiles
-from .numpy_engine import _frame_bounds, _run_numpy
+from .clipping import ClipParams
+from .frames import MIN_MEMORY, Job, Outputs, cpus, Frames, tile_blocks
+from .numpy_engine import all_frame_bounds, run_numpy
 
 # The numba kernels, imported once, on first need: {"module": ..., "error": ...}.
 _kernels_state: dict = {}
 
 
-def _load_kernels():
-    """The module of numba kernels, or None when numba is missing or unusable."""
+def jit_disabled() -> bool:
+    """Whether numba's JIT is switched off (``NUMBA_DISABLE_JIT``, or ``numba.config.DISABLE_JIT``).
+
+    Then numba runs the kernels as plain Python, whose arithmetic (Python
+    floats and wrapping integers instead of the compiled types) does not
+    give the kernels' results, and a thousand times slower: combine() then
+    uses the numpy engine, and logs why. Read without importing numba.
+    """
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        try:
+            return bool(numba.config.DISABLE_JIT)
+        except Exception:  # noqa: BLE001  (a numba that is not usable: the environment decides)
+            pass
+    value = os.environ.get("NUMBA_DISABLE_JIT", "").strip()
+    try:
+        return bool(int(value)) if value else False
+    except ValueError:  # numba itself would refuse such a value
+        return False
+
+
+def load_kernels():
+    """The module of numba kernels, or None when numba is missing, unusable or its JIT is off."""
+    if jit_disabled():
+        return None
     if not _kernels_state:
         import importlib
 
@@ -33,6 +59,13 @@ def _load_kernels():
         else:
             _kernels_state.update(module=module, error=None)
     return _kernels_state["module"]
+
+
+def kernels_error() -> Exception | None:
+    """Why :func:`load_kernels` gives None (after it was called), or None."""
+    if jit_disabled():
+        return RuntimeError("numba's JIT is disabled (NUMBA_DISABLE_JIT=1)")
+    return _kernels_state.get("error")
 
 
 #: Threads running the numba kernels (at most; never more than the CPUs).
@@ -59,8 +92,8 @@ def _numba_work(dtype: np.dtype) -> tuple[np.dtype, float]:
     return np.dtype(np.float64), 0.0
 
 
-def _kind(clip, dtype: np.dtype) -> tuple[str, str]:
-    """The kind of numba kernel (:mod:`course_utils._engines.warmup`) a call needs."""
+def kernel_kind(clip, dtype: np.dtype) -> tuple[str, str]:
+    """The kind of numba kernel (:mod:`course_utils.combining.warmup`) a call needs."""
     return ("pixel" if clip == "pixel" else "plain", _numba_work(dtype)[0].name)
 
 
@@ -74,7 +107,7 @@ class _NumbaRun:
     directly, a staging copy of the block's values in the working type.
     """
 
-    def __init__(self, kernels, src: _Frames, job: Job, outputs: Outputs, budget: float):
+    def __init__(self, kernels, src: Frames, job: Job, outputs: Outputs, budget: float):
         method, clip, params, lower, upper = job.method, job.clip, job.params, job.lower, job.upper
         self.job = job
         self.k, self.src, self.method, self.clip, self.params = kernels, src, method, clip, params
@@ -96,7 +129,7 @@ class _NumbaRun:
             and stack.flags.c_contiguous and stack.flags.aligned and stack.flags.writeable
         )
         self.flat_src = stack.reshape(n, -1) if self.direct else None
-        self.threads = max(1, min(_NUMBA_THREADS, _cpus()))
+        self.threads = max(1, min(_NUMBA_THREADS, cpus()))
         # Working memory: at most a quarter of the budget for the threads'
         # buffers (the rest is for the pixels the numpy engine may have to
         # settle), half of it for the tile and its scratch (N * (itemsize +
@@ -107,7 +140,7 @@ class _NumbaRun:
         self.block = int(max(1, min(_BLOCK_PIXELS, share // per_block_pixel)))
         cache_tile = max(16, _TILE_BYTES // (n * isz))
         self.tile = int(max(1, min(2048, cache_tile, share // (n * (isz + 8) + 40), self.block)))
-        self.blocks = list(_tiles(ny, nx, self.block)) if ny * nx else []
+        self.blocks = list(tile_blocks(ny, nx, self.block)) if ny * nx else []
         self.pairs = kernels.batcher_pairs(n)
         self.ends = kernels.extreme_pairs(n)
         self.mode = 2 if clip == "pixel" else 0
@@ -262,7 +295,7 @@ class _NumbaRun:
             out = np.empty((1, idx.size), dtype=self.out.dtype)
             count = np.empty((1, idx.size), dtype=np.intp)
             mask = None if self.mask is None else np.empty((n, 1, idx.size), dtype=bool)
-            _run_numpy(_Frames(sub), self.job, Outputs(out, count, mask), budget / 2)
+            run_numpy(Frames(sub), self.job, Outputs(out, count, mask), budget / 2)
             self.flat_out[idx] = out[0]
             if self.flat_count is not None:
                 self.flat_count[idx] = count[0]
@@ -270,7 +303,7 @@ class _NumbaRun:
                 self.mask[:, rows, cols] = mask[:, 0, :]
 
 
-def _run_numba(kernels, src: _Frames, job: Job, outputs: Outputs, budget: float) -> int:
+def run_numba(kernels, src: Frames, job: Job, outputs: Outputs, budget: float) -> int:
     """Combine with the numba kernels into ``outputs``; returns the pixels settled by numpy."""
     return _NumbaRun(kernels, src, job, outputs, budget).run()
 
@@ -278,21 +311,21 @@ def _run_numba(kernels, src: _Frames, job: Job, outputs: Outputs, budget: float)
 def compile_kind(kind: tuple[str, str]) -> None:
     """Compile (or load from numba's cache) the kernels a kind of call needs.
 
-    ``kind`` is ``(entry, working type)`` (see :func:`_kind`): a tiny
+    ``kind`` is ``(entry, working type)`` (see :func:`kernel_kind`): a tiny
     combination of zeros of that type, per pixel for ``'pixel'`` and per
     frame otherwise (which compiles what ``clip=None`` needs too, and the
     histogram kernel for 16-bit integers).
     """
-    kernels = _load_kernels()
+    kernels = load_kernels()
     if kernels is None:
-        raise ImportError(f"numba cannot be imported: {_kernels_state['error']}")
-    src = _Frames(np.zeros((3, 2, 2), dtype=kind[1]))
+        raise ImportError(f"numba cannot be imported: {kernels_error()}")
+    src = Frames(np.zeros((3, 2, 2), dtype=kind[1]))
     params = ClipParams(sigma_lower=3.0, sigma_upper=3.0, maxiters=5, use_median=True,
                         use_mad_std=False)
     clip = "pixel" if kind[0] == "pixel" else "frame"
     lower = upper = None
     if clip == "frame":
-        lower, upper = _frame_bounds(src, params, MIN_MEMORY, kernels)
+        lower, upper = all_frame_bounds(src, params, MIN_MEMORY, kernels)
     out = np.empty((2, 2))
-    _run_numba(kernels, src, Job("median", clip, params, lower, upper), Outputs(out, None, None),
+    run_numba(kernels, src, Job("median", clip, params, lower, upper), Outputs(out, None, None),
                MIN_MEMORY)

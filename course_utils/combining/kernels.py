@@ -1,7 +1,7 @@
 """numba kernels of :func:`course_utils.combine` (private, optional).
 
 This module imports numba; :mod:`course_utils.combining` imports it only when
-a kernel is first needed, and uses its numpy engine (:mod:`course_utils._engines.clip`)
+a kernel is first needed, and uses its numpy engine (:mod:`course_utils.combining.clipping`)
 when numba is missing or unusable.
 
 Two compiled entry points combine a range of pixels of a stack laid out
@@ -38,7 +38,7 @@ and :func:`combine_pixel` (``clip='pixel'``). For each tile:
    so an iteration costs O(1) plus the values it removes.
 
 The clipping reproduces astropy's string-function fast path (see
-:mod:`course_utils._engines.clip`): each iteration's bounds come from the run kept
+:mod:`course_utils.combining.clipping`): each iteration's bounds come from the run kept
 so far, a value returns if the *last* bounds are wider, and the final kept
 set is every valid value within the last bounds. Per-frame bounds
 (``clip='frame'``) come from the numpy engine (from a histogram computed by
@@ -48,7 +48,7 @@ set is every valid value within the last bounds. Per-frame bounds
 Few functions, one working type for the per-pixel clipping (float64), three
 for the tiles (uint16 for 8/16-bit integers, float32, float64) and no
 literal-valued arguments keep the compilation short. It is done once per
-kind of kernel, by a background process (:mod:`course_utils._engines.warmup`) while
+kind of kernel, by a background process (:mod:`course_utils.combining.warmup`) while
 the first calls run on the numpy engine, and cached on disk by numba.
 
 Exactness
@@ -58,7 +58,7 @@ the same values), and so are bounds computed from one or two values. Means
 and standard deviations come from sums of ``x - ref``, exact for integer
 data; they differ from astropy's (rounded differently) by at most a few
 units in the last place. That changes the result only if a value lies
-within that difference of a bound. So :func:`_bounds` also computes
+within that difference of a bound. So :func:`_run_bounds` also computes
 ``tol``, a rigorous bound on the distance between astropy's bounds and
 ours (the rounding of astropy's sums and of ours, propagated to the mean,
 the standard deviation and the bounds, times a safety factor of 2), and a
@@ -177,11 +177,25 @@ def histogram16(values, counts):
 # per-pixel clipping keep compilation short (a few seconds of a background
 # process in each fresh Colab runtime).
 _HELPER = dict(nogil=True, error_model="numpy", no_cpython_wrapper=True)
-#: The numerical model's tolerance (:mod:`course_utils._engines.model`), compiled.
-_tolerance = njit(**_HELPER)(rounding_tolerance)
-#: astropy's bounds and its statistics of two values (:mod:`course_utils._engines.model`), compiled.
-_sigma_bounds = njit(**_HELPER)(sigma_bounds)
-_pair_stats = njit(**_HELPER)(pair_stats)
+#: The numerical model's tolerance (:mod:`course_utils.combining.model`), compiled.
+_compiled_tolerance = njit(**_HELPER)(rounding_tolerance)
+#: astropy's bounds and its statistics of two values (:mod:`course_utils.combining.model`), compiled.
+_compiled_sigma_bounds = njit(**_HELPER)(sigma_bounds)
+_compiled_pair_stats = njit(**_HELPER)(pair_stats)
+
+
+#: Sums of magnitudes beyond this may overflow in the numpy engine's order of
+#: adding: such means are the numpy engine's (values near float64's largest).
+_NEAR_OVERFLOW = 2.0**1020
+
+
+@njit(**_HELPER)
+def _large(n, ref, s2):
+    """Whether ``n`` values with sum((x - ref)**2) = ``s2`` may reach float64's limit when summed.
+
+    ``sum|x| <= n |ref| + sqrt(n s2)``.
+    """
+    return not (n * abs(ref) + math.sqrt(n * s2) < _NEAR_OVERFLOW)
 
 
 @njit(fastmath={"nnan"}, **_HELPER)
@@ -198,7 +212,7 @@ def sort_columns(x, t, pairs):
 
 
 @njit(**_HELPER)
-def _bounds(m, r1, r2, ref, median, e1, e2, how):
+def _run_bounds(m, r1, r2, ref, median, e1, e2, how):
     """Clipping bounds of a run of ``m >= 3`` values, and their uncertainty.
 
     ``r1``, ``r2``: sums of ``x - ref`` and ``(x - ref)**2`` over the run,
@@ -215,10 +229,10 @@ def _bounds(m, r1, r2, ref, median, e1, e2, how):
     sl = how.sigma_lower
     su = how.sigma_upper
     centre = median if how.median_centre else mean
-    lower, upper = _sigma_bounds(centre, std, sl, su)
+    lower, upper = _compiled_sigma_bounds(centre, std, sl, su)
     smax = sl if sl > su else su
     # |r1| / m + std bounds the root mean square of x - ref.
-    tol = _tolerance(mf, r1, r2, ref, abs(r1) * inv + std, std, centre, e1, e2, smax,
+    tol = _compiled_tolerance(mf, r1, r2, ref, abs(r1) * inv + std, std, centre, e1, e2, smax,
                      how.median_centre, True)
     if not (tol < math.inf and var == var):  # overflow (inf, NaN): the numpy engine decides
         tol = math.inf
@@ -250,14 +264,16 @@ def _clip_sorted(col, n, ref, S1, S2, grow, how):
     it = 0
     while True:
         m = hi - lo
-        median = 0.5 * (col[lo + (m - 1) // 2] + col[lo + m // 2])
+        median = col[lo + m // 2]  # an odd count's: the middle value (no overflow), as astropy's
+        if m % 2 == 0:
+            median = 0.5 * (col[lo + m // 2 - 1] + median)
         if m <= 2:  # astropy's own operations: exactly its bounds
-            mean, std = _pair_stats(col[lo], col[hi - 1])
+            mean, std = _compiled_pair_stats(col[lo], col[hi - 1])
             centre = median if how.median_centre else mean
-            lower, upper = _sigma_bounds(centre, std, how.sigma_lower, how.sigma_upper)
+            lower, upper = _compiled_sigma_bounds(centre, std, how.sigma_lower, how.sigma_upper)
             tol = 0.0
         else:
-            lower, upper, tol, mean = _bounds(m, r1, r2, ref, median, e1, e2, how)
+            lower, upper, tol, mean = _run_bounds(m, r1, r2, ref, median, e1, e2, how)
         # Counts over the whole column, from the previous ones; after the
         # last iteration, [c_lo, c_hi) is the kept run.
         while c_lo < n and col[c_lo] < lower:
@@ -303,8 +319,9 @@ def _clip_sorted(col, n, ref, S1, S2, grow, how):
         for k in range(c_hi, n):
             r1 -= col[k] - ref
         result = r1 / kept + ref
-        # The mean must be accurate to 1e-6 (and finite): flag it otherwise.
-        near |= not (e1 <= 1e-9 * kept * abs(result))
+        # The mean must be accurate to 1e-9 (and finite): flag it otherwise.
+        near |= not (result - result == 0.0 and e1 <= 1e-9 * kept * abs(result))
+        near |= _large(float(n), ref, S2)
     # Bounds that are NaN or inf: let the numpy engine decide too.
     flagged = near or not (lower - lower == 0.0 and upper - upper == 0.0)
     return result, kept, lower, upper, flagged
@@ -388,7 +405,11 @@ def combine_plain(src, a, b, tile, pairs, thr, how, res):
     thr : (2, N) float64 per-frame interval of valid values (see :func:`_load`)
     how : :class:`Settings` (``off``, ``median_out`` and ``fill`` used).
     res : (5, b - a) float64 output: combined value (NaN without valid
-        values) and count of valid values in rows 0 and 1.
+        values) and count of valid values in rows 0 and 1, and in row 4
+        1.0 where the numpy engine must decide (a mean whose sums
+        overflowed or may be inaccurate beyond 1e-9).
+
+    Returns the number of flagged pixels.
     """
     x = tile.x
     nv = tile.nv
@@ -398,6 +419,9 @@ def combine_plain(src, a, b, tile, pairs, thr, how, res):
     T = x.shape[1]
     x[0, 0] = how.fill
     filler = x[0, 0]  # fill, in the working type
+    grow = 0.0 if how.integer else 4.0 * (float(src.shape[0]) + 4.0) * _EPS  # rounding of float sums
+    nflag = 0
+    flag = 0.0
     for start in range(a, b, T):
         t = T if b - start > T else b - start
         j = start - a
@@ -412,9 +436,18 @@ def combine_plain(src, a, b, tile, pairs, thr, how, res):
                 v = hi_mid if n % 2 else 0.5 * (lo_mid + hi_mid)  # (no overflow when odd)
             else:
                 v = work[0, p] + off + work[1, p] / n
+                # A mean from sums that overflowed (values near the type's
+                # limits) or cancelled beyond 1e-9: the numpy engine decides.
+                e1 = grow * math.sqrt(n * work[2, p])
+                if n > 0 and (not (v - v == 0.0 and e1 <= 1e-9 * n * abs(v))
+                              or _large(float(n), work[0, p] + off, work[2, p])):
+                    flag = 1.0
+                    nflag += 1
             res[0, j + p] = v if n > 0 else math.nan
             res[1, j + p] = n
-    return 0
+            res[4, j + p] = flag
+            flag = 0.0
+    return nflag
 
 
 @njit(**_ENTRY)
@@ -464,14 +497,17 @@ def combine_pixel(src, a, b, tile, pairs, ends, thr, how, res):
         highs = res[3, j:j + t]
         flags = res[4, j:j + t]
         for p in range(t):
-            median = 0.5 * ((float(x[(N - 1) // 2, p]) + off) + (float(x[N // 2, p]) + off))
+            median = float(x[N // 2, p]) + off
+            if N % 2 == 0:
+                median = 0.5 * ((float(x[N // 2 - 1, p]) + off) + median)
             e1 = grow * math.sqrt(nf * work[2, p])
-            lower, upper, tol, mean = _bounds(N, work[1, p], work[2, p], work[0, p] + off,
+            lower, upper, tol, mean = _run_bounds(N, work[1, p], work[2, p], work[0, p] + off,
                                               median, e1, grow * work[2, p], how)
             done = ((nv[0, p] == N) & (N >= 3) & (float(x[0, p]) + off - lower > tol)
                     & (upper - (float(x[N - 1, p]) + off) > tol) & (tol - tol == 0.0))
-            if not median_out:  # the mean accurate to 1e-9
-                done &= e1 <= 1e-9 * nf * abs(mean)
+            if not median_out:  # the mean finite and accurate to 1e-9
+                done &= ((e1 <= 1e-9 * nf * abs(mean)) & (mean - mean == 0.0)
+                         & (not _large(nf, work[0, p] + off, work[2, p])))
             value[p] = median if median_out else mean
             lows[p] = lower
             highs[p] = upper

@@ -1,7 +1,7 @@
 """The numpy engine of combine() (private): tiles of pixels, clipped by :mod:`.clip`.
 
-:func:`_run_numpy` combines the canonical frames tile by tile (two threads
-copy and sort, the calling thread clips); :func:`_frame_bounds` computes
+:func:`run_numpy` combines the canonical frames tile by tile (two threads
+copy and sort, the calling thread clips); :func:`all_frame_bounds` computes
 every frame's clipping bounds (``clip='frame'``) for both engines, from a
 histogram (16-bit integers; counted by a numba kernel when one is given) or
 a sorted copy of the frame.
@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .clip import ClipParams, FrameKernel, PixelKernel, PlainKernel, frame_bounds
-from .frames import Job, Outputs, _cpus, _Frames, _tiles, _work_dtype
+from .clipping import ClipParams, frame_bounds
+from .tiles import FrameKernel, PixelKernel, PlainKernel
+from .frames import Job, Outputs, cpus, Frames, tile_blocks, work_dtype
 
 #: Largest tile, in values (pixels x frames), clipped and combined at once.
 _TILE_VALUES = 1 << 21
@@ -25,14 +26,14 @@ _MAX_THREADS = 2
 _FRAME_THREADS = 4
 
 
-def _run_numpy(src: _Frames, job: Job, outputs: Outputs, budget: float) -> None:
-    """Combine with the numpy engine (:mod:`course_utils._engines.clip`) into ``outputs``."""
+def run_numpy(src: Frames, job: Job, outputs: Outputs, budget: float) -> None:
+    """Combine with the numpy engine (:mod:`course_utils.combining.clipping`) into ``outputs``."""
     method, clip, params, lower, upper = job.method, job.clip, job.params, job.lower, job.upper
     mask = outputs.mask
     n = src.n
     ny, nx = src.shape
-    work = _work_dtype(src.dtype)
-    threads = max(1, min(_MAX_THREADS, _cpus()))
+    work = work_dtype(src.dtype)
+    threads = max(1, min(_MAX_THREADS, cpus()))
     pixels = _tile_pixels(budget, n, ny * nx, work.itemsize)
 
     if clip == "frame":
@@ -46,7 +47,7 @@ def _run_numpy(src: _Frames, job: Job, outputs: Outputs, budget: float) -> None:
             return PlainKernel(src, method)
 
     stage = _Stage(src, make_kernel(), pixels, work)
-    tiles = list(_tiles(ny, nx, pixels))
+    tiles = list(tile_blocks(ny, nx, pixels))
     if threads == 1 or len(tiles) * pixels < 4 * stage.chunk:
         for tile in tiles:
             stage.prepare(tile)
@@ -91,7 +92,7 @@ class _Stage:
         r0, r1, c0, c1 = tile
         b = self.buf[: (r1 - r0) * (c1 - c0)]
         self.kernel.start(b.shape[0])
-        chunks = list(_tiles(r1 - r0, c1 - c0, self.chunk))
+        chunks = list(tile_blocks(r1 - r0, c1 - c0, self.chunk))
         if pool is None or len(chunks) < 2:
             self._prepare(b, tile, chunks)
             return
@@ -120,7 +121,7 @@ class _Stage:
             mask[:, r0:r1, c0:c1] = rejected
 
 
-def _frame_bounds(src, params: ClipParams, budget: float, kernels) -> tuple[np.ndarray, np.ndarray]:
+def all_frame_bounds(src, params: ClipParams, budget: float, kernels) -> tuple[np.ndarray, np.ndarray]:
     """Each frame's clipping bounds (clip='frame'): astropy's, from all its finite values.
 
     With the numba kernels, 16-bit integer frames get their histograms from
@@ -142,7 +143,7 @@ def _frame_bounds(src, params: ClipParams, budget: float, kernels) -> tuple[np.n
         else:
             lower[i], upper[i] = frame_bounds(f, params, chunk_pixels=frame_chunk)
 
-    threads = max(1, min(_FRAME_THREADS, _cpus(), n))
+    threads = max(1, min(_FRAME_THREADS, cpus(), n))
     if kernels is None or threads == 1 or n < 2:
         counts = None if kernels is None else np.empty(1 << 16, dtype=np.int64)
         for i in range(n):
