@@ -7,6 +7,10 @@ once as it is and once with ipywidgets unimportable.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -46,12 +50,14 @@ def test_without_ipywidgets_the_bar_is_text_on_stdout(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("enabled", [True, False])
-def test_outside_a_notebook_the_bar_is_text_on_stderr(capsys, monkeypatch, enabled):
-    monkeypatch.delenv("TQDM_DISABLE", raising=False)
-    from course_utils.progress import progress_bar
-
-    with progress_bar(total=2, desc="Combining", leave=True, enabled=enabled) as bar:
-        bar.update(2)
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert ("Combining: 100%" in captured.err) is enabled
+def test_outside_a_notebook_the_bar_is_text_on_stderr(enabled):
+    # tqdm reads TQDM_DISABLE when it is imported, so the bar runs in a fresh
+    # process whose environment lacks it (make sets it for the whole run).
+    code = ("from course_utils.progress import progress_bar\n"
+            f"with progress_bar(total=2, desc='Combining', leave=True, enabled={enabled}) as bar:\n"
+            "    bar.update(2)\n")
+    env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=120, check=True)
+    assert done.stdout == ""
+    assert ("Combining: 100%" in done.stderr) is enabled
