@@ -116,10 +116,15 @@ def guess_from_name(name: str) -> str | None:
 
     Used only for files whose content cannot be read, to say which exercises
     they were meant to answer.
+
+    Examples
+    --------
+    >>> guess_from_name("bias (1).ipynb"), guess_from_name("notes.ipynb")
+    ('01_bias_frames', None)
     """
     lowered = name.lower()
     for nb in CATALOG.values():
-        if lowered.startswith(nb.stem[:2]) or nb.stem[3:] in lowered:
+        if lowered.startswith(nb.stem[:2]) or nb.stem[3:].split("_")[0] in lowered:
             return nb.stem
     return None
 

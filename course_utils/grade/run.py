@@ -89,7 +89,10 @@ def task_key(task: Task) -> str:
     """The resume key of a task: its bytes, student, file name, options and grader version."""
     digest = hashlib.sha256()
     digest.update(hashlib.sha256(task.notebook).digest())
-    digest.update(json.dumps([task.student, task.name, asdict(task.options), GRADER_VERSION],
+    # 15 and 15.0 s are the same option: numbers enter the key as floats.
+    options = {k: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+               for k, v in asdict(task.options).items()}
+    digest.update(json.dumps([task.student, task.name, options, GRADER_VERSION],
                              sort_keys=True).encode())
     return digest.hexdigest()
 
