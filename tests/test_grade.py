@@ -8,10 +8,11 @@ that the whole class is graded in about a minute on two cores:
 alice    solution answers to exercises 1 and 3 (correct)
 bob      the blank student notebook 02 (not attempted)
 carol    an endless loop in exercise 1; exercise 3 correct (still graded)
-dave     wrong answers, check cells deleted, a faked verdict printed,
-         the file renamed to "bias (1).ipynb"
+dave     wrong answers, a cell that kills the kernel, check cells deleted,
+         a faked verdict printed, the file renamed to "bias (1).ipynb"
 erin     a broken JSON file named like notebook 01, another course's notebook
-frank    exercise 1 answered with course_utils.solutions
+frank    exercise 1 answered with course_utils.solutions, then 20 MB of
+         output and a 50 GB allocation (over the memory limit)
 gina     an empty folder
 =======  ==============================================================
 """
@@ -109,13 +110,16 @@ def submissions(tmp_path_factory):
         "carol/02_sigma_clipping.ipynb": sigma_notebook(*sigma_solution, CHECK_3),
         "dave/bias (1).ipynb": bias_notebook(
             code("center = 0.0\nspread = 1.25\nn_outliers = 7"),
+            code("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"),
             code('print("✅ Exercise 1 (statistics of a bias frame): correct")')),
         "erin/01_bias_frames.ipynb": b'{"cells": [{"cell_type": "code", ',
         "erin/other.ipynb": _notebook([nbformat.v4.new_markdown_cell("## Exercise 1: integrals"),
                                        code("x = 1")]),
         "frank/submission/bias.ipynb": bias_notebook(
             code("from course_utils.solutions import bias_statistics\n"
-                 "center, spread, n_outliers = bias_statistics(img)[:3]"), CHECK_1),
+                 "center, spread, n_outliers = bias_statistics(img)[:3]"),
+            code("for _ in range(20000):\n    print('x' * 1000)"),
+            code("too_big = bytearray(50 * 2**30)"), CHECK_1),
     }
     for name, data in files.items():
         path = root / name
