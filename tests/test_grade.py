@@ -243,3 +243,34 @@ def test_dask_gives_the_same_grades(submissions, graded, tmp_path):
         grade_folder(submissions, tmp_path, options=OPTIONS, scheduler=cluster.scheduler_address,
                      progress=False)
     assert (tmp_path / "grades.csv").read_text() == (graded / "grades.csv").read_text()
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("0*.ipynb"))
+                         + sorted((NOTEBOOKS / "student").glob("0*.ipynb")),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_course_notebook_is_recognised_by_content(path):
+    from course_utils.grade.catalog import identify
+
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    assert identify(notebook) == path.stem
+    # Without its title and check cells, the exercise headings still tell.
+    notebook["cells"] = [c for c in notebook["cells"][1:]
+                         if "check.exercise" not in "".join(c["source"])]
+    assert identify(notebook) == path.stem
+
+
+def test_a_roster_maps_folders_to_students(tmp_path):
+    from course_utils.grade import find_submissions
+    from course_utils.grade.run import read_roster
+
+    (tmp_path / "subs" / "ada-lovelace-1234").mkdir(parents=True)
+    (tmp_path / "subs" / "ada-lovelace-1234" / "x.ipynb").write_text("{}")
+    (tmp_path / "subs" / "turing").mkdir()
+    roster = tmp_path / "roster.csv"
+    roster.write_text("folder,student\nada-lovelace-1234,alovelace\n")
+    found = find_submissions(tmp_path / "subs", read_roster(roster))
+    assert [(s.student, [p.name for p in s.files]) for s in found] == [
+        ("alovelace", ["x.ipynb"]), ("turing", [])]
+    roster.write_text("name,id\n")
+    with pytest.raises(ValueError, match="folder"):
+        read_roster(roster)

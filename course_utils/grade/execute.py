@@ -116,8 +116,7 @@ def grade_notebook(task: Task) -> dict[str, Any]:
     stem = catalog.identify(notebook)
     if stem is None:
         return _record(task, status="not recognised",
-                       note="not one of this course's notebooks (no course_utils title, "
-                            "exercise headings or checks)")
+                       note="not one of this course's notebooks")
     from .run_kernel import run_and_check
 
     record = _record(task, notebook=stem, network_isolated=task.options.isolate_network
@@ -129,12 +128,12 @@ def grade_notebook(task: Task) -> dict[str, Any]:
 
 def _unreadable(task: Task, error: Exception) -> dict[str, Any]:
     stem = catalog.guess_from_name(task.name)
-    why = f"the file is not a readable notebook ({type(error).__name__})"
+    why = f"not a notebook file ({type(error).__name__})"
     exercises = {}
     if stem is not None:
         for number in catalog.CATALOG[stem].exercises:
             exercises[str(number)] = {"status": "error", "title": "", "solutions_used": [],
-                                      "messages": [f"`{task.name}`: {why}, so nothing "
+                                      "messages": [f"`{task.name}` is {why}, so nothing "
                                                    "could be run. Submit the .ipynb file "
                                                    "saved from Jupyter or Colab."]}
     return _record(task, notebook=stem, status="unreadable", note=why, exercises=exercises)

@@ -49,7 +49,7 @@ def combine_results(students: Iterable[str], results: Iterable[dict]) -> list[St
     for record in results:
         row = rows.setdefault(record["student"], StudentGrades(record["student"]))
         if record.get("status") != "graded":
-            row.notes.append(f"{record['file']}: {record['status']} ({record.get('note', '')})")
+            row.notes.append(f"{record['file']}: {record['status']}, {record.get('note', '')}")
         for key, verdict in record.get("exercises", {}).items():
             number = int(key)
             verdict = dict(verdict, file=record["file"])
@@ -139,7 +139,8 @@ body { font-family: system-ui, sans-serif; max-width: 70rem; margin: 1.5rem auto
 table { border-collapse: collapse; font-size: 0.85rem; }
 td, th { border: 1px solid #ccc; padding: 0.2rem 0.4rem; text-align: left; }
 .correct { background: #d9f2d9; } .incorrect { background: #f8d7d7; }
-.error, .timeout { background: #fde8c4; } .not-attempted { color: #666; }
+.error, .timeout { background: #fde8c4; } .not-attempted { color: #888; }
+td { white-space: nowrap; } td:last-child { white-space: normal; }
 """
 
 
@@ -153,7 +154,7 @@ def _page(title: str, body: str) -> str:
 def commonest_mistakes(rows: list[StudentGrades], top: int = 3) -> dict[int, list[tuple[str, int]]]:
     """Per exercise, the commonest first messages of 'incorrect' verdicts, with counts.
 
-    Numbers are replaced by ``#`` so that one mistake made with different
+    Numbers are replaced by ``…`` so that one mistake made with different
     values counts once.
     """
     found: dict[int, Counter] = {n: Counter() for n in EXERCISES}
@@ -161,7 +162,7 @@ def commonest_mistakes(rows: list[StudentGrades], top: int = 3) -> dict[int, lis
         for number, verdict in row.exercises.items():
             messages = verdict.get("messages") or []
             if verdict.get("status") == "incorrect" and messages:
-                found[number][re.sub(r"\d+(\.\d+)?", "#", messages[0])] += 1
+                found[number][re.sub(r"[-+−]?\d+(\.\d+)?", "…", messages[0])] += 1
     return {n: counter.most_common(top) for n, counter in found.items()}
 
 
