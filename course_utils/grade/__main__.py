@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         if network_isolation() is None and not args.scheduler:
             print("Note: kernels keep network access here (no usable `unshare`).",
                   file=sys.stderr)
+        loose = sorted(p.name for p in args.submissions.glob("*.ipynb") if p.is_file())
+        if loose:
+            print(f"Note: {len(loose)} notebook(s) directly in {args.submissions} belong to no "
+                  f"student and are not graded: {', '.join(loose[:5])}", file=sys.stderr)
         rows = grade_folder(args.submissions, args.out, options=options, jobs=args.jobs,
                             roster=roster, force=args.force, scheduler=args.scheduler)
     except (OSError, ValueError, RuntimeError) as error:

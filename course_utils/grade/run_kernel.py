@@ -80,15 +80,19 @@ class _Run:
         synthetic = nbformat.v4.new_code_cell(kernel.preamble(
             self.token, int(task.options.memory_gb * 2**30) or None, tuple(exercises)))
         self.nb = nbformat.v4.new_notebook(cells=[synthetic, *student_cells])
-        manager = manager_class(kernel_name="python3", transport="ipc",
-                                ip=str(folder / f"k{len(skip)}"))
+        # Unix-file sockets reach a kernel without network; Windows has none.
+        if os.name == "posix":
+            manager = manager_class(kernel_name="python3", transport="ipc",
+                                    ip=str(folder / f"k{len(skip)}"))
+        else:
+            manager = manager_class(kernel_name="python3")
         manager.connection_file = str(folder / f"kernel{len(skip)}.json")
         prefix = network_isolation() if task.options.isolate_network else None
         manager.prefix = tuple(prefix or ())
-        options = task.options
         self.client = client_class(
             self.nb, km=manager, timeout=None, allow_errors=True, iopub_timeout=2,
-            startup_timeout=120, record_timing=False, shutdown_kernel="immediate", on_cell_executed=self._executed)
+            startup_timeout=120, record_timing=False, shutdown_kernel="immediate",
+            on_cell_executed=self._executed)
 
     def _executed(self, cell, cell_index, execute_reply):
         content = (execute_reply or {}).get("content", {})
@@ -173,8 +177,11 @@ class _Run:
                 break
             try:
                 verdicts[number] = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                verdicts[number] = {"status": "timeout"}
+            except (OSError, ValueError):  # stopped, or the grader's set-up failed
+                stopped = position - self.first in self.timed_out
+                verdicts[number] = {"status": "timeout" if stopped else "not checked",
+                                    "messages": [] if stopped else [
+                                        "The grader could not run this check in the kernel."]}
         return verdicts
 
 
@@ -238,9 +245,6 @@ def _exercise_of_cell(index, regions, exercises) -> int:
         return regions[index]
     later = [regions[i] for i in sorted(regions) if index is None or i > index]
     return next((n for n in later if n is not None), exercises[-1])
-
-
-_TITLES = {"died": "the kernel died", "timeout": "too long", "error": "an error"}
 
 
 def _verdict(number, verdict, states, regions, uses, task) -> dict[str, Any]:
