@@ -140,7 +140,7 @@ table { border-collapse: collapse; font-size: 0.85rem; }
 td, th { border: 1px solid #ccc; padding: 0.2rem 0.4rem; text-align: left; }
 .correct { background: #d9f2d9; } .incorrect { background: #f8d7d7; }
 .error, .timeout { background: #fde8c4; } .not-attempted { color: #888; }
-td { white-space: nowrap; } td:last-child { white-space: normal; }
+td { white-space: nowrap; } .not-attempted { font-size: 0.75rem; }
 """
 
 
@@ -183,6 +183,12 @@ def _histogram(rows: list[StudentGrades]) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _notes_html(rows: list[StudentGrades]) -> list[str]:
+    items = [f"<li>{html.escape(row.student)}: {html.escape(note)}</li>"
+             for row in rows for note in row.notes]
+    return ["<h2>Notes</h2>", "<ul>", *items, "</ul>"] if items else []
+
+
 def summary_html(rows: list[StudentGrades]) -> str:
     """The instructor's page: the grades, a score histogram, the commonest mistakes."""
     head = "".join(f"<th>{n}</th>" for n in EXERCISES)
@@ -190,14 +196,12 @@ def summary_html(rows: list[StudentGrades]) -> str:
     for row in rows:
         cells = "".join(f"<td class='{row.status(n).replace(' ', '-')}'>{row.status(n)}</td>"
                         for n in EXERCISES)
-        notes = html.escape("; ".join(row.notes))
-        body.append(f"<tr><td>{html.escape(row.student)}</td>{cells}<td>{row.score}</td>"
-                    f"<td>{notes}</td></tr>")
+        body.append(f"<tr><td>{html.escape(row.student)}</td>{cells}<td>{row.score}</td></tr>")
     counts = {s: sum(r.status(n) == s for r in rows for n in EXERCISES) for s in STATUSES}
     parts = [f"<h1>Grades: {len(rows)} students</h1>",
              "<p>" + ", ".join(f"{c} {s}" for s, c in counts.items()) + " (exercise answers)</p>",
-             f"<table><tr><th>student</th>{head}<th>score</th><th>notes</th></tr>",
-             *body, "</table>", "<h2>Scores</h2>",
+             f"<table><tr><th>student</th>{head}<th>score</th></tr>", *body, "</table>",
+             *_notes_html(rows), "<h2>Scores</h2>",
              f"<img alt='Histogram of the scores' src='data:image/png;base64,{_histogram(rows)}'>",
              "<h2>Commonest mistakes</h2>"]
     for number, mistakes in commonest_mistakes(rows).items():
