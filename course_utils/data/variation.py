@@ -104,7 +104,7 @@ RANGES: dict[str, Range] = {
     "vignetting_strength": Range(1.0, 0.8, 1.2, "x", "vignetting fall-off factor"),
     # Drawn last, so the rows above kept their values when it was added. The corners
     # are named as show_image draws a frame (row 0 at the bottom); see GLOW_CORNERS.
-    "ifum_glow_corner": Range(0, 0, 3, "corner", "the glow's corner (IFU-M amplifier)",
+    "ifum_glow_corner": Range(0, 0, 3, "", "the glow's corner (near the amplifier)",
                               choices=("lower left", "lower right", "upper left", "upper right")),
 }
 
