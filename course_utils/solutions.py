@@ -404,7 +404,8 @@ def dark_regions(shape: tuple[int, ...], corner: tuple[int, int] = (0, 0),
     if tuple(corner) not in CORNERS.values():
         raise ValueError(f"corner must be one of {sorted(CORNERS.values())}, got {corner!r}")
     side = max(1, min(rows, cols) // 20)
-    far_rows, far_cols = rows - rows // 2, cols - 3 * cols // 4  # the sizes of [rows // 2:], [3 * cols // 4:]
+    # The far region's size is that of [rows // 2:, 3 * cols // 4:], on the opposite side.
+    far_rows, far_cols = rows - rows // 2, cols - 3 * cols // 4
     if corner[0] == 0:
         near_r, far_r = slice(0, side), slice(rows - far_rows, None)
     else:
@@ -430,6 +431,12 @@ def glow_corner(master_dark, data_shape: tuple[int, int] | None = None) -> tuple
     (ties go to the first of `CORNERS`, the lower left). ``data_shape`` is
     as for :func:`dark_levels`.
 
+    Raises
+    ------
+    ValueError
+        If a corner's median is not a number (NaN in its square): then no
+        corner can be told brightest.
+
     Examples
     --------
     >>> import numpy as np
@@ -441,6 +448,10 @@ def glow_corner(master_dark, data_shape: tuple[int, int] | None = None) -> tuple
     data = _data(master_dark, data_shape)
     levels = {corner: float(np.median(data[dark_regions(data.shape, corner)[0]]))
               for corner in CORNERS.values()}
+    unknown = [name for name, corner in CORNERS.items() if np.isnan(levels[corner])]
+    if unknown:
+        raise ValueError(f"cannot tell which corner glows: the {', '.join(unknown)} corner's "
+                         "square holds NaN values")
     return max(levels, key=levels.get)
 
 

@@ -271,6 +271,14 @@ def test_dark_regions_refuse_a_corner_that_is_none():
         solutions.dark_regions((100, 200), (1, 1))
 
 
+def test_the_glowing_corner_is_not_guessed_when_a_corner_is_nan():
+    dark = np.full((100, 200), 4.0)
+    dark[:5, :5] = 120.0
+    dark[-5:, -5:] = np.nan
+    with pytest.raises(ValueError, match="upper right corner's square holds NaN"):
+        solutions.glow_corner(dark)
+
+
 def test_dark_current_and_scaled_dark_against_the_synthetic_truth(data, biases_and_darks):
     from course_utils.data.models import ifum_model
 

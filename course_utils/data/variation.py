@@ -5,8 +5,9 @@ own seed. Besides what every seed changes anyway -- the noise, the places of
 hot pixels, bad columns, dust and dead pixels, the star field and the cosmic
 rays -- the seed draws the detector's parameters below, each uniformly within
 its range (`RANGES`), or, for a row with ``choices`` (the glow's corner),
-one of its choices with equal chances. The course's default seed keeps the values of the real
-detectors (`DEFAULT`), so the default dataset stays what the website shows.
+one of its choices with equal chances. The course's default seed keeps the
+values of the real detectors (`DEFAULT`), so the default dataset stays what
+the website shows.
 
 The ranges are realistic for these CCDs and keep every notebook's teaching
 point true (tested over many seeds in ``tests/test_students_variation.py``):
