@@ -21,7 +21,8 @@ Exercise                  Reference solution
 ========================  =====================================================
 
 :func:`dark_levels` measures a master dark's typical pixel and its glowing
-corner, the two numbers the dark notebook and the checks quote.
+corner, the two numbers the dark notebook and the checks quote;
+:func:`glow_corner` finds which corner glows.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ __all__ = [
     "master_bias",
     "master_dark",
     "DarkLevels",
+    "CORNERS",
+    "glow_corner",
+    "dark_regions",
     "dark_levels",
     "dark_current",
     "scaled_dark",
@@ -372,25 +376,87 @@ class DarkLevels(NamedTuple):
     """Median of the glowing corner."""
 
 
-def dark_regions(shape: tuple[int, ...]) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+#: The four corners of a frame as ``show_image`` draws it (row 0 at the bottom),
+#: each as the (row, column) index of its corner pixel.
+CORNERS: dict[str, tuple[int, int]] = {
+    "lower left": (0, 0), "lower right": (0, -1), "upper left": (-1, 0), "upper right": (-1, -1),
+}
+
+
+def dark_regions(shape: tuple[int, ...], corner: tuple[int, int] = (0, 0),
+                 ) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
     """The glowing corner and a region far from it, as numpy slices of a frame.
 
-    The corner is the square of side 1/20 of the rows at the lowest row and
-    column (where the IFU-M amplifier glows); the far region is the upper
-    half of the rows and the last quarter of the columns. At full size
-    (1028 x 2048 data pixels) they are ``[:51, :51]`` and ``[514:, 1536:]``.
+    The corner is the square of side 1/20 of the rows at ``corner`` (one of
+    the `CORNERS`, by default the lower left, where the real IFU-M amplifier
+    glows); the far region is the half of the rows and the quarter of the
+    columns diagonally opposite. At full size (1028 x 2048 data pixels) and
+    the lower left they are ``[:51, :51]`` and ``[514:, 1536:]``.
 
     Examples
     --------
     >>> dark_regions((1028, 2048))
     ((slice(0, 51, None), slice(0, 51, None)), (slice(514, None, None), slice(1536, None, None)))
+    >>> dark_regions((1028, 2048), CORNERS["upper right"])
+    ((slice(977, 1028, None), slice(1997, 2048, None)), (slice(0, 514, None), slice(0, 512, None)))
     """
     rows, cols = shape[-2:]
+    if tuple(corner) not in CORNERS.values():
+        raise ValueError(f"corner must be one of {sorted(CORNERS.values())}, got {corner!r}")
     side = max(1, min(rows, cols) // 20)
-    return (slice(0, side), slice(0, side)), (slice(rows // 2, None), slice(3 * cols // 4, None))
+    # The far region's size is that of [rows // 2:, 3 * cols // 4:], on the opposite side.
+    far_rows, far_cols = rows - rows // 2, cols - 3 * cols // 4
+    if corner[0] == 0:
+        near_r, far_r = slice(0, side), slice(rows - far_rows, None)
+    else:
+        near_r, far_r = slice(rows - side, rows), slice(0, far_rows)
+    if corner[1] == 0:
+        near_c, far_c = slice(0, side), slice(cols - far_cols, None)
+    else:
+        near_c, far_c = slice(cols - side, cols), slice(0, far_cols)
+    return (near_r, near_c), (far_r, far_c)
 
 
-def dark_levels(master_dark, data_shape: tuple[int, int] | None = None) -> DarkLevels:
+def _data(master_dark, data_shape) -> np.ndarray:
+    data = np.asarray(master_dark, dtype=np.float64)
+    if data.ndim != 2:
+        raise ValueError(f"a master dark must be a 2-D image, got {data.ndim} dimensions")
+    return data if data_shape is None else data[: data_shape[0], : data_shape[1]]
+
+
+def glow_corner(master_dark, data_shape: tuple[int, int] | None = None) -> tuple[int, int]:
+    """The corner where a master dark glows: the one of `CORNERS` whose square is brightest.
+
+    Each corner's square is that of :func:`dark_regions`; its median decides
+    (ties go to the first of `CORNERS`, the lower left). ``data_shape`` is
+    as for :func:`dark_levels`.
+
+    Raises
+    ------
+    ValueError
+        If a corner's median is not a number (NaN in its square): then no
+        corner can be told brightest.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> dark = np.full((100, 200), 4.0)
+    >>> dark[-5:, :5] = 120.0
+    >>> glow_corner(dark) == CORNERS["upper left"]
+    True
+    """
+    data = _data(master_dark, data_shape)
+    levels = {corner: float(np.median(data[dark_regions(data.shape, corner)[0]]))
+              for corner in CORNERS.values()}
+    unknown = [name for name, corner in CORNERS.items() if np.isnan(levels[corner])]
+    if unknown:
+        raise ValueError(f"cannot tell which corner glows: the {', '.join(unknown)} corner's "
+                         "square holds NaN values")
+    return max(levels, key=levels.get)
+
+
+def dark_levels(master_dark, data_shape: tuple[int, int] | None = None,
+                corner: tuple[int, int] | None = None) -> DarkLevels:
     """The whole-frame median, a typical pixel and the glowing corner of a master dark.
 
     Parameters
@@ -401,6 +467,9 @@ def dark_levels(master_dark, data_shape: tuple[int, int] | None = None) -> DarkL
         The shape of the exposed data section at the lower left of the frame
         (the header's DATASEC); by default the whole frame. The overscan has
         no dark signal and is left out.
+    corner : (int, int), optional
+        Where the glow is, one of `CORNERS`; by default the brightest corner
+        of ``master_dark`` (:func:`glow_corner`).
 
     Examples
     --------
@@ -410,14 +479,12 @@ def dark_levels(master_dark, data_shape: tuple[int, int] | None = None) -> DarkL
     >>> dark_levels(dark)
     DarkLevels(median=4.0, typical=4.0, corner=120.0)
     """
-    data = np.asarray(master_dark, dtype=np.float64)
-    if data_shape is not None:
-        data = data[: data_shape[0], : data_shape[1]]
-    corner, far = dark_regions(data.shape)
+    data = _data(master_dark, data_shape)
+    near, far = dark_regions(data.shape, glow_corner(data) if corner is None else corner)
     return DarkLevels(
         median=float(np.median(data)),
         typical=float(np.median(data[far])),
-        corner=float(np.median(data[corner])),
+        corner=float(np.median(data[near])),
     )
 
 

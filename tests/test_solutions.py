@@ -240,6 +240,45 @@ def test_dark_levels_are_medians_of_the_named_regions():
     assert solutions.dark_levels(padded, dark.shape) == levels
 
 
+@pytest.mark.parametrize("name", ["lower left", "lower right", "upper left", "upper right"])
+def test_the_glowing_corner_is_found_wherever_it_is(name):
+    # The lower-left case above, turned: flipping the frame moves the glow, and the
+    # corner square and the far region move with it (numpy's flip is the reference).
+    rng = np.random.default_rng(9)
+    base = rng.normal(4.0, 1.0, (200, 400))
+    base[:10, :10] += 120.0
+    base[:30, :30] += 20.0  # a fainter halo, as the glow fades
+    flip_rows, flip_cols = {"lower left": (False, False), "lower right": (False, True),
+                            "upper left": (True, False), "upper right": (True, True)}[name]
+    dark = base[::-1 if flip_rows else 1, ::-1 if flip_cols else 1]
+    assert solutions.glow_corner(dark) == solutions.CORNERS[name]
+    levels = solutions.dark_levels(dark)
+    assert levels == solutions.dark_levels(base)
+    assert levels == solutions.dark_levels(dark, corner=solutions.CORNERS[name])
+    assert levels.corner == pytest.approx(np.median(base[:10, :10]))
+    assert levels.typical == pytest.approx(np.median(base[100:, 300:]))
+    # Measured at another corner, the "glowing corner" is only dark current.
+    other = next(c for c in solutions.CORNERS.values() if c != solutions.CORNERS[name])
+    assert solutions.dark_levels(dark, corner=other).corner < 10
+    # An overscan beyond the data section (upper and right, as in the raw frames) is left out.
+    padded = np.pad(dark, ((0, 20), (0, 30)), constant_values=1000.0)
+    assert solutions.glow_corner(padded, dark.shape) == solutions.CORNERS[name]
+    assert solutions.dark_levels(padded, dark.shape) == levels
+
+
+def test_dark_regions_refuse_a_corner_that_is_none():
+    with pytest.raises(ValueError, match="corner must be one of"):
+        solutions.dark_regions((100, 200), (1, 1))
+
+
+def test_the_glowing_corner_is_not_guessed_when_a_corner_is_nan():
+    dark = np.full((100, 200), 4.0)
+    dark[:5, :5] = 120.0
+    dark[-5:, -5:] = np.nan
+    with pytest.raises(ValueError, match="upper right corner's square holds NaN"):
+        solutions.glow_corner(dark)
+
+
 def test_dark_current_and_scaled_dark_against_the_synthetic_truth(data, biases_and_darks):
     from course_utils.data.models import ifum_model
 

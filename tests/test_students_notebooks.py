@@ -27,7 +27,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils.data.students import STUDENT_ENV, student_tag
+from course_utils.data.students import STUDENT_ENV, student_seed, student_tag
+from course_utils.data.variation import RANGES, parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -87,7 +88,7 @@ def _number(pattern: str, text: str) -> float:
     return float(match.group(1).replace(",", ""))
 
 
-def _sentence_and_output(name: str, markdown: str, printed: str) -> None:
+def _sentence_and_output(name: str, markdown: str, printed: str, student: str) -> None:
     """One sentence of each notebook's text, tied to what the notebook printed for this student."""
     flat = " ".join(markdown.split())
     if name.startswith("01"):
@@ -102,6 +103,10 @@ def _sentence_and_output(name: str, markdown: str, printed: str) -> None:
     elif name.startswith("03"):
         assert "In ten minutes a pixel far from the corner collects less than one electron" in flat
         assert _number(r"far from the corner in 600 s: +[\d.]+ DU = +(\d+\.?\d*) electrons", printed) < 1
+        # The corner the code finds in the frames is where the student's detector glows.
+        assert "Which corner glows depends on the detector" in flat
+        truth = RANGES["ifum_glow_corner"].text(parameters(student_seed(student)).ifum_glow_corner)
+        assert f"the glow is in the {truth} corner" in printed
     elif name.startswith("04"):
         assert "the illumination still changes by tens of per cent across it" in flat
         low = _number(r"its vignetting spans (\d+\.\d+)", printed)
@@ -124,4 +129,4 @@ def test_a_solution_notebook_runs_on_a_students_own_dataset(path, student, place
     assert f"-{student_tag(student)} in the course's cache folder" in printed   # the student's own folder
     verdicts = re.findall(r"Exercise (\d+) \([^)]*\): (correct|incorrect|not checked|not attempted)", printed)
     assert verdicts and all(v == "correct" for _, v in verdicts), verdicts
-    _sentence_and_output(path.name, markdown, printed)
+    _sentence_and_output(path.name, markdown, printed, student)

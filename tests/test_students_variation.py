@@ -1,7 +1,8 @@
 """Every student's detector differs within the table's ranges, and every teaching point holds.
 
 For a sample of seeds (students), on the small preset: the parameters lie in
-their ranges and vary; the glow of a one-hour dark crosses the read noise;
+their ranges and vary; the glow of a one-hour dark crosses the read noise,
+in whichever corner the seed put it, and the course's code finds that corner;
 the photon transfer curve has its knee and gives back the true gain; the
 flats show their vignetting; the IFU-M and IMACS bias levels stay apart; the
 brightest star still moves from the vignetting's centre to a darker place.
@@ -20,7 +21,7 @@ from course_utils.data.ptc import ptc_header, ptc_model
 from course_utils.data.science import dither, science_model
 from course_utils.data.students import student_seed
 from course_utils.data.synthetic import make_dark, make_frame
-from course_utils.data.variation import DEFAULT, RANGES, parameters, table
+from course_utils.data.variation import DEFAULT, GLOW_CORNERS, RANGES, parameters, table
 
 # Students of a class: identities drawn once (any identity would do).
 SEEDS = [student_seed(f"student{i:03d}@uni.example") for i in range(24)]
@@ -41,29 +42,56 @@ def test_every_parameter_lies_in_its_range_and_varies_between_students():
         values = np.array([getattr(p, name) for p in drawn])
         assert r.low <= r.default <= r.high, name
         assert np.all((values >= r.low - 1e-9) & (values <= r.high + 1e-9)), name
-        assert np.unique(values).size > len(SEEDS) // 2, f"{name} hardly varies"
+        if r.choices:  # a choice: every one of them is some student's
+            assert r.low == 0 and r.high == len(r.choices) - 1, name
+            assert set(values.tolist()) == set(range(len(r.choices))), f"{name}: a choice never drawn"
+        else:
+            assert np.unique(values).size > len(SEEDS) // 2, f"{name} hardly varies"
+
+
+def test_the_glow_corners_are_named_alike_in_the_data_and_the_solutions():
+    names = RANGES["ifum_glow_corner"].choices
+    assert dict(zip(names, GLOW_CORNERS)) == solutions.CORNERS
+    assert DEFAULT.glow_corner == solutions.CORNERS["lower left"]  # the real detector's
 
 
 def test_the_table_lists_every_parameter_and_a_students_values():
     text = table(SEEDS[0])
     assert all(name in text for name in RANGES)
     assert f"{parameters(SEEDS[0]).ifum_gain:.6g}" in text
+    corner = parameters(SEEDS[0]).ifum_glow_corner
+    assert f"| {corner} ({RANGES['ifum_glow_corner'].choices[corner]})" in text
 
 
-@pytest.mark.parametrize("seed", SAMPLE[:12])
+# The default seed and, after it, students with the glow in each of the four corners.
+CORNER_SAMPLE = [DEFAULT_SEED] + [next(s for s in SEEDS if parameters(s).glow_corner == corner)
+                                  for corner in GLOW_CORNERS]
+
+
+@pytest.mark.parametrize("seed", list(dict.fromkeys(CORNER_SAMPLE + SAMPLE[:12])))
 def test_the_glow_of_an_hour_crosses_the_read_noise(seed):
     model = ifum_model("small", seed)
+    assert model.glow_corner == parameters(seed).glow_corner
     glow_du = model.glow * 3600.0 / model.gain  # one hour, DU
     noise = model.read_noise_du
     assert glow_du.max() > 10 * noise          # far above the noise in its corner
     assert glow_du.min() < 0.1 * noise         # and lost in the noise far from it
-    assert glow_du[0, 0] == glow_du.max()      # the corner the notebooks name
-    # In a real (small) dark the corner stands out of the rest by the glow.
+    assert glow_du[model.glow_corner] == glow_du.max()  # brightest at the seed's corner
+    # The opposite corner is the darkest: the glow fades with the distance from its corner.
+    assert glow_du[tuple(-1 - i for i in model.glow_corner)] == glow_du.min()
+    # In a real (small) dark the corner stands out of the rest by the glow, and the
+    # solutions (which the notebook's code follows) find that corner in the frame alone.
     dark = make_dark(3600.0, "small", seed, model=model).astype(float)
     rows, cols = model.geometry.data_rows, model.geometry.data_cols
-    corner = np.median(dark[: rows // 20, : rows // 20])
-    far = np.median(dark[rows // 2:rows, cols // 2:cols])
+    data = dark[:rows, :cols]
+    side = rows // 20
+    flipped = data[::-1 if model.glow_corner[0] else 1, ::-1 if model.glow_corner[1] else 1]
+    corner = np.median(flipped[:side, :side])
+    far = np.median(flipped[rows // 2:, cols // 2:])
     assert corner - far > 5 * noise
+    assert solutions.glow_corner(dark, (rows, cols)) == model.glow_corner
+    levels = solutions.dark_levels(dark, (rows, cols))
+    assert levels.corner == pytest.approx(corner) and levels.corner - levels.typical > 5 * noise
 
 
 @pytest.mark.parametrize("seed", SAMPLE[:8])
@@ -120,8 +148,7 @@ def test_a_dark_current_left_in_du_never_looks_like_the_right_one(seed):
     # the ranges of gain, glow and dark current keep the two at least 8 % apart.
     model = ifum_model("small", seed)
     dark = (model.glow + np.float32(model.dark_current)) * 3600.0 / model.gain
-    rows, cols = dark.shape
-    typical = np.median(dark[rows // 2:, cols // 2:])
+    typical = solutions.dark_levels(dark, corner=model.glow_corner).typical
     assert typical / np.median(dark) / model.gain > 1.08
 
 

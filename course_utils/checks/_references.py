@@ -16,6 +16,7 @@ from astropy.io import fits
 
 from .. import solutions
 from ..data.layout import frame_paths
+from . import _truth
 from ._disk_cache import cached_arrays
 
 # Frames each exercise is about (as in the notebooks), from the dataset's layout.
@@ -149,13 +150,17 @@ def dark_reference(root: str) -> dict[str, Any]:
     typical = float(np.median(median))
     glow = median > typical + 0.5 * (np.percentile(median, 99.9) - typical)
     rows, cols = solutions.fits_section(header["DATASEC"])
+    data_shape = (rows.stop, cols.stop)
+    # The student's own glowing corner: the truth's, or the brightest of the real frames'.
+    corner = _truth.glow_corner(root) or solutions.glow_corner(median, data_shape)
     return {
         **arrays,
         "bias_level": float(np.median(bias)),
         "bias_hot": bias > np.median(bias) + DARK_DEFECT_DU,
         "glow": glow,
-        "levels": solutions.dark_levels(median, (rows.stop, cols.stop)),
-        "data_shape": (rows.stop, cols.stop),
+        "corner": corner,
+        "levels": solutions.dark_levels(median, data_shape, corner),
+        "data_shape": data_shape,
         "n_frames": len(DARK_FRAMES),
         "exptime": float(header["EXPTIME"]),
         "gain": float(header["EGAIN"]),

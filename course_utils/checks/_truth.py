@@ -41,6 +41,12 @@ def ifum(root: str) -> models.IfumModel | None:
     return None if info is None else models.ifum_model(info["preset"], info["seed"])
 
 
+def glow_corner(root: str) -> tuple[int, int] | None:
+    """Where the dataset in ``root`` glows (a corner of `course_utils.solutions.CORNERS`), or None."""
+    model = ifum(root)
+    return None if model is None else model.glow_corner
+
+
 @functools.lru_cache(maxsize=2)
 def dark_du(root: str, exptime: float) -> np.ndarray | None:
     """The true dark signal (DU) of the data section after ``exptime`` seconds, or None."""

@@ -213,7 +213,7 @@ def _low_pixels(excess: np.ndarray, ref: dict) -> str | None:
 
 
 def _praise(root: str, answer: np.ndarray, ref: dict) -> tuple[str, ...]:
-    levels = solutions.dark_levels(answer, ref["data_shape"])
+    levels = solutions.dark_levels(answer, ref["data_shape"], ref["corner"])
     messages = [
         "`master_dark`: bias subtracted pixel by pixel, cosmic rays rejected, sensor glow "
         f"kept: {levels.corner:.0f} DU in the glowing corner, {levels.typical:.1f} DU in a "
@@ -397,7 +397,7 @@ def _dark_scaled(ref: dict, answer, master, good: list, notes: list) -> None:
                      f"median is {np.median(array):.2f} DU, the reference's "
                      f"{np.median(expected):.2f} DU.")
     else:
-        levels = solutions.dark_levels(array, ref["data_shape"])
+        levels = solutions.dark_levels(array, ref["data_shape"], ref["corner"])
         good.append(f"`dark_scaled`: in 600 s a typical pixel collects {levels.typical:.2f} DU "
                     f"and the glowing corner {levels.corner:.0f} DU; the bias, which does not "
                     "grow with time, stays out.")

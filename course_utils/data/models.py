@@ -152,8 +152,11 @@ class IfumModel:
     glow : ndarray
         Sensor glow in electrons per second per pixel, largest at `glow_corner`.
     glow_corner : (int, int)
-        ``(0, 0)``: lowest row and column -- the lower left as drawn with
-        ``origin='lower'``.
+        The (row, column) index of the data section's pixel where the glow is
+        brightest, each 0 or -1: ``(0, 0)``, the lowest row and column, is
+        the lower left as drawn with ``origin='lower'`` (the default seed's);
+        each student's seed draws one of the four corners
+        (`course_utils.data.variation.GLOW_CORNERS`).
     """
 
     preset: Preset
@@ -335,12 +338,16 @@ def ifum_model(preset: str | Preset = "full", seed: int = DEFAULT_SEED) -> IfumM
     glow_peak = night.ifum_glow_du_per_hour * gain / 3600.0
     dark_current = night.ifum_dark_du_per_hour * gain / 3600.0
     glow = np.exp(-np.sqrt(r * r + c * c)) * np.float32(glow_peak)
+    # Computed from the lower left and mirrored: at (0, 0) the default seed's array is unchanged.
+    corner = night.glow_corner
+    glow = glow[::-1 if corner[0] else 1, ::-1 if corner[1] else 1]
 
     return IfumModel(
         preset=preset, seed=seed, gain=gain, read_noise_e=night.ifum_read_noise_e,
         bias_level=night.ifum_bias_level, pattern=pattern, row_offsets=row_offsets,
         low_rows=low_rows, hot_rows=hot_rows, hot_cols=hot_cols, hot_values=hot_values,
-        bad_columns=bad_columns, dark_current=dark_current, glow=glow.astype(np.float32),
+        bad_columns=bad_columns, dark_current=dark_current,
+        glow=np.ascontiguousarray(glow, dtype=np.float32), glow_corner=corner,
     )
 
 

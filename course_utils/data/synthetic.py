@@ -28,7 +28,8 @@ The fixed features and constants live in :mod:`course_utils.data.models`
   proportional to the exposure time (about 3000 more in a 3600 s dark);
 * in darks, dark current (4 DU per hour) and sensor glow brightest in the
   lower-left corner (row 0, column 0 -- lower left as ``show_image`` draws
-  it), about 150 DU there after an hour, both Poisson in electrons and linear
+  it; a student's seed draws any of the four corners, ``model.glow_corner``),
+  about 150 DU there after an hour, both Poisson in electrons and linear
   in the exposure time (:func:`make_dark` makes a dark of any length).
 
 *IMACS, detectors c2 and c3 (dome flats)*, see :class:`FlatModel`; positions
@@ -94,6 +95,7 @@ from .models import (  # noqa: F401 - the model is part of this module's interfa
     lamp_factor,
     rng_for,
 )
+from .variation import GLOW_CORNERS, RANGES
 
 # The model (models.py) is part of this module's interface.
 __all__ = [*models.__all__, "make_dark", "make_frame", "frame_file_bytes", "add_cosmics", "to_uint16",
@@ -384,6 +386,11 @@ def generate(out_dir: str | os.PathLike, preset: str = "full", seed: int = DEFAU
     return out_dir
 
 
+def _corner_name(corner: tuple[int, int]) -> str:
+    choices = RANGES["ifum_glow_corner"].choices
+    return choices[GLOW_CORNERS.index(tuple(corner))].replace(" ", "-")
+
+
 def describe_model(preset: str = "full", seed: int = DEFAULT_SEED) -> str:
     """A few lines summarizing the true model (for ``python -m course_utils.data info``)."""
     ifum = ifum_model(preset, seed)
@@ -392,7 +399,8 @@ def describe_model(preset: str = "full", seed: int = DEFAULT_SEED) -> str:
         f"(ENOISE {ifum.read_noise_e} e- / EGAIN {ifum.gain} e-/DU), {ifum.hot_rows.size} hot pixels, "
         f"bad columns {[b.column for b in ifum.bad_columns]}, {ifum.low_rows.size} low rows, "
         f"dark current {ifum.dark_current * 3600 / ifum.gain:.1f} DU/h, "
-        f"glow {float(ifum.glow[0, 0]) * 3600 / ifum.gain:.0f} DU/h at the lower-left corner",
+        f"glow {float(ifum.glow[ifum.glow_corner]) * 3600 / ifum.gain:.0f} DU/h at the "
+        f"{_corner_name(ifum.glow_corner)} corner",
     ]
     for camera, detector in DETECTORS[1:]:
         flat = flat_model(camera, detector, preset, seed)

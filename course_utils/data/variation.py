@@ -4,16 +4,18 @@ Every student's dataset (:mod:`course_utils.data.students`) is drawn from its
 own seed. Besides what every seed changes anyway -- the noise, the places of
 hot pixels, bad columns, dust and dead pixels, the star field and the cosmic
 rays -- the seed draws the detector's parameters below, each uniformly within
-its range (`RANGES`). The course's default seed keeps the values of the real
-detectors (`DEFAULT`), so the default dataset stays what the website shows.
+its range (`RANGES`), or, for a row with ``choices`` (the glow's corner),
+one of its choices with equal chances. The course's default seed keeps the
+values of the real detectors (`DEFAULT`), so the default dataset stays what
+the website shows.
 
 The ranges are realistic for these CCDs and keep every notebook's teaching
 point true (tested over many seeds in ``tests/test_students_variation.py``):
 
 * the IFU-M bias level stays far below the IMACS ones (the flats need their
   own overscan);
-* the glow of a one-hour dark is many times the read noise in its corner and
-  falls below it far away;
+* the glow of a one-hour dark is many times the read noise in its corner
+  (whichever of the four it is) and falls below it far away;
 * the photon transfer curve's knee (the full well, in DU) lies between the
   50 s and the 64 s exposures, below the digitizer's 65535;
 * the flats' vignetting spans tens of per cent.
@@ -38,18 +40,45 @@ import numpy as np
 
 from .identity import DEFAULT_SEED, check_seed
 
-__all__ = ["Range", "RANGES", "Parameters", "DEFAULT", "parameters", "table"]
+__all__ = ["Range", "RANGES", "GLOW_CORNERS", "Parameters", "DEFAULT", "parameters", "table"]
 
 
 @dataclass(frozen=True)
 class Range:
-    """One varying parameter: its default value, its range, its unit and what it is."""
+    """One varying parameter: its default value, its range, its unit and what it is.
+
+    A row with ``choices`` is a choice, not a number: its values are the
+    indices ``0 .. len(choices) - 1`` (``low`` and ``high``), each as likely.
+
+    Examples
+    --------
+    >>> RANGES["ifum_glow_corner"].text(1), RANGES["ifum_glow_corner"].span
+    ('lower right', 'lower left, lower right, upper left or upper right')
+    """
 
     default: float
     low: float
     high: float
     unit: str
     what: str
+    choices: tuple[str, ...] = ()
+
+    def draw(self, u: float) -> float:
+        """The value of a uniform draw ``u`` in [0, 1): within the range, or a choice's index."""
+        if self.choices:
+            return min(int(u * len(self.choices)), len(self.choices) - 1)
+        return self.low + u * (self.high - self.low)
+
+    def text(self, value: float) -> str:
+        """A value as a person reads it: the choice's name, or the number."""
+        return self.choices[int(value)] if self.choices else f"{value:.6g}"
+
+    @property
+    def span(self) -> str:
+        """The range as text: ``low to high``, or the choices."""
+        if self.choices:
+            return ", ".join(self.choices[:-1]) + " or " + self.choices[-1]
+        return f"{self.low:g} to {self.high:g}"
 
 
 #: The parameters a student's seed draws, in the order they are drawn. Appending a
@@ -74,7 +103,15 @@ RANGES: dict[str, Range] = {
     "vignetting_dx": Range(0.0, -0.1, 0.03, "field", "vignetting centre shift, columns"),
     "vignetting_dy": Range(0.0, -0.12, 0.0, "field", "vignetting centre shift, rows"),
     "vignetting_strength": Range(1.0, 0.8, 1.2, "x", "vignetting fall-off factor"),
+    # Drawn last, so the rows above kept their values when it was added. The corners
+    # are named as show_image draws a frame (row 0 at the bottom); see GLOW_CORNERS.
+    "ifum_glow_corner": Range(0, 0, 3, "", "the glow's corner (near the amplifier)",
+                              choices=("lower left", "lower right", "upper left", "upper right")),
 }
+
+#: Where the glow is brightest for each choice of ``ifum_glow_corner``: the
+#: (row, column) index of that corner pixel of the data section, 0 or -1 each.
+GLOW_CORNERS: tuple[tuple[int, int], ...] = ((0, 0), (0, -1), (-1, 0), (-1, -1))
 
 
 @dataclass(frozen=True)
@@ -99,6 +136,12 @@ class Parameters:
     vignetting_dx: float
     vignetting_dy: float
     vignetting_strength: float
+    ifum_glow_corner: int
+
+    @property
+    def glow_corner(self) -> tuple[int, int]:
+        """The (row, column) index of the glowing corner pixel: ``(0, 0)`` is the lower left."""
+        return GLOW_CORNERS[int(self.ifum_glow_corner)]
 
     @property
     def ptc_full_well_e(self) -> float:
@@ -120,9 +163,10 @@ _ROUND = {"ifum_gain": 3, "ifum_read_noise_e": 2, "ifum_bias_level": 1, "ifum_ho
 def parameters(seed: int = DEFAULT_SEED) -> Parameters:
     """The detector parameters of ``seed``: `DEFAULT` for the default seed, else drawn.
 
-    Each parameter is uniform within its range, from a random stream of its
-    own (independent of every frame's and feature's stream); gain, read noise
-    and bias level are rounded as a header would state them.
+    Each parameter is uniform within its range (a choice: each choice as
+    likely), from a random stream of its own (independent of every frame's
+    and feature's stream); gain, read noise and bias level are rounded as a
+    header would state them.
 
     Examples
     --------
@@ -136,7 +180,7 @@ def parameters(seed: int = DEFAULT_SEED) -> Parameters:
     draws = rng.uniform(size=len(RANGES))
     values = {}
     for (name, r), u in zip(RANGES.items(), draws):
-        value = r.low + float(u) * (r.high - r.low)
+        value = r.draw(float(u))
         values[name] = round(value, _ROUND[name]) if name in _ROUND else value
     return Parameters(**values)
 
@@ -153,8 +197,12 @@ def table(seed: int | None = None) -> str:
              + ("" if seed is None else "   | this student")]
     chosen = None if seed is None else parameters(seed)
     for name, r in RANGES.items():
-        line = f"{name:<26} {r.default:>8.6g} {f'{r.low:g}-{r.high:g}':>13}  {r.unit:<7} {r.what}"
+        span = f"{r.low:g}-{r.high:g}"
+        what = r.what if not r.choices else f"{r.what}: " + ", ".join(
+            f"{i} {choice}" for i, choice in enumerate(r.choices))
+        line = f"{name:<26} {r.default:>8.6g} {span:>13}  {r.unit:<7} {what}"
         if chosen is not None:
-            line += f"   | {getattr(chosen, name):.6g}"
+            value = getattr(chosen, name)
+            line += f"   | {value:.6g}" + (f" ({r.text(value)})" if r.choices else "")
         lines.append(line)
     return "\n".join(lines)
