@@ -36,7 +36,7 @@ from pathlib import Path, PurePosixPath
 
 from astropy.io import fits
 
-from .hashing import file_digests
+from .store import file_digests
 
 __all__ = [
     "MANIFEST_FORMAT",
