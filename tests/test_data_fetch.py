@@ -22,7 +22,8 @@ from course_utils.data import store
 from course_utils.data import store
 from course_utils.data.fetch import FetchError, fetch_frames
 from course_utils.data.layout import FRAMES, SYNTHETIC_FRAMES
-from course_utils.data.manifest import load_manifest, local_manifest, validate_manifest
+from course_utils.data.local_frames import local_manifest
+from course_utils.data.manifest import load_manifest, validate_manifest
 
 from data_fixtures import (
     FrameServer,

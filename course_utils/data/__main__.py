@@ -27,7 +27,8 @@ from .fetch import FetchError, check_base_url, fetch_frames
 from .store import display_path, regenerate_command, write_text_atomic
 from .layout import PRESETS
 from .locate import CACHE_ENV, DATA_DIR_ENV, SOURCE_ENV, WORK_ENV, cache_dir, cache_status, describe_choice
-from .manifest import MANIFEST_ENV, dumps_manifest, load_manifest, local_manifest, real_entries
+from .local_frames import local_manifest
+from .manifest import MANIFEST_ENV, dumps_manifest, load_manifest, real_entries
 from .science import generate_science, science_dir
 from .students import STUDENT_ENV, current_seed, folder_name, normalise, seed_tag, student_seed
 from .synthetic import describe_model, generate

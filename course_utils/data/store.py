@@ -747,11 +747,20 @@ def write_marker(root: str | os.PathLike, info: dict, records: Iterable[dict], *
     return write_text_atomic(root / MARKER_NAME, json.dumps(content, indent=1) + "\n", pause=True)
 
 
-_HEX = {"sha256": re.compile(r"^[0-9a-f]{64}$"), "git_sha1": re.compile(r"^[0-9a-f]{40}$")}
+_HEX = {"sha256": 64, "git_sha1": 40}
 
 
-def _record_problem(record) -> str | None:
-    """Why ``record`` is not a well-formed file record of a marker, or None."""
+def record_problem(record, *, size_needed: bool = True) -> str | None:
+    """Why ``record`` is not a well-formed file record (of a marker or a manifest), or None.
+
+    Its ``path`` must be safe (:func:`path_problem`), ``size`` and ``mtime_ns``
+    non-negative integers, ``sha256`` and ``git_sha1`` lower-case hex digits.
+
+    Examples
+    --------
+    >>> record_problem({"path": "a.fits", "git_sha1": "abc"}, size_needed=False)
+    "('a.fits') has a malformed 'git_sha1' (not 40 lower-case hex digits): 'abc'"
+    """
     if not isinstance(record, dict):
         return f"is not an object: {record!r}"
     problem = path_problem(record.get("path"))
@@ -759,12 +768,12 @@ def _record_problem(record) -> str | None:
         return f"has a 'path' that {problem}"
     for key in ("size", "mtime_ns"):
         value = record.get(key)
-        if (key == "size" or value is not None) and (type(value) is not int or value < 0):
+        if (value is not None or (key == "size" and size_needed)) and (type(value) is not int or value < 0):
             return f"({record['path']!r}) has a '{key}' that is not a non-negative integer: {value!r}"
-    for key, pattern in _HEX.items():
+    for key, digits in _HEX.items():
         value = record.get(key)
-        if value is not None and not (isinstance(value, str) and pattern.match(value)):
-            return f"({record['path']!r}) has a malformed '{key}': {value!r}"
+        if value is not None and not (isinstance(value, str) and re.fullmatch(f"[0-9a-f]{{{digits}}}", value)):
+            return f"({record['path']!r}) has a malformed '{key}' (not {digits} lower-case hex digits): {value!r}"
     return None
 
 
@@ -797,7 +806,7 @@ def read_marker(root: str | os.PathLike) -> dict | None:
             or not isinstance(content.get("files"), list):
         raise ValueError(f"{display_path(path)} is not a course dataset marker of format {MARKER_FORMAT}.{fix}")
     for number, record in enumerate(content["files"], start=1):
-        problem = _record_problem(record)
+        problem = record_problem(record)
         if problem:
             raise ValueError(f"{display_path(path)} is broken: its file record {number} {problem}.{fix}")
     if len({record["path"] for record in content["files"]}) != len(content["files"]):
