@@ -24,7 +24,7 @@ from pathlib import Path
 from .. import __version__
 from . import identity, store
 from .fetch import FetchError, check_base_url, fetch_frames
-from .store import display_path, regenerate_command, write_text_atomic
+from .store import display_path, regenerate_command, write_atomic
 from .layout import PRESETS
 from .locate import CACHE_ENV, DATA_DIR_ENV, SOURCE_ENV, WORK_ENV, cache_dir, cache_status, describe_choice
 from .local_frames import local_manifest
@@ -183,7 +183,7 @@ def _write_output(text: str, output: str | None, force: bool) -> None:
     if path.exists() and not force:
         raise CommandError(f"{output} exists; pass --force to replace it.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, text)
+    write_atomic(path, text, mode=0o644, what="the file")
     print(f"Wrote {output}", file=sys.stderr)
 
 

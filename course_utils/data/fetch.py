@@ -317,7 +317,7 @@ def download_file(url: str, target: str | os.PathLike, entry: dict,
         problem = hash_problem(file_digests(staged), entry)
         if problem:
             raise FetchError(_rejected(name, shown, problem))
-        store.install_readonly(staged, target)
+        store.install(staged, target)
     except FetchError:
         raise
     except Exception as error:  # noqa: BLE001 - every failure is reported the same way

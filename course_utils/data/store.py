@@ -20,7 +20,7 @@ deletes from or changes the modes of such a folder, by these rules:
   complete once every file is on disk (:func:`write_marker`), so an
   interrupted run never looks complete and the next call resumes it;
 * **read-only raw data**: files are written through a temporary file and a
-  rename (:func:`write_readonly`), and a complete dataset's folders are sealed
+  rename (:func:`write_atomic`), and a complete dataset's folders are sealed
   (:func:`unsealed` opens them for a repair);
 * **room first**: :func:`check_free_space` refuses to start without room (or
   inodes), and a disk filling up while writing gives :class:`DiskFullError`;
@@ -146,7 +146,7 @@ def hash_problem(digests: Digests, entry: dict) -> str | None:
     return None
 
 
-# --- from py ----------------------------------------------------
+# --- Where datasets live, safe paths, disk space, locks, atomic writes, tidying -----------------
 
 #: Where datasets are generated or downloaded (default: pooch's cache folder).
 CACHE_ENV = "COURSE_CACHE_DIR"
@@ -196,13 +196,12 @@ SPACE_ADVICE = ("Free some space there, or set COURSE_CACHE_DIR to a folder on a
                 "(command line: --output DIR).")
 
 #: Tests only: a folder. Before a marker's temporary file is renamed into place, the writer
-#: creates ``paused`` in it and waits until ``resume`` exists there (see :func:`write_text_atomic`).
+#: creates ``paused`` in it and waits until ``resume`` exists there (see :func:`write_atomic`).
 PAUSE_ENV = "COURSE_TEST_PAUSE_BEFORE_MARKER"
 
 #: Temporary files (``.NAME.tmp-XXXXXXXX``) and download folders (``.NAME.part-XXXXXXXX``) this
 #: package makes beside a file NAME of a dataset, and the marker's own temporary file.
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?:tmp|part)-[0-9a-f]{8}$")
-_MARKER_TEMPORARY = re.compile(r"^\.course_dataset\.json\.[a-z0-9_]{8}\.tmp$")
 
 
 class UnsafePathError(FileExistsError):
@@ -229,10 +228,6 @@ def path_problem(path) -> str | None:
             or any(part in (".", "..") for part in path.split("/"))):
         return f"must be relative, inside the folder, with '/' separators, got {path!r}"
     return None
-
-
-def _is_link(path: Path) -> bool:
-    return os.path.islink(path)
 
 
 def check_no_links(root: str | os.PathLike, path: str) -> Path:
@@ -357,19 +352,21 @@ def check_free_space(folder: str | os.PathLike, needed: int, what: str, count: i
         raise DiskFullError(
             f"Not enough disk space for {what} in {display_path(folder)}: it needs about "
             f"{_mb(needed)} more, and only {_mb(free)} are free. {SPACE_ADVICE}")
-    with contextlib.suppress(OSError, AttributeError):
-        info = os.statvfs(_existing(folder))
-        if info.f_files > 0 and info.f_favail < count:
-            raise DiskFullError(
-                f"The file system of {display_path(folder)} can hold only {info.f_favail} more files "
-                f"(free inodes), and {what} needs about {count}. {SPACE_ADVICE}")
+    inodes = _free_inodes(folder)
+    if inodes is not None and inodes < count:
+        raise DiskFullError(f"The file system of {display_path(folder)} can hold only {inodes} more files "
+                            f"(free inodes), and {what} needs about {count}. {SPACE_ADVICE}")
 
 
-def write_readonly(path: str | os.PathLike, content: bytes, *, what: str = "the dataset") -> os.stat_result:
-    """Write ``content`` to ``path`` through a temporary file and a rename; make it read-only.
+def write_atomic(path: str | os.PathLike, content: bytes | str, *, mode: int = 0o444,
+                 what: str = "the dataset", pause: bool = False) -> os.stat_result:
+    """Write ``content`` to ``path`` through a temporary file ``.NAME.tmp-XXXXXXXX`` and a rename.
 
-    Readers never see a half-written file. On any failure the temporary file
-    is removed; a full disk raises :class:`DiskFullError`.
+    Readers never see a half-written file. The file gets ``mode`` (default
+    read-only: raw data; root ignores it, so there it only guards others).
+    On any failure the temporary file is removed; a full disk raises
+    :class:`DiskFullError`. ``pause=True`` (the marker's writes) honours the
+    test hook ``COURSE_TEST_PAUSE_BEFORE_MARKER`` just before the rename.
 
     Returns
     -------
@@ -379,36 +376,40 @@ def write_readonly(path: str | os.PathLike, content: bytes, *, what: str = "the 
     Examples
     --------
     >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     print(write_readonly(Path(tmp) / "a.fits", b"SIMPLE").st_size)
+    ...     print(write_atomic(Path(tmp) / "a.fits", b"SIMPLE").st_size)
     6
     """
     path = Path(path)
+    data = content.encode("utf-8") if isinstance(content, str) else content
     tmp = path.parent / f".{path.name}.tmp-{secrets.token_hex(4)}"
     try:
         with open(tmp, "xb") as file:
-            file.write(content)
-        install_readonly(tmp, path)
+            file.write(data)
+        os.chmod(tmp, mode)
+        if pause:
+            _pause_for_tests()
+        install(tmp, path)
     except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-            raise disk_full(path.parent, what, len(content), path.name) from error
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC and not isinstance(error, DiskFullError):
+            raise disk_full(path.parent, what, len(data), path.name) from error
         raise
     return path.stat()
 
 
-def _no_inodes(folder: Path) -> bool:
-    """True if the file system of ``folder`` reports that it can hold no more files."""
+def _free_inodes(folder: str | os.PathLike) -> int | None:
+    """Free inodes on the file system of ``folder``, or None where it does not count them."""
     with contextlib.suppress(OSError, AttributeError):
         info = os.statvfs(_existing(folder))
-        return info.f_files > 0 and info.f_favail == 0
-    return False
+        return info.f_favail if info.f_files > 0 else None
+    return None
 
 
 def disk_full(folder: str | os.PathLike, what: str, size: int = 0, name: str = "") -> DiskFullError:
     """The :class:`DiskFullError` of a write that met a full disk (or a file system out of inodes)."""
     folder = Path(folder)
-    if _no_inodes(folder):
+    if _free_inodes(folder) == 0:
         return DiskFullError(
             f"The file system of {display_path(folder)} can hold no more files (no free inodes, "
             f"although {_mb(free_bytes(folder))} are free) while writing {what}. {SPACE_ADVICE}")
@@ -417,9 +418,9 @@ def disk_full(folder: str | os.PathLike, what: str, size: int = 0, name: str = "
                          f"(No space left on device; {_mb(free_bytes(folder))} free{alone}). {SPACE_ADVICE}")
 
 
-def install_readonly(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
-    """Make the finished temporary file ``tmp`` read-only and rename it to ``path`` (atomic)."""
-    os.chmod(tmp, 0o444)  # raw data: nobody writes into it after this
+def install(tmp: str | os.PathLike, path: str | os.PathLike, mode: int = 0o444) -> None:
+    """Give the finished temporary file ``tmp`` its ``mode`` (read-only) and rename it to ``path`` (atomic)."""
+    os.chmod(tmp, mode)  # raw data: nobody writes into it after this
     if os.name == "nt" and os.path.exists(path):  # Windows cannot replace a read-only file
         os.chmod(path, 0o644)
     os.replace(tmp, path)
@@ -432,7 +433,7 @@ def _set_writable(folders: Iterable[Path], writable: bool) -> None:
             mode = os.lstat(folder).st_mode
         except FileNotFoundError:
             continue
-        if stat.S_ISDIR(mode) and not _is_link(folder):
+        if stat.S_ISDIR(mode) and not os.path.islink(folder):
             mode &= 0o7777
             os.chmod(folder, mode | 0o700 if writable else mode & ~0o222)
 
@@ -442,7 +443,7 @@ def _real_folders(top: Path) -> list[Path]:
     found, todo = [], [top]
     while todo:
         folder = todo.pop()
-        if _is_link(folder) or not folder.is_dir():
+        if os.path.islink(folder) or not folder.is_dir():
             continue
         found.append(folder)
         with os.scandir(folder) as entries:
@@ -530,7 +531,7 @@ def dataset_lock(root: str | os.PathLike, *, wait: bool = True) -> Iterator[None
 
 def _through_link(root: Path, path: Path) -> bool:
     """True if ``root`` or a folder between it and ``path`` (included) is a symbolic link."""
-    return any(_is_link(p) for p in (path, *path.parents) if p.is_relative_to(root))
+    return any(os.path.islink(p) for p in (path, *path.parents) if p.is_relative_to(root))
 
 
 def _kind(path: Path) -> str | None:
@@ -554,7 +555,7 @@ def leftovers(root: str | os.PathLike, paths: Iterable[str]) -> list[Path]:
     sibling = re.compile(rf"^\.{re.escape(root.name)}\.(?:partial|old)-\d+-[0-9a-z]{{8}}$")
     found = [path for path in root.parent.glob(f".{root.name}.*")
              if sibling.match(path.name) and _kind(path) == "folder"]
-    names: dict[Path, set[str]] = {root: set()}
+    names: dict[Path, set[str]] = {root: {MARKER_NAME}}
     for path in paths:
         folder, _, name = ("/" + path).rpartition("/")
         names.setdefault(root / folder.lstrip("/"), set()).add(name)
@@ -563,7 +564,7 @@ def leftovers(root: str | os.PathLike, paths: Iterable[str]) -> list[Path]:
             continue
         for entry in os.scandir(folder):
             match = _TEMPORARY.match(entry.name)
-            if (match and match["name"] in wanted) or (folder == root and _MARKER_TEMPORARY.match(entry.name)):
+            if match and match["name"] in wanted:
                 path = Path(entry.path)
                 if _kind(path) == "file" or (_kind(path) == "folder" and ".part-" in entry.name):
                     found.append(path)
@@ -671,32 +672,7 @@ def _pause_for_tests() -> None:
         time.sleep(0.02)
 
 
-def write_text_atomic(path: str | os.PathLike, text: str, *, pause: bool = False) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename.
-
-    Readers never see a half-written file: either the old content, or the
-    new. ``pause=True`` (the marker's writes) honours the test hook
-    ``COURSE_TEST_PAUSE_BEFORE_MARKER`` just before the rename.
-    """
-    path = Path(path)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; this is an ordinary data file
-        if pause:
-            _pause_for_tests()
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
-# --- from py ---------------------------------------------------
+# --- The marker -------------------------------------------------------------------------------
 
 MARKER_NAME = "course_dataset.json"
 #: Format 2 records each file's modification time and whether the dataset is complete.
@@ -744,7 +720,8 @@ def write_marker(root: str | os.PathLike, info: dict, records: Iterable[dict], *
         "complete": complete,
         "files": records,
     }
-    return write_text_atomic(root / MARKER_NAME, json.dumps(content, indent=1) + "\n", pause=True)
+    write_atomic(root / MARKER_NAME, json.dumps(content, indent=1) + "\n", mode=0o644, pause=True)
+    return root / MARKER_NAME
 
 
 _HEX = {"sha256": 64, "git_sha1": 40}
@@ -1012,6 +989,9 @@ def full_check(root: str | os.PathLike, *, manifest: dict | None = None,
     return problems
 
 
+# --- Filling, repairing and tidying a generated dataset -------------------------------------------
+
+
 @dataclass(frozen=True)
 class Plan:
     """What a generated dataset is, and how to make its files.
@@ -1094,7 +1074,7 @@ def _write(out_dir: Path, plan: Plan, paths: list[str], progress: bool) -> list[
         for path, content in made:
             target = check_no_links(out_dir, path)
             target.parent.mkdir(parents=True, exist_ok=True)
-            write_readonly(target, content, what=plan.what)
+            write_atomic(target, content, what=plan.what)
             records.append(file_record(out_dir, path, content))
             del content
             bar.update(1)
