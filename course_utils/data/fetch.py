@@ -347,10 +347,10 @@ def _size_cap(entry: dict) -> tuple[int | None, bool]:
     except KeyError:
         if not entry.get("shape"):
             return None, False  # nothing to estimate from: the deadline and minimum rate still hold
-    return 2 * _download_size({}, [entry]) + (1 << 20), False
+    return 2 * _download_size([entry]) + (1 << 20), False
 
 
-def _download_size(manifest: dict, entries: list[dict]) -> int:
+def _download_size(entries: list[dict]) -> int:
     """Bytes the files of ``entries`` take: their recorded sizes, else their layout's."""
     total = 0
     for entry in entries:
@@ -414,18 +414,15 @@ def fetch_frames(target: str | os.PathLike, *, manifest: dict | None = None,
     info = identity.magellan(manifest)
     paths = [entry["path"] for entry in entries]
     try:
-        ensure_writable(target.parent, f"the real calibration frames of {target}", _WRITE_ADVICE)
-        with store.dataset_lock(target):  # first the lock, then a look at the folder
-            # A broken marker may be replaced: every file is re-hashed against the manifest anyway.
-            store.claim(target, overwrite=True)
-            with store.unsealed(target, paths):
-                ensure_writable(target, "the real calibration frames", _WRITE_ADVICE)
-                store.remove_leftovers(target, paths)
-                try:
-                    _fetch_locked(target, manifest, entries, info, base_url, progress, limits)
-                except BaseException:
-                    _forget_if_empty(target, paths)
-                    raise
+        # A broken marker may be replaced: every file is re-hashed against the manifest anyway.
+        with store.claimed(target, info, paths, f"the real calibration frames of {target}", overwrite=True,
+                           advice=_WRITE_ADVICE), store.opened(target, paths):
+            ensure_writable(target, "the real calibration frames", _WRITE_ADVICE)
+            try:
+                _fetch_locked(target, manifest, entries, info, base_url, progress, limits)
+            except BaseException:
+                _forget_if_empty(target, paths)
+                raise
     except (NotWritableError, DiskFullError, FileExistsError) as error:
         raise FetchError(str(error)) from error
     return target
@@ -459,9 +456,9 @@ def _fetch_locked(target: Path, manifest: dict, entries: list[dict], info: dict,
         else:
             good.append(store.file_record(target, entry["path"], sha256=digests.sha256,
                                            git_sha1=digests.git_sha1))
-    sizes = _download_size(manifest, todo)
-    largest = max((_download_size(manifest, [entry]) for entry in todo), default=0)
-    new = _download_size(manifest, [e for e in todo if not (target / e["path"]).exists()])
+    sizes = _download_size(todo)
+    largest = max((_download_size([entry]) for entry in todo), default=0)
+    new = _download_size([e for e in todo if not (target / e["path"]).exists()])
     store.check_free_space(target, min(sizes, new + largest) + (1 << 16), "the real calibration frames",
                            len(todo) + 8)
     store.write_marker(target, info, good, complete=False)

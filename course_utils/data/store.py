@@ -989,6 +989,45 @@ def full_check(root: str | os.PathLike, *, manifest: dict | None = None,
     return problems
 
 
+# --- The one way in: the lock, then the claim ------------------------------------------------------
+
+
+@contextlib.contextmanager
+def claimed(out_dir: Path, info: dict, paths: Iterable[str], what: str, *, overwrite: bool = False,
+            advice: str = "Set COURSE_CACHE_DIR (or pass another output folder) to a writable folder."
+            ) -> Iterator[Status]:
+    """Hold the lock of the dataset folder ``out_dir``, claim it, and yield what is there, as found under the lock.
+
+    The one way into a dataset folder, for the generator and the download
+    alike: the lock first (:func:`dataset_lock`), then a look at the folder
+    (another process may have made it meanwhile: :func:`check` against
+    ``info`` and ``paths``), then the decision whether the course may write
+    into it (:func:`claim`; ``overwrite`` also takes a folder whose marker is
+    broken). Nothing is written yet: see :func:`opened`.
+
+    Raises
+    ------
+    NotWritableError
+        If the parent folder cannot be written (the message ends with ``advice``).
+    FileExistsError
+        If the folder is someone else's.
+    """
+    ensure_writable(out_dir.parent, what, advice)
+    with dataset_lock(out_dir):
+        status = check(out_dir, info, paths)
+        claim(out_dir, status, overwrite=overwrite)
+        yield status
+
+
+@contextlib.contextmanager
+def opened(out_dir: Path, paths: Iterable[str]) -> Iterator[None]:
+    """Inside :func:`claimed`: ``out_dir``'s folders unsealed (:func:`unsealed`), what interrupted runs
+    left of ``paths`` removed (:func:`remove_leftovers`), and sealed again on success."""
+    with unsealed(out_dir, paths):
+        remove_leftovers(out_dir, paths)
+        yield
+
+
 # --- Filling, repairing and tidying a generated dataset -------------------------------------------
 
 
@@ -1180,11 +1219,7 @@ def fill(out_dir: Path, plan: Plan, *, overwrite: bool = False, progress: bool =
     if status.ok and not overwrite:
         maintain(out_dir, list(plan.sizes), status)
         return status
-    ensure_writable(out_dir.parent, plan.what,
-                          "Set COURSE_CACHE_DIR (or pass another output folder) to a writable folder.")
-    with dataset_lock(out_dir):  # first the lock, then a look at the folder
-        status = check(out_dir, plan.info, plan.sizes)  # another process may have made it
-        claim(out_dir, status, overwrite=overwrite)
+    with claimed(out_dir, plan.info, plan.sizes, plan.what, overwrite=overwrite) as status:
         if status.ok and not overwrite:
             return status
         overwrite = overwrite or (replace_other and _differs(status.content, plan.info))
@@ -1194,9 +1229,8 @@ def fill(out_dir: Path, plan: Plan, *, overwrite: bool = False, progress: bool =
                 "overwrite=True (command line: --force) to replace it, or choose another folder.")
         paths = _to_write(status, plan, overwrite)
         check_free_space(out_dir, _space_needed(out_dir, paths, plan), plan.what, len(paths) + 8)
-        with unsealed(out_dir, plan.sizes):
+        with opened(out_dir, plan.sizes):
             try:
-                remove_leftovers(out_dir, plan.sizes)
                 kept = _kept_records(out_dir, status, plan, set(paths))
                 _make_room(out_dir, paths)
                 out_dir.mkdir(parents=True, exist_ok=True)
