@@ -71,10 +71,20 @@ from filelock import FileLock, Timeout
 from ..progress import progress_bar
 from .identity import LABELS
 
+__all__ = ["Plan", "Status", "fill", "ensure", "maintain", "claimed", "opened", "claim", "check", "full_check",
+           "read_marker", "write_marker", "file_record", "record_problem", "MARKER_NAME", "dataset_lock",
+           "unsealed", "write_atomic", "install", "remove_leftovers", "leftovers", "check_no_links",
+           "path_problem", "check_free_space", "free_bytes", "disk_full", "ensure_writable", "DiskFullError",
+           "NotWritableError", "UnsafePathError", "file_digests", "hash_problem", "git_blob_sha1_bytes",
+           "cache_dir", "work_folder", "using_line", "display_path", "is_within", "redact",
+           "regenerate_command", "folders_of", "CACHE_ENV", "WORK_ENV", "PAUSE_ENV"]
+
 with warnings.catch_warnings():  # pooch imports tqdm.auto, which warns in a kernel without ipywidgets
     warnings.filterwarnings("ignore", message="IProgress not found")
     import pooch
 
+
+# --- Hashes -------------------------------------------------------------------------------------
 
 _CHUNK = 1 << 20
 
