@@ -421,28 +421,11 @@ def fetch_frames(target: str | os.PathLike, *, manifest: dict | None = None,
             try:
                 _fetch_locked(target, manifest, entries, info, base_url, progress, limits)
             except BaseException:
-                _forget_if_empty(target, paths)
+                store.forget_if_empty(target, paths)
                 raise
     except (NotWritableError, DiskFullError, FileExistsError) as error:
         raise FetchError(str(error)) from error
     return target
-
-
-def _forget_if_empty(target: Path, paths: list[str]) -> None:
-    """After a failure before any file arrived, remove the incomplete marker and the plan's empty folders."""
-    try:
-        content = store.read_marker(target)
-    except ValueError:
-        return
-    arrived = any(os.path.lexists(target / path) for path in paths)
-    if content is not None and not content.get("complete") and not content["files"] and not arrived:
-        (target / store.MARKER_NAME).unlink()
-        for folder in reversed(store.folders_of(target, paths)):
-            if not folder.is_symlink():
-                try:
-                    folder.rmdir()  # only if empty
-                except OSError:
-                    pass
 
 
 def _fetch_locked(target: Path, manifest: dict, entries: list[dict], info: dict,

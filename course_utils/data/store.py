@@ -71,7 +71,7 @@ from filelock import FileLock, Timeout
 from ..progress import progress_bar
 from .identity import LABELS
 
-__all__ = ["Plan", "Status", "fill", "ensure", "maintain", "claimed", "opened", "claim", "check", "full_check",
+__all__ = ["Plan", "Status", "fill", "ensure", "maintain", "claimed", "opened", "forget_if_empty", "claim", "check", "full_check",
            "read_marker", "write_marker", "file_record", "record_problem", "MARKER_NAME", "dataset_lock",
            "unsealed", "write_atomic", "install", "remove_leftovers", "leftovers", "check_no_links",
            "path_problem", "check_free_space", "free_bytes", "disk_full", "ensure_writable", "DiskFullError",
@@ -1036,6 +1036,23 @@ def opened(out_dir: Path, paths: Iterable[str]) -> Iterator[None]:
     with unsealed(out_dir, paths):
         remove_leftovers(out_dir, paths)
         yield
+
+
+def forget_if_empty(root: Path, paths: Iterable[str]) -> None:
+    """After a failure before any of ``paths`` arrived, remove the incomplete marker and the plan's empty
+    folders (a failed first download leaves no folder behind); call it inside :func:`opened`."""
+    try:
+        content = read_marker(root)
+    except ValueError:
+        return
+    paths = list(paths)
+    arrived = any(os.path.lexists(root / path) for path in paths)
+    if content is not None and not content.get("complete") and not content["files"] and not arrived:
+        (root / MARKER_NAME).unlink()
+        for folder in reversed(folders_of(root, paths)):
+            if not folder.is_symlink():
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only if empty
 
 
 # --- Filling, repairing and tidying a generated dataset -------------------------------------------
