@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from astropy.io import fits
 
-from course_utils.data import dataset_dir, files, marker
+from course_utils.data import dataset_dir, store
 from course_utils.data.fetch import DownloadLimits, FetchError, fetch_frames
-from course_utils.data.files import DiskFullError, NotWritableError
+from course_utils.data.store import DiskFullError, NotWritableError
 from course_utils.data.layout import FRAMES, SYNTHETIC_FRAMES
 from course_utils.data.synthetic import generate
 
@@ -95,7 +95,7 @@ def test_a_students_file_inside_the_dataset_survives_regeneration(cache, capsys,
     (root / "course_dataset.json").write_text(json.dumps(content))
     assert dataset_dir(preset="small") == root
     assert notes.read_bytes() == b"the student's work"
-    assert marker.full_check(root) == []
+    assert store.full_check(root) == []
 
 
 def test_frames_and_their_folders_are_read_only(source):
@@ -146,7 +146,7 @@ def test_two_first_calls_in_different_pid_namespaces_make_one_complete_dataset(c
     other_namespace = ("unshare", "--pid", "--fork") if can_mount() and shutil.which("unshare") else ()
     hook = tmp_path / "hook"
     hook.mkdir()
-    first = _course_python(code, env={**env, files.PAUSE_ENV: str(hook)}, prefix=other_namespace)
+    first = _course_python(code, env={**env, store.PAUSE_ENV: str(hook)}, prefix=other_namespace)
     deadline = time.monotonic() + 120
     while not (hook / "paused").exists() and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -165,8 +165,8 @@ def test_two_first_calls_in_different_pid_namespaces_make_one_complete_dataset(c
         assert out.startswith("Using the synthetic course dataset (preset 'small'")
     assert "Waiting for another process" in log.read_text()
     root = cache / "synthetic-small"
-    assert marker.full_check(root) == []
-    assert len(marker.read_marker(root)["files"]) == len(SYNTHETIC_FRAMES)
+    assert store.full_check(root) == []
+    assert len(store.read_marker(root)["files"]) == len(SYNTHETIC_FRAMES)
     assert names(cache) == ["synthetic-small"]
 
 
@@ -217,10 +217,10 @@ def test_a_disk_too_small_says_how_much_where_and_what_to_do(cache, monkeypatch,
 
 
 def test_a_disk_that_fills_up_while_writing_gives_the_same_advice(cache, monkeypatch, tmp_path):
-    """The free-space report (files.free_bytes, the documented hook) claims room; the disk has none."""
+    """The free-space report (store.free_bytes, the documented hook) claims room; the disk has none."""
     _need_root("it mounts a small file system")
     with small_filesystem(tmp_path / "disk", "3m") as disk:
-        monkeypatch.setattr(files, "free_bytes", lambda folder: 10**12)
+        monkeypatch.setattr(store, "free_bytes", lambda folder: 10**12)
         monkeypatch.setenv("COURSE_CACHE_DIR", str(disk / "cache"))
         with pytest.raises(DiskFullError) as excinfo:
             dataset_dir(preset="small")
@@ -228,7 +228,7 @@ def test_a_disk_that_fills_up_while_writing_gives_the_same_advice(cache, monkeyp
         assert "The disk filled up while writing" in message and "COURSE_CACHE_DIR" in message
         root = disk / "cache" / "synthetic-small"
         assert not [p for p in root.rglob(".*") if ".tmp-" in p.name]  # no temporary file left
-        assert marker.read_marker(root)["complete"] is False
+        assert store.read_marker(root)["complete"] is False
 
 
 def test_a_damaged_dataset_is_repaired_on_a_disk_with_room_for_one_copy(cache, monkeypatch, tmp_path, source):
@@ -239,7 +239,7 @@ def test_a_damaged_dataset_is_repaired_on_a_disk_with_room_for_one_copy(cache, m
         for frame in FRAMES[:5]:
             tamper(root / frame.path, b"broken")
         assert dataset_dir(preset="small", verbose=False) == root
-        assert marker.full_check(root) == []
+        assert store.full_check(root) == []
 
 
 def test_two_first_calls_on_a_disk_with_room_for_one_copy_both_succeed(cache, tmp_path):
@@ -251,7 +251,7 @@ def test_two_first_calls_on_a_disk_with_room_for_one_copy_both_succeed(cache, tm
         for process in processes:
             out, err = process.communicate(timeout=300)
             assert process.returncode == 0, err
-        assert marker.full_check(disk / "cache" / "synthetic-small") == []
+        assert store.full_check(disk / "cache" / "synthetic-small") == []
 
 
 # --- 6. Deadlines and leftovers ---------------------------------------------------------------------
@@ -305,7 +305,7 @@ def test_a_killed_download_leaves_a_temporary_file_that_the_next_run_removes(sou
         fetch_frames(target, manifest=json.loads(manifest_file.read_text()), base_url=server.url("good"),
                      progress=False)
     assert _temporary_files(tmp_path) == []
-    assert marker.full_check(target) == []
+    assert store.full_check(target) == []
 
 
 def test_leftovers_of_a_killed_generate_force_are_removed_by_dataset_dir(cache, capsys, source):
@@ -324,13 +324,13 @@ def test_a_generate_force_killed_midway_is_completed_by_dataset_dir(cache, capsy
     child = _course_python("from course_utils.data.__main__ import main; main()", "generate", "--preset",
                            "small", "--force", "--output", str(root), "--no-progress")
     deadline = time.monotonic() + 60
-    while marker.read_marker(root).get("complete") is not False and time.monotonic() < deadline:
+    while store.read_marker(root).get("complete") is not False and time.monotonic() < deadline:
         time.sleep(0.02)  # until it has begun to rewrite the files
     time.sleep(0.3)
     child.send_signal(signal.SIGKILL)
     child.communicate()
     assert dataset_dir(preset="small") == root
-    assert marker.full_check(root) == [] and _temporary_files(root) == []
+    assert store.full_check(root) == [] and _temporary_files(root) == []
 
 
 # --- 7. Clear errors for the small cases -------------------------------------------------------------
@@ -383,9 +383,9 @@ def test_course_data_dir_with_a_truncated_file_suggests_generate_force(cache, mo
 
 def test_no_complete_marker_unless_every_file_has_its_recorded_size(tmp_path):
     (tmp_path / "a.fits").write_bytes(b"SIMPLE")
-    record = marker.file_record(tmp_path, "a.fits", b"SIMPLE")
+    record = store.file_record(tmp_path, "a.fits", b"SIMPLE")
     with pytest.raises(RuntimeError, match="a.fits has 6 bytes, not 2880"):
-        marker.write_marker(tmp_path, {"source": "synthetic"}, [{**record, "size": 2880}])
-    assert not (tmp_path / marker.MARKER_NAME).exists()
-    marker.write_marker(tmp_path, {"source": "synthetic"}, [{**record, "size": 2880}], complete=False)
-    assert marker.read_marker(tmp_path)["complete"] is False
+        store.write_marker(tmp_path, {"source": "synthetic"}, [{**record, "size": 2880}])
+    assert not (tmp_path / store.MARKER_NAME).exists()
+    store.write_marker(tmp_path, {"source": "synthetic"}, [{**record, "size": 2880}], complete=False)
+    assert store.read_marker(tmp_path)["complete"] is False

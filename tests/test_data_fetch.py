@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from course_utils.data import files as files_module
-from course_utils.data import marker
+from course_utils.data import store
+from course_utils.data import store
 from course_utils.data.fetch import FetchError, fetch_frames
 from course_utils.data.layout import FRAMES, SYNTHETIC_FRAMES
-from course_utils.data.manifest import load_manifest, local_manifest, validate_manifest
+from course_utils.data.local_frames import local_manifest
+from course_utils.data.manifest import load_manifest, validate_manifest
 
 from data_fixtures import (
     FrameServer,
@@ -204,9 +205,9 @@ def test_download_succeeds_and_is_verified(source, server, tmp_path):
     assert _files_in(target) == sorted([f.path for f in FRAMES] + ["course_dataset.json"])
     for frame in FRAMES:
         assert (target / frame.path).read_bytes() == (source / frame.path).read_bytes()
-    content = marker.read_marker(target)
+    content = store.read_marker(target)
     assert content["source"] == "magellan" and content["commit"] == "0" * 40
-    assert marker.full_check(target) == []
+    assert store.full_check(target) == []
     # a second fetch finds every file verified and downloads nothing
     before = server.requests.get("good", 0)
     fetch_frames(target, manifest=manifest, progress=False)
@@ -299,7 +300,7 @@ def test_a_folder_that_refuses_new_files_is_reported(source, server, tmp_path, m
     def denied(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(files_module.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(store.tempfile, "mkstemp", denied)
     with pytest.raises(FetchError, match=r"Cannot write .*Permission denied.*COURSE_CACHE_DIR"):
         fetch_frames(tmp_path / "magellan", manifest=manifest, progress=False)
     assert _files_in(tmp_path / "magellan") == []
@@ -332,5 +333,5 @@ def test_verify_finds_a_file_changed_after_download(source, server, tmp_path):
     content = bytearray(file.read_bytes())
     content[-100] ^= 0x01  # same size: only hashing notices
     tamper(file, bytes(content), keep_time=True)  # same size and time: only hashing notices
-    problems = marker.full_check(target)
+    problems = store.full_check(target)
     assert len(problems) == 1 and SOME[2] in problems[0] and "mismatch" in problems[0]

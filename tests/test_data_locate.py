@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from course_utils.data import dataset_dir, locate, synthetic, work_dir
-from course_utils.data import files as files_module
+from course_utils.data import store
 from course_utils.data.fetch import fetch_frames
 from course_utils.data.layout import FRAMES
 
@@ -285,7 +285,7 @@ def test_work_dir_not_writable_says_what_to_do(cache, monkeypatch, tmp_path):
         raise PermissionError(errno.EACCES, "Permission denied")
 
     with monkeypatch.context() as patch:
-        patch.setattr(files_module.tempfile, "mkstemp", denied)  # simulated
+        patch.setattr(store.tempfile, "mkstemp", denied)  # simulated
         with pytest.raises(PermissionError, match=r"Permission denied.*COURSE_WORK_DIR"):
             work_dir(tmp_path / "w")
     if os.geteuid() != 0:

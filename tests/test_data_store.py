@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from course_utils.data import dataset_dir, marker
+from course_utils.data import dataset_dir, store
 from course_utils.data.__main__ import main
 from course_utils.data.fetch import DownloadLimits, FetchError, fetch_frames
-from course_utils.data.files import PAUSE_ENV, DiskFullError, UnsafePathError
+from course_utils.data.store import PAUSE_ENV, DiskFullError, UnsafePathError
 from course_utils.data.layout import FRAMES, SYNTHETIC_FRAMES
 from course_utils.data.science import science_dir
 
@@ -62,7 +62,7 @@ def _need_root(what: str) -> None:
 
 
 def _edit_marker(root: Path, change) -> None:
-    path = root / marker.MARKER_NAME
+    path = root / store.MARKER_NAME
     content = json.loads(path.read_text())
     change(content)
     root.chmod(0o755)
@@ -96,7 +96,7 @@ def test_finding1_a_marker_path_outside_the_dataset_never_deletes_the_outside_fi
     # the way out the message names works, and still leaves the outside file alone
     assert main(["generate", "--preset", "small", "--force", "--output", str(root), "--no-progress"]) == 0
     assert outside.read_text() == "a user's file"
-    assert marker.full_check(root) == [] and dataset_dir(preset="small") == root
+    assert store.full_check(root) == [] and dataset_dir(preset="small") == root
 
 
 # --- Finding 2: malformed marker records give clear errors ---------------------------------------
@@ -117,7 +117,7 @@ def test_finding2_malformed_marker_records_give_clear_errors_everywhere(cache, c
     out = capsys.readouterr()
     assert "is broken" in out.out and "generate --preset small --force --output" in out.err
     assert main(["generate", "--preset", "small", "--force", "--output", str(root), "--no-progress"]) == 0
-    assert marker.full_check(root) == []
+    assert store.full_check(root) == []
 
 
 # --- Finding 3: links are never followed; files the course did not write are left alone ----------
@@ -165,7 +165,7 @@ def test_finding3_a_link_in_place_of_a_dataset_folder_is_not_written_through(cac
     assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"] and _mode(mine) == 0o755
     dark.unlink()  # the advice works
     assert main(["generate", "--preset", "small", "--force", "--output", str(root), "--no-progress"]) == 0
-    assert marker.full_check(root) == []
+    assert store.full_check(root) == []
 
 
 def test_finding3_files_named_like_leftovers_but_not_the_courses_are_left_alone(cache, source, tmp_path):
@@ -192,12 +192,12 @@ def test_finding3_a_planted_marker_seals_only_the_datasets_own_folders(cache, so
     (root / "thesis").mkdir(parents=True)
     (root / "thesis" / "chapter1.tex").write_text("precious")
     (root / "thesis").chmod(0o755)
-    (root / marker.MARKER_NAME).write_text(json.dumps(
+    (root / store.MARKER_NAME).write_text(json.dumps(
         {"format": 2, "source": "synthetic", "preset": "small", "seed": 1, "generator_version": 1,
          "complete": True, "files": []}))
     assert dataset_dir(preset="small", verbose=False) == root
     assert _mode(root / "thesis") == 0o755 and (root / "thesis" / "chapter1.tex").read_text() == "precious"
-    assert marker.full_check(root) == []
+    assert store.full_check(root) == []
 
 
 # --- Finding 4: the lock comes first; concurrent first calls all succeed --------------------------
@@ -227,7 +227,7 @@ def _race(cache: Path, tmp_path: Path, prefix: tuple = (), others: int = 2) -> l
     first = _start(code, {**env, PAUSE_ENV: str(hook)}, stderr=logs[0].open("w"), prefix=prefix)
     _wait_for(lambda: (hook / "paused").exists(), "the first caller's temporary marker")
     root = cache / "synthetic-small"
-    assert not (root / marker.MARKER_NAME).exists()
+    assert not (root / store.MARKER_NAME).exists()
     assert [p.name for p in root.iterdir() if p.name.startswith(".course_dataset.json.")]  # the window
     rest = [_start(code, env, stderr=log.open("w")) for log in logs[1:]]
     for process, log in zip(rest, logs[1:]):  # each later caller is waiting for the lock, not failing
@@ -248,7 +248,7 @@ def test_finding4_concurrent_first_calls_wait_for_the_lock_in_the_marker_window(
         assert "not a course dataset" not in err
         assert out.startswith("Using the synthetic course dataset (preset 'small'")
     root = cache / "synthetic-small"
-    assert marker.full_check(root) == [] and len(marker.read_marker(root)["files"]) == len(SYNTHETIC_FRAMES)
+    assert store.full_check(root) == [] and len(store.read_marker(root)["files"]) == len(SYNTHETIC_FRAMES)
     assert names(cache) == ["synthetic-small"]
 
 
@@ -292,7 +292,7 @@ def test_finding5_pooch_checks_the_sha256_of_the_manifest(source, tmp_path):
         manifest["files"][1]["sha256"] = hashlib.sha256((source / SOME[1]).read_bytes()).hexdigest()
         target = fetch_frames(tmp_path / "magellan", manifest=manifest, base_url=server.url("good"),
                               progress=False)
-    assert marker.full_check(target) == []
+    assert store.full_check(target) == []
 
 
 def test_finding6_credentials_are_stripped_from_every_printed_address(source, tmp_path, capsys):
@@ -341,7 +341,7 @@ def test_finding7_a_directory_in_a_frames_place_is_repaired_or_named(cache, caps
     victim.unlink()
     victim.mkdir()
     assert dataset_dir(preset="small") == root  # an empty folder in its place: the frame is made again
-    assert victim.is_file() and marker.full_check(root) == []
+    assert victim.is_file() and store.full_check(root) == []
     victim.parent.chmod(0o755)
     victim.chmod(0o644)
     victim.unlink()
@@ -354,19 +354,19 @@ def test_finding7_a_directory_in_a_frames_place_is_repaired_or_named(cache, caps
     assert "Move it out of the dataset" in capsys.readouterr().err
     (victim / "mine.txt").unlink()
     assert main(["generate", "--preset", "small", "--force", "--output", str(root), "--no-progress"]) == 0
-    assert marker.full_check(root) == []
+    assert store.full_check(root) == []
 
 
 @pytest.mark.parametrize("content", ["", "{not json", json.dumps({"format": 2})])
 def test_finding7_a_broken_marker_verify_names_generate_force_which_works(cache, capsys, source, content):
     root = copy_dataset(source, cache / "synthetic-small")
     root.chmod(0o755)
-    (root / marker.MARKER_NAME).chmod(0o644)
-    (root / marker.MARKER_NAME).write_text(content)
+    (root / store.MARKER_NAME).chmod(0o644)
+    (root / store.MARKER_NAME).write_text(content)
     assert main(["verify", str(root), "--no-progress"]) == 1
     assert "generate --preset small --force --output" in capsys.readouterr().err
     assert main(["generate", "--preset", "small", "--force", "--output", str(root), "--no-progress"]) == 0
-    assert marker.full_check(root) == [] and dataset_dir(preset="small", verbose=False) == root
+    assert store.full_check(root) == [] and dataset_dir(preset="small", verbose=False) == root
 
 
 # --- Finding 8: smaller cases ------------------------------------------------------------------------
@@ -378,10 +378,10 @@ def test_finding8_after_a_restore_the_marker_is_restamped_and_files_are_hashed_o
     for frame in SYNTHETIC_FRAMES:
         os.utime(root / frame.path, ns=(later, later))  # a backup restore: every time changed
     assert dataset_dir(preset="small", verbose=False) == root
-    records = {r["path"]: r for r in marker.read_marker(root)["files"]}
+    records = {r["path"]: r for r in store.read_marker(root)["files"]}
     for frame in SYNTHETIC_FRAMES:
         assert records[frame.path]["mtime_ns"] == os.stat(root / frame.path).st_mtime_ns
-    status = marker.check(root, {}, [])
+    status = store.check(root, {}, [])
     assert status.ok and status.stale == []  # the next call hashes nothing
 
 
@@ -444,7 +444,7 @@ def test_finding8_a_read_only_shared_cache_without_science_frames_falls_back_to_
         out = capsys.readouterr().out
     assert root == tmp_path / "work" / "synthetic-science-small"
     assert "cannot be written" in out and "made in the work folder" in out
-    assert marker.full_check(root) == []
+    assert store.full_check(root) == []
 
 
 # --- The seed is checked once, at the entry, and passed down ------------------------------------
@@ -457,18 +457,18 @@ def test_a_seed_is_checked_at_the_entry_and_gets_a_folder_of_its_own(cache, caps
     root = dataset_dir(source="synthetic", preset="small", seed=7)
     assert root == cache / "synthetic-small-000000000007"
     assert "seed 7" in capsys.readouterr().out
-    assert marker.read_marker(root)["seed"] == 7 and marker.full_check(root) == []
+    assert store.read_marker(root)["seed"] == 7 and store.full_check(root) == []
     assert names(cache) == ["synthetic-small-000000000007"]
 
 
 def test_finding7_a_broken_science_marker_names_the_command_that_remakes_it(cache, capsys):
     root = science_dir("small", verbose=False)
     root.chmod(0o755)
-    (root / marker.MARKER_NAME).chmod(0o644)
-    (root / marker.MARKER_NAME).write_text("")
+    (root / store.MARKER_NAME).chmod(0o644)
+    (root / store.MARKER_NAME).write_text("")
     with pytest.raises(FileExistsError) as excinfo:
         science_dir("small")
     command = "python -m course_utils.data generate --science --preset small --force --output"
     assert command in str(excinfo.value)
     assert main(command.split()[3:] + [str(root), "--no-progress"]) == 0
-    assert science_dir("small", verbose=False) == root and marker.full_check(root) == []
+    assert science_dir("small", verbose=False) == root and store.full_check(root) == []

@@ -19,7 +19,7 @@ import pytest
 from astropy.io import fits
 from astropy.stats import sigma_clip, sigma_clipped_stats
 
-from course_utils.data import marker, synthetic
+from course_utils.data import store, synthetic
 from course_utils.data.fitsfile import fits_bytes
 from course_utils.data.headers import frame_header
 from course_utils.data.layout import FRAMES, PRESETS
@@ -510,10 +510,10 @@ def test_a_killed_generation_looks_incomplete_and_is_resumed(tmp_path):
     child.wait()
     content = json.loads((target / "course_dataset.json").read_text())
     assert content["complete"] is False
-    problem = marker.quick_check(target, synthetic.expected_info("small"), [f.path for f in FRAMES])
+    problem = store.check(target, synthetic.expected_info("small"), [f.path for f in FRAMES]).first()
     assert "incomplete" in problem
     generate(target, "small", progress=False)  # resumes: course_utils made this folder
-    assert marker.full_check(target) == [] and marker.read_marker(target)["complete"] is True
+    assert store.full_check(target) == [] and store.read_marker(target)["complete"] is True
 
 
 def test_leftovers_of_a_killed_generation_are_cleaned_up(tmp_path):

@@ -13,7 +13,7 @@ from astropy.io import fits
 from astropy.stats import sigma_clip
 
 from course_utils import solutions
-from course_utils.data import files, identity, locate, marker
+from course_utils.data import store, identity, locate
 from course_utils.data.layout import FRAMES, PTC_EXPTIMES, PTC_FRAMES, SYNTHETIC_FRAMES
 from course_utils.data.ptc import PTC_FULL_WELL, PTC_PRNU, ptc_header, ptc_model
 from course_utils.data.synthetic import GENERATOR_VERSION, make_frame
@@ -197,17 +197,17 @@ def test_a_dataset_made_before_the_sequence_existed_is_completed_file_by_file(
         monkeypatch, tmp_path, tmp_path_factory, capsys):
     cache = isolated_env(monkeypatch, tmp_path)
     root = copy_dataset(small_dataset(tmp_path_factory), cache / "synthetic-small")
-    with files.unsealed(root, [f.path for f in PTC_FRAMES]):  # an older dataset: the 63 real-set files only
+    with store.unsealed(root, [f.path for f in PTC_FRAMES]):  # an older dataset: the 63 real-set files only
         for frame in PTC_FRAMES:
             (root / frame.path).unlink()
         (root / PTC_FRAMES[0].path).parent.rmdir()
-        records = [r for r in marker.read_marker(root)["files"] if r["path"] in {f.path for f in FRAMES}]
-        marker.write_marker(root, identity.synthetic("small"), records)
+        records = [r for r in store.read_marker(root)["files"] if r["path"] in {f.path for f in FRAMES}]
+        store.write_marker(root, identity.synthetic("small"), records)
     before = {f.path: (root / f.path).stat().st_mtime_ns for f in FRAMES}
     assert locate.dataset_dir(source="synthetic", preset="small", verbose=False) == root
     assert {f.path: (root / f.path).stat().st_mtime_ns for f in FRAMES} == before  # not rewritten
-    assert marker.full_check(root) == []
-    assert len(marker.read_marker(root)["files"]) == len(SYNTHETIC_FRAMES)
+    assert store.full_check(root) == []
+    assert len(store.read_marker(root)["files"]) == len(SYNTHETIC_FRAMES)
     for frame in PTC_FRAMES:
         assert not (root / frame.path).stat().st_mode & 0o222  # read-only, like every raw frame
         assert (root / frame.path).read_bytes() == (small_dataset(tmp_path_factory) / frame.path).read_bytes()

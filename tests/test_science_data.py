@@ -13,8 +13,8 @@ from astropy import units as u
 from astropy.io import fits
 from astropy.nddata import CCDData
 
-from course_utils.data import identity, marker
-from course_utils.data.files import NotWritableError
+from course_utils.data import identity, store
+from course_utils.data.store import NotWritableError
 from course_utils.data.layout import PRESETS, SCIENCE_FRAMES
 from course_utils.data.models import flat_model
 from course_utils.data.science import (
@@ -159,7 +159,7 @@ def test_folder_holds_frames_catalogue_matching_flats_and_a_marker(science, tmp_
     assert np.array_equal(stars["star"], expected["star"])
     np.testing.assert_allclose(stars["x"], expected["x"], atol=1e-3)
     np.testing.assert_allclose(stars["flux_du"], expected["flux_du"], atol=0.05)
-    problems = marker.full_check(science)
+    problems = store.full_check(science)
     assert problems == []
     # the flats are the synthetic dataset's, byte for byte
     dataset = generate(tmp_path / "data", "small", progress=False)
@@ -195,13 +195,13 @@ def test_an_interrupted_generation_leaves_no_folder_that_looks_complete(tmp_path
         raise OSError(28, "No space left on device")
 
     with monkeypatch.context() as patch:
-        patch.setattr(marker, "write_marker", full_disk)
+        patch.setattr(store, "write_marker", full_disk)
         with pytest.raises(OSError, match="No space left"):
             generate_science(tmp_path / "science", "small")
     plan_info = identity.science("small")
-    assert not marker.check(tmp_path / "science", plan_info, [CATALOGUE_PATH]).ok
+    assert not store.check(tmp_path / "science", plan_info, [CATALOGUE_PATH]).ok
     root = generate_science(tmp_path / "science", "small")  # the next call completes it
-    assert marker.check(root, plan_info, [CATALOGUE_PATH]).ok and marker.full_check(root) == []
+    assert store.check(root, plan_info, [CATALOGUE_PATH]).ok and store.full_check(root) == []
 
 
 def test_science_dir_generates_once_and_replaces_a_stale_folder(tmp_path, monkeypatch, capsys):
@@ -212,7 +212,7 @@ def test_science_dir_generates_once_and_replaces_a_stale_folder(tmp_path, monkey
     (root / SCIENCE_FRAMES[2].path).unlink()  # an incomplete folder in the cache
     assert science_dir("small", verbose=False) == root
     assert (root / SCIENCE_FRAMES[2].path).is_file()
-    assert marker.full_check(root) == []
+    assert store.full_check(root) == []
 
 
 def test_science_dir_prints_the_same_line_wherever_the_cache_is(tmp_path, monkeypatch, capsys):
@@ -254,7 +254,7 @@ def test_the_shipped_manifest_describes_the_science_folder(science):
     manifest = load_manifest(str(shipped))  # a valid manifest
     listed = {entry["path"] for entry in manifest["files"]}
     present = {p.relative_to(science).as_posix() for p in science.rglob("*") if p.is_file()}
-    assert present - {marker.MARKER_NAME} == listed
+    assert present - {store.MARKER_NAME} == listed
     for entry in manifest["files"]:
         if entry["frame_type"] in ("science", "flat"):
             header = fits.getheader(science / entry["path"])
@@ -291,5 +291,5 @@ def test_two_first_calls_at_once_make_one_complete_science_folder(tmp_path):
     for out, err, status in results:
         assert status == 0, err
         assert out.strip() == str(root)
-    assert marker.full_check(root) == [] and names(tmp_path) == ["synthetic-science-small"]
+    assert store.full_check(root) == [] and names(tmp_path) == ["synthetic-science-small"]
     assert not [p for p in root.rglob("*") if ".partial" in p.name or p.name.startswith(".")]

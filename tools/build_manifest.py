@@ -27,7 +27,7 @@ import re
 import sys
 from pathlib import Path
 
-from course_utils.data.hashing import file_digests
+from course_utils.data.store import file_digests
 from course_utils.data.layout import CAMERAS, FRAME_GROUPS, FRAMES, PRESETS, SYNTHETIC_FRAMES, FrameSpec, frame_geometry
 from course_utils.data.manifest import MANIFEST_FORMAT, validate_manifest
 

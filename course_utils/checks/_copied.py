@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ..data import marker
+from ..data import store
 
 MESSAGE = ("These numbers do not match your dataset: did you copy them, or load another "
            "student's frames? They are right for {other}, not for yours. Compute them on your "
@@ -42,7 +42,7 @@ def _synthetic_marker(folder) -> dict | None:
     if folder is None or not isinstance(folder, (str, Path)):
         return None
     try:
-        content = marker.read_marker(folder)
+        content = store.read_marker(folder)
     except (ValueError, OSError, TypeError):
         return None
     if not content or content.get("source") not in ("synthetic", "synthetic-science") \

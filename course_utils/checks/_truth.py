@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from ..data import marker, models, variation
+from ..data import models, store, variation
 
 
 @functools.lru_cache(maxsize=2)
 def _model_info(root: str) -> dict[str, Any] | None:
     try:
-        info = marker.read_marker(root)
+        info = store.read_marker(root)
     except ValueError:
         return None
     if (

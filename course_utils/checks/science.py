@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from ..data import marker
+from ..data import store
 from ..data.layout import PRESETS, SCIENCE_FRAMES
 from ..data.students import current_seed
 from ..data.science import dither, expected_signal, science_model
@@ -49,7 +49,7 @@ def _dataset_of(namespace) -> tuple[str, int]:
     """Preset and seed of the notebook's science frames (``science_root``), else the defaults."""
     root = namespace.get("science_root") if hasattr(namespace, "get") else None
     try:
-        content = marker.read_marker(root) if root is not None else None
+        content = store.read_marker(root) if root is not None else None
     except (ValueError, TypeError, OSError):
         content = None
     preset, seed = (content or {}).get("preset"), (content or {}).get("seed")

@@ -30,19 +30,16 @@ science frames, in a folder of their own) ->
 :mod:`~course_utils.data.synthetic` (the generator, with
 :mod:`~course_utils.data.ptc` for the synthetic-only photon transfer
 sequence) and :mod:`~course_utils.data.fetch` (verified downloads of the
-real frames) -> :mod:`~course_utils.data.fill` (writes, completes and
-repairs a generated dataset under its lock: the one routine of the
-synthetic and science folders) ->
+real frames, through pooch) -> :mod:`~course_utils.data.store` (a dataset
+folder you can trust: the one module that claims, locks, writes, verifies,
+repairs and tidies a dataset folder, and its marker) ->
 :mod:`~course_utils.data.models`, :mod:`~course_utils.data.headers`,
-:mod:`~course_utils.data.fitsfile`, :mod:`~course_utils.data.marker` (the
-completeness marker and its cheap check), :mod:`~course_utils.data.manifest`
+:mod:`~course_utils.data.fitsfile`, :mod:`~course_utils.data.manifest`
 (reading the data manifest), :mod:`~course_utils.data.students` (a student's
 seed) -> :mod:`~course_utils.data.variation` (what each seed varies) ->
 :mod:`~course_utils.data.layout` (the table
-of frame groups: the one description of the files),
-:mod:`~course_utils.data.identity` (what a dataset is),
-:mod:`~course_utils.data.files` (locks, disk space, read-only writes,
-progress bars) and :mod:`~course_utils.data.hashing`.
+of frame groups: the one description of the files) and
+:mod:`~course_utils.data.identity` (what a dataset is).
 
 Examples
 --------

@@ -22,12 +22,13 @@ import sys
 from pathlib import Path
 
 from .. import __version__
-from . import identity, marker
+from . import identity, store
 from .fetch import FetchError, check_base_url, fetch_frames
-from .files import display_path, regenerate_command, write_text_atomic
+from .store import display_path, regenerate_command, write_atomic
 from .layout import PRESETS
 from .locate import CACHE_ENV, DATA_DIR_ENV, SOURCE_ENV, WORK_ENV, cache_dir, cache_status, describe_choice
-from .manifest import MANIFEST_ENV, dumps_manifest, load_manifest, local_manifest, real_entries
+from .local_frames import local_manifest
+from .manifest import MANIFEST_ENV, dumps_manifest, load_manifest, real_entries
 from .science import generate_science, science_dir
 from .students import STUDENT_ENV, current_seed, folder_name, normalise, seed_tag, student_seed
 from .synthetic import describe_model, generate
@@ -66,7 +67,7 @@ def _cmd_generate(args) -> int:
     else:
         out = cache_dir() / folder_name("synthetic-science" if args.science else "synthetic", args.preset, seed)
     info = getattr(identity, kind)(args.preset, seed)
-    already = marker.check(out, info, []).ok and not args.force
+    already = store.check(out, info, []).ok and not args.force
     make = generate_science if args.science else generate
     root = make(out, args.preset, seed, progress=not args.no_progress, overwrite=args.force)
     verb = "Already complete (use --force to make it again):" if already else "Wrote"
@@ -109,7 +110,7 @@ def _datasets_to_verify(args) -> list[Path]:
     if cache.is_dir():
         found += sorted(p for p in cache.iterdir()
                         if p.is_dir() and not p.name.startswith(".") and
-                        (p / marker.MARKER_NAME).exists())
+                        (p / store.MARKER_NAME).exists())
     return found
 
 
@@ -125,9 +126,9 @@ def _cmd_verify(args) -> int:
             print(f"FAILED  {display_path(folder)}: not a folder")
             failed.append(f"generate --output {display_path(folder)}")
             continue
-        problems = marker.full_check(folder, manifest=manifest, progress=not args.no_progress)
+        problems = store.full_check(folder, manifest=manifest, progress=not args.no_progress)
         try:
-            content = marker.read_marker(folder)
+            content = store.read_marker(folder)
         except ValueError:
             content = None
         what = identity.describe(content) if content else "the files listed in the manifest"
@@ -182,7 +183,7 @@ def _write_output(text: str, output: str | None, force: bool) -> None:
     if path.exists() and not force:
         raise CommandError(f"{output} exists; pass --force to replace it.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, text)
+    write_atomic(path, text, mode=0o644, what="the file")
     print(f"Wrote {output}", file=sys.stderr)
 
 

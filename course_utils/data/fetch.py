@@ -48,14 +48,14 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
-from . import files, identity, marker
-from .files import DiskFullError, NotWritableError, ensure_writable, import_pooch, redact
-from .hashing import file_digests, hash_problem
+from ..progress import progress_bar
+from . import identity, store
+from .store import DiskFullError, NotWritableError, ensure_writable, file_digests, hash_problem, pooch, redact
 from .layout import file_size, frame_by_path
 from .manifest import entry_url, load_manifest, real_entries
 
 __all__ = ["FetchError", "DownloadLimits", "LimitedDownloader", "fetch_frames", "download_file",
-           "check_base_url", "import_pooch"]
+           "check_base_url"]
 
 _OFFLINE_ADVICE = (
     "No network? The synthetic course dataset needs none: call dataset_dir() without "
@@ -240,7 +240,6 @@ class LimitedDownloader:
 
 def _retrieve(url: str, staging: Path, name: str, entry: dict, downloader: LimitedDownloader) -> Path:
     """pooch.retrieve into ``staging`` with the entry's SHA-256 as ``known_hash`` (pooch's log muted)."""
-    pooch = import_pooch()
     logger = pooch.get_logger()
     level = logger.level
     logger.setLevel(logging.WARNING)  # pooch would log the address (and any password in it)
@@ -318,7 +317,7 @@ def download_file(url: str, target: str | os.PathLike, entry: dict,
         problem = hash_problem(file_digests(staged), entry)
         if problem:
             raise FetchError(_rejected(name, shown, problem))
-        files.install_readonly(staged, target)
+        store.install(staged, target)
     except FetchError:
         raise
     except Exception as error:  # noqa: BLE001 - every failure is reported the same way
@@ -348,10 +347,10 @@ def _size_cap(entry: dict) -> tuple[int | None, bool]:
     except KeyError:
         if not entry.get("shape"):
             return None, False  # nothing to estimate from: the deadline and minimum rate still hold
-    return 2 * _download_size({}, [entry]) + (1 << 20), False
+    return 2 * _download_size([entry]) + (1 << 20), False
 
 
-def _download_size(manifest: dict, entries: list[dict]) -> int:
+def _download_size(entries: list[dict]) -> int:
     """Bytes the files of ``entries`` take: their recorded sizes, else their layout's."""
     total = 0
     for entry in entries:
@@ -415,63 +414,44 @@ def fetch_frames(target: str | os.PathLike, *, manifest: dict | None = None,
     info = identity.magellan(manifest)
     paths = [entry["path"] for entry in entries]
     try:
-        ensure_writable(target.parent, f"the real calibration frames of {target}", _WRITE_ADVICE)
-        with files.dataset_lock(target):  # first the lock, then a look at the folder
-            # A broken marker may be replaced: every file is re-hashed against the manifest anyway.
-            marker.claim(target, overwrite=True)
-            with files.unsealed(target, paths):
-                ensure_writable(target, "the real calibration frames", _WRITE_ADVICE)
-                files.remove_leftovers(target, paths)
-                try:
-                    _fetch_locked(target, manifest, entries, info, base_url, progress, limits)
-                except BaseException:
-                    _forget_if_empty(target, paths)
-                    raise
+        # A broken marker may be replaced: every file is re-hashed against the manifest anyway.
+        with store.claimed(target, info, paths, f"the real calibration frames of {target}", overwrite=True,
+                           advice=_WRITE_ADVICE), store.opened(target, paths):
+            ensure_writable(target, "the real calibration frames", _WRITE_ADVICE)
+            try:
+                _fetch_locked(target, manifest, entries, info, base_url, progress, limits)
+            except BaseException:
+                store.forget_if_empty(target, paths)
+                raise
     except (NotWritableError, DiskFullError, FileExistsError) as error:
         raise FetchError(str(error)) from error
     return target
-
-
-def _forget_if_empty(target: Path, paths: list[str]) -> None:
-    """After a failure before any file arrived, remove the incomplete marker and the plan's empty folders."""
-    try:
-        content = marker.read_marker(target)
-    except ValueError:
-        return
-    arrived = any(os.path.lexists(target / path) for path in paths)
-    if content is not None and not content.get("complete") and not content["files"] and not arrived:
-        (target / marker.MARKER_NAME).unlink()
-        for folder in reversed(files.folders_of(target, paths)):
-            if not folder.is_symlink():
-                try:
-                    folder.rmdir()  # only if empty
-                except OSError:
-                    pass
 
 
 def _fetch_locked(target: Path, manifest: dict, entries: list[dict], info: dict,
                   base_url: str | None, progress: bool, limits: DownloadLimits) -> None:
     good, todo = [], []
     for entry in entries:
-        path = files.check_no_links(target, entry["path"])
+        path = store.check_no_links(target, entry["path"])
         digests = file_digests(path) if path.is_file() and not path.is_symlink() else None
         if digests is None or hash_problem(digests, entry):
             todo.append(entry)
         else:
-            good.append(marker.file_record(target, entry["path"], sha256=digests.sha256,
+            good.append(store.file_record(target, entry["path"], sha256=digests.sha256,
                                            git_sha1=digests.git_sha1))
-    sizes = _download_size(manifest, todo)
-    largest = max((_download_size(manifest, [entry]) for entry in todo), default=0)
-    new = _download_size(manifest, [e for e in todo if not (target / e["path"]).exists()])
-    files.check_free_space(target, min(sizes, new + largest) + (1 << 16), "the real calibration frames",
+    sizes = _download_size(todo)
+    largest = max((_download_size([entry]) for entry in todo), default=0)
+    new = _download_size([e for e in todo if not (target / e["path"]).exists()])
+    store.check_free_space(target, min(sizes, new + largest) + (1 << 16), "the real calibration frames",
                            len(todo) + 8)
-    marker.write_marker(target, info, good, complete=False)
-    with files.progress(len(todo), "Downloading the real calibration frames", progress) as bar:
+    store.write_marker(target, info, good, complete=False)
+    with progress_bar(total=len(todo), desc="Downloading the real calibration frames", unit="file",
+                      enabled=progress) as bar:
         for entry in todo:
             path = download_file(entry_url(manifest, entry, base_url), target / entry["path"],
                                  entry, limits)
             digests = file_digests(path)
-            good.append(marker.file_record(target, entry["path"], sha256=digests.sha256,
+            good.append(store.file_record(target, entry["path"], sha256=digests.sha256,
                                            git_sha1=digests.git_sha1))
             bar.update(1)
-    marker.write_marker(target, info, good)
+    store.write_marker(target, info, good)

@@ -47,14 +47,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import fill, identity, marker, students
+from . import identity, store, students
 from .fetch import fetch_frames
-from .files import CACHE_ENV, WORK_ENV, cache_dir, work_folder, display_path, ensure_writable, is_within, using_line
+from .store import CACHE_ENV, WORK_ENV, cache_dir, work_folder, display_path, ensure_writable, is_within, using_line
 from .layout import DATA_FOLDER, FRAMES, PRESETS, SYNTHETIC_FRAMES, as_preset
 from .manifest import load_manifest, real_entries
 from .science import science_dir, science_status
 from .students import folder_name
-from .synthetic import _plan as synthetic_plan
+from .synthetic import dataset_plan as synthetic_plan
 
 __all__ = ["dataset_dir", "work_dir", "cache_dir", "cache_status", "SOURCES", "describe_choice",
            "dataset_dir_for", "synthetic_dataset_dir", "using_line", "science_dir", "folder_name",
@@ -97,18 +97,18 @@ def _magellan_dir() -> Path:
     return cache_dir() / "magellan"
 
 
-def _magellan_status(root: Path) -> tuple[marker.Status, list[str]]:
+def _magellan_status(root: Path) -> tuple[store.Status, list[str]]:
     """The state of the download in ``root`` and its files (the manifest is read only if needed)."""
-    if not os.path.lexists(root / marker.MARKER_NAME):
-        return marker.Status(problem=f"no {marker.MARKER_NAME} (nothing was downloaded)"), []
+    if not os.path.lexists(root / store.MARKER_NAME):
+        return store.Status(problem=f"no {store.MARKER_NAME} (nothing was downloaded)"), []
     manifest = load_manifest()
     expected = {e["path"]: {"git_sha1": e.get("git_sha1"), "sha256": e.get("sha256")}
                 for e in real_entries(manifest)}
-    return marker.check(root, identity.magellan(manifest), list(expected), expected), list(expected)
+    return store.check(root, identity.magellan(manifest), list(expected), expected), list(expected)
 
 
-def _synthetic_status(root: Path, preset: str, seed: int = identity.DEFAULT_SEED) -> marker.Status:
-    return marker.check(root, identity.synthetic(preset, seed), [f.path for f in SYNTHETIC_FRAMES])
+def _synthetic_status(root: Path, preset: str, seed: int = identity.DEFAULT_SEED) -> store.Status:
+    return store.check(root, identity.synthetic(preset, seed), [f.path for f in SYNTHETIC_FRAMES])
 
 
 def cache_status() -> list[tuple[str, str]]:
@@ -171,7 +171,7 @@ def _fill_commands(root: Path, source: str | None) -> str:
 def _env_dir_problem(root: Path, content: dict) -> str | None:
     """Why the marked dataset in COURSE_DATA_DIR cannot be used (with the fix), or None."""
     listed = {record.get("path") for record in content.get("files", []) if isinstance(record, dict)}
-    status = marker.check(root, {}, [f.path for f in FRAMES])
+    status = store.check(root, {}, [f.path for f in FRAMES])
     missing = [f.path for f in FRAMES if f.path not in listed]
     damaged = {path: reason for path, reason in status.damaged.items() if path in listed}
     if not damaged and not missing and content.get("complete", True):
@@ -199,7 +199,7 @@ def _from_env_dir(root: Path, source: str | None) -> str:
             f"{DATA_DIR_ENV} at the folder that contains {DATA_FOLDER}/ (make one with "
             "`python -m course_utils.data generate --output DIR`), or unset it.")
     try:
-        content = marker.read_marker(root)
+        content = store.read_marker(root)
     except ValueError as error:
         raise FileNotFoundError(f"{DATA_DIR_ENV} is set to {display_path(root)}, whose marker cannot be "
                                 f"used: {error} Or unset {DATA_DIR_ENV}.") from None
@@ -218,7 +218,7 @@ def _from_env_dir(root: Path, source: str | None) -> str:
             f"or unset {DATA_DIR_ENV} to let the course choose its own dataset folder."
         )
     return using_line("the calibration frames", root,
-                 f" (set by {DATA_DIR_ENV}; not verified: it has no {marker.MARKER_NAME})")
+                 f" (set by {DATA_DIR_ENV}; not verified: it has no {store.MARKER_NAME})")
 
 
 def describe_choice(source: str | None = None, preset: str = "full",
@@ -320,9 +320,9 @@ def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: boo
         make (they are left alone; the message says what to do).
     course_utils.data.fetch.FetchError
         If the real frames are asked for but cannot be downloaded.
-    course_utils.data.files.NotWritableError
+    course_utils.data.store.NotWritableError
         If the cache cannot be written (set ``COURSE_CACHE_DIR``).
-    course_utils.data.files.DiskFullError
+    course_utils.data.store.DiskFullError
         If the disk lacks room (the message says how many MB, where, and to
         set ``COURSE_CACHE_DIR``).
     ValueError
@@ -340,9 +340,9 @@ def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: boo
     if action == "fetch":
         fetch_frames(root, progress=verbose)
     elif action == "generate":
-        fill.ensure(root, synthetic_plan(as_preset(preset), seed), progress=verbose)
+        store.ensure(root, synthetic_plan(as_preset(preset), seed), progress=verbose)
     elif status is not None:
-        fill.maintain(root, paths, status)
+        store.maintain(root, paths, status)
     if verbose:
         print(line)
     return root
@@ -361,7 +361,7 @@ def synthetic_dataset_dir(preset: str = "full", *, verbose: bool = True,
     """
     preset, seed = as_preset(preset), _resolve_seed(seed)
     root = _synthetic_dir(preset.name, seed)
-    fill.ensure(root, synthetic_plan(preset, seed), progress=verbose)
+    store.ensure(root, synthetic_plan(preset, seed), progress=verbose)
     if verbose:
         print(using_line(identity.describe(identity.synthetic(preset.name, seed)), root))
     return root
@@ -417,7 +417,7 @@ def _raw_data_folder_of(folder: Path) -> Path | None:
     if configured and is_within(folder, Path(configured).expanduser()):
         return Path(configured).expanduser()
     for candidate in (folder, *folder.parents):
-        if (candidate / marker.MARKER_NAME).is_file():
+        if (candidate / store.MARKER_NAME).is_file():
             return candidate
     return None
 

@@ -60,8 +60,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import fill, identity, marker
-from .files import NotWritableError, cache_dir, display_path, using_line, work_folder
+from . import identity, store
+from .store import NotWritableError, cache_dir, display_path, using_line, work_folder
 from .fitsfile import fits_bytes
 from .headers import frame_header
 from .identity import SCIENCE_VERSION, check_seed
@@ -342,8 +342,8 @@ def read_catalogue(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return out
 
 
-def _plan(preset: Preset, seed: int) -> fill.Plan:
-    """The science folder of ``preset`` and ``seed``, for :func:`course_utils.data.fill.fill`."""
+def _plan(preset: Preset, seed: int) -> store.Plan:
+    """The science folder of ``preset`` and ``seed``, for :func:`course_utils.data.store.fill`."""
     by_path = {frame.path: frame for frame in (*SCIENCE_FRAMES, *FRAMES)}
 
     def make(paths: list[str]):
@@ -361,7 +361,7 @@ def _plan(preset: Preset, seed: int) -> fill.Plan:
     sizes = {frame.path: file_size(frame, preset) for frame in SCIENCE_FRAMES}
     sizes[CATALOGUE_PATH] = 1 << 16
     sizes.update((path, file_size(by_path[path], preset)) for path in FLAT_PATHS)
-    return fill.Plan(info=identity.science(preset, seed), sizes=sizes, make=make,
+    return store.Plan(info=identity.science(preset, seed), sizes=sizes, make=make,
                      what="the synthetic science frames")
 
 
@@ -370,7 +370,7 @@ def generate_science(out_dir: str | os.PathLike, preset: str = "full", seed: int
     """Write the science folder (frames, catalogue, matching flats, marker) into ``out_dir``, or repair it.
 
     It follows the rules of every generated dataset
-    (:func:`course_utils.data.fill.fill`): under the folder's lock, after a
+    (:func:`course_utils.data.store.fill`): under the folder's lock, after a
     free-space check, files written read-only one by one between an
     incomplete and a complete marker. A complete folder of the same preset,
     seed and version is kept and a damaged one repaired; a science folder of
@@ -381,7 +381,7 @@ def generate_science(out_dir: str | os.PathLike, preset: str = "full", seed: int
     ------
     FileExistsError
         If ``out_dir`` holds something that may not be replaced.
-    course_utils.data.files.DiskFullError
+    course_utils.data.store.DiskFullError
         If the disk lacks room.
 
     Examples
@@ -393,13 +393,13 @@ def generate_science(out_dir: str | os.PathLike, preset: str = "full", seed: int
     12 True
     """
     out_dir = Path(out_dir).expanduser().absolute()
-    fill.fill(out_dir, _plan(as_preset(preset), check_seed(seed)), overwrite=overwrite, progress=progress)
+    store.fill(out_dir, _plan(as_preset(preset), check_seed(seed)), overwrite=overwrite, progress=progress)
     return out_dir
 
 
 def science_status(root: str | os.PathLike, preset: str | Preset = "full",
-                   seed: int = DEFAULT_SEED) -> marker.Status:
-    """What :func:`course_utils.data.marker.check` finds in the science folder ``root``.
+                   seed: int = DEFAULT_SEED) -> store.Status:
+    """What :func:`course_utils.data.store.check` finds in the science folder ``root``.
 
     Examples
     --------
@@ -407,7 +407,7 @@ def science_status(root: str | os.PathLike, preset: str | Preset = "full",
     False
     """
     plan = _plan(as_preset(preset), check_seed(seed))
-    return marker.check(root, plan.info, plan.sizes)
+    return store.check(root, plan.info, plan.sizes)
 
 
 def science_dir(preset: str = "full", seed: int | None = None, *, verbose: bool = True) -> Path:
@@ -439,13 +439,13 @@ def science_dir(preset: str = "full", seed: int | None = None, *, verbose: bool 
     root = cache_dir() / name
     plan = _plan(preset_obj, seed)
     try:
-        fill.ensure(root, plan, progress=False)
+        store.ensure(root, plan, progress=False)
     except NotWritableError as error:
         fallback = work_folder() / name
         print(f"The course's cache folder cannot be written and has no science frames ({error}); "
               f"they are made in the work folder {display_path(fallback)} instead.")
         root = fallback
-        fill.ensure(root, plan, progress=False)
+        store.ensure(root, plan, progress=False)
     if verbose:
         print(using_line(f"the synthetic science frames (preset {preset_obj.name!r}, seed {seed}, "
                          f"version {SCIENCE_VERSION})", root))

@@ -72,7 +72,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import fill, identity, models, ptc
+from . import identity, models, ptc, store
 from .fitsfile import fits_bytes
 from .headers import frame_header
 from .identity import check_seed
@@ -99,7 +99,7 @@ from .variation import GLOW_CORNERS, RANGES
 
 # The model (models.py) is part of this module's interface.
 __all__ = [*models.__all__, "make_dark", "make_frame", "frame_file_bytes", "add_cosmics", "to_uint16",
-           "generate"]
+           "generate", "dataset_plan"]
 
 
 # --- Frames --------------------------------------------------------------------
@@ -303,8 +303,8 @@ def expected_info(preset: str | Preset = "full", seed: int = DEFAULT_SEED) -> di
     return identity.synthetic(preset, seed)
 
 
-def _plan(preset: Preset, seed: int) -> fill.Plan:
-    """The synthetic course dataset of ``preset`` and ``seed``, for :func:`course_utils.data.fill.fill`."""
+def dataset_plan(preset: Preset, seed: int) -> store.Plan:
+    """The synthetic course dataset of ``preset`` and ``seed``, for :func:`course_utils.data.store.fill`."""
     by_path = {frame.path: frame for frame in SYNTHETIC_FRAMES}
 
     def make(paths: list[str]):
@@ -313,7 +313,7 @@ def _plan(preset: Preset, seed: int) -> fill.Plan:
             frame = by_path[path]
             yield path, frame_file_bytes(frame, preset, seed, _model_for(frame, preset, seed, models))
 
-    return fill.Plan(info=expected_info(preset, seed),
+    return store.Plan(info=expected_info(preset, seed),
                      sizes={frame.path: file_size(frame, preset) for frame in SYNTHETIC_FRAMES},
                      make=make, what="the synthetic course dataset",
                      title=f"Generating the synthetic course dataset ({preset.name})")
@@ -331,7 +331,7 @@ def generate(out_dir: str | os.PathLike, preset: str = "full", seed: int = DEFAU
     dataset is incomplete, and again when every file is on disk: an
     interrupted generation never looks complete, and the next call resumes it.
 
-    The work is done holding the folder's lock (:func:`course_utils.data.files.dataset_lock`):
+    The work is done holding the folder's lock (:func:`course_utils.data.store.dataset_lock`):
     concurrent calls wait for each other and the later ones find the dataset
     complete. Files are written one by one, so a repair needs room for only
     the files it replaces; files that are not the dataset's (a student's
@@ -365,9 +365,9 @@ def generate(out_dir: str | os.PathLike, preset: str = "full", seed: int = DEFAU
     ------
     FileExistsError
         If ``out_dir`` holds something that may not be replaced.
-    course_utils.data.files.NotWritableError
+    course_utils.data.store.NotWritableError
         If the parent folder cannot be written.
-    course_utils.data.files.DiskFullError
+    course_utils.data.store.DiskFullError
         If the disk lacks room (before starting, or while writing).
 
     Examples
@@ -382,7 +382,7 @@ def generate(out_dir: str | os.PathLike, preset: str = "full", seed: int = DEFAU
     89
     """
     out_dir = Path(out_dir).expanduser().absolute()
-    fill.fill(out_dir, _plan(as_preset(preset), check_seed(seed)), overwrite=overwrite, progress=progress)
+    store.fill(out_dir, dataset_plan(as_preset(preset), check_seed(seed)), overwrite=overwrite, progress=progress)
     return out_dir
 
 
