@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 #: Raise when what the cached references hold or how they are computed changes.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 CACHE_ENV = "COURSE_CHECK_CACHE_DIR"
 
 
