@@ -263,8 +263,17 @@ def test_cached_references_equal_the_reference_solutions(root, tmp_path, monkeyp
     dark = solutions.master_dark(darks, bias, "median")
     assert check.exercise_4(dark, data_dir=dataset, namespace={}).status == "correct"
     stored = {path.name.split("-")[0]: path for path in cache.iterdir()}
+    header = fits.getheader(dataset / check.FLAT_FRAMES[0])
+    rows, cols = solutions.fits_section(header["DATASEC"])
+    corrected = []
+    for path in check.FLAT_FRAMES:
+        raw = fits.getdata(dataset / path)
+        corrected.append(raw[rows, cols].astype(np.float32)
+                         - solutions.overscan_level(raw, header["BIASSEC"]))
+    syllabus = np.median(corrected, axis=0).T
     with np.load(stored["flat"]) as arrays:
         assert np.array_equal(arrays["master"], flat)
+        assert np.array_equal(arrays["syllabus"], syllabus / np.median(syllabus))
     # Which bias frame a cosmic ray hit, frame by frame (the brightest hit, the first of equals).
     hit = np.full(bias.shape, -1, dtype=np.int16)
     brightest = np.zeros(bias.shape, dtype=np.float32)

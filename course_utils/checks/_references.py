@@ -15,7 +15,6 @@ import numpy as np
 from astropy.io import fits
 
 from .. import solutions
-from ..combining import combine
 from ..data.layout import frame_paths
 from ..fits_frames import read_stack
 from ._disk_cache import cached_arrays
@@ -70,6 +69,7 @@ def flat_reference(root: str) -> dict[str, Any]:
     return {
         "root": root,
         "master": arrays["master"],
+        "syllabus": arrays["syllabus"],
         # Every SAMPLE_ROWS-th row of each flat, normalized: one flat is recognized.
         "single_rows": arrays["single_rows"],
         **{name: float(arrays[name]) for name in scalars},
@@ -95,15 +95,18 @@ def _corrected_flats(root: str) -> tuple[np.ndarray, list[float], tuple[int, ...
 def _flat_arrays(root: str) -> dict[str, np.ndarray]:
     corrected, levels, raws = _corrected_flats(root)
     signals = [float(np.median(frame)) for frame in corrected]
-    singles = [frame / np.float32(s) for frame, s in zip(corrected, signals)]
+    singles = np.stack([frame / np.float32(s) for frame, s in zip(corrected, signals)])
     # solutions.master_flat's steps on the frames normalized above (each median is
     # needed here too, and computing it twice cost a seventh of a second);
-    # tests/test_checks.py holds the two equal.
-    master = combine(np.stack(singles), method="median")
+    # tests/test_checks_guard.py holds the two equal.
+    master = median_of_few(singles)
     master = master / np.median(master)
+    # The syllabus's route: median of the flats as they are, normalized once.
+    unnormalized = median_of_few(corrected)
     return {
         "master": master,
-        "single_rows": np.stack([single[::SAMPLE_ROWS] for single in singles]),
+        "syllabus": unnormalized / np.median(unnormalized),
+        "single_rows": singles[:, ::SAMPLE_ROWS].copy(),
         # Noise of one flat, and of the median of all (1.25: a median's noise).
         "single_noise": np.array(robust_std(singles[0] - master)),
         "contrast": np.array(contrast(master)),
@@ -114,19 +117,42 @@ def _flat_arrays(root: str) -> dict[str, np.ndarray]:
     }
 
 
-@functools.lru_cache(maxsize=2)
-def syllabus_flat(root: str) -> np.ndarray:
-    """The syllabus's master flat: the median of the flats as they are, normalized once.
+#: Most frames :func:`median_of_few` sorts itself (its work grows as their square).
+FEW_FRAMES = 8
 
-    Only the praise of an answer that differs from the reference master flat
-    needs it (whether the student normalized before or after combining), so
-    it is computed then, and cached like the other references.
+
+def median_of_few(stack: np.ndarray) -> np.ndarray:
+    """Per-pixel median of a few float frames: ``np.median(stack, axis=0)``, bit for bit.
+
+    The frames are sorted pixel by pixel with an odd-even transposition sort
+    (``n`` rounds of element-wise minimum and maximum of neighbouring
+    frames); the middle frame, or the mean of the middle two, is the median.
+    For six flats of 2 million pixels this takes a fifth of the time of
+    ``np.median``, which partitions each pixel's few values one by one. More
+    than :data:`FEW_FRAMES` frames, integers, or a NaN anywhere (which
+    ``np.median`` propagates per pixel) go to ``np.median``.
+
+    Examples
+    --------
+    >>> frames = np.array([[[3.0]], [[1.0]], [[2.0]], [[7.0]]], dtype=np.float32)
+    >>> median_of_few(frames)
+    array([[2.5]], dtype=float32)
     """
-    def compute() -> dict[str, np.ndarray]:
-        unnormalized = np.median(_corrected_flats(root)[0], axis=0)
-        return {"syllabus": unnormalized / np.median(unnormalized)}
-
-    return cached_arrays("flat-syllabus", root, FLAT_FRAMES, compute)["syllabus"]
+    stack = np.asarray(stack)
+    n = len(stack)
+    if (not 0 < n <= FEW_FRAMES or not np.issubdtype(stack.dtype, np.floating)
+            or np.isnan(stack).any()):
+        return np.median(stack, axis=0)
+    rows = [np.array(frame) for frame in stack]
+    for round_ in range(n):
+        for i in range(round_ % 2, n - 1, 2):
+            low = np.minimum(rows[i], rows[i + 1])
+            np.maximum(rows[i], rows[i + 1], out=rows[i + 1])
+            rows[i] = low
+    if n % 2:
+        return rows[n // 2]
+    # As np.median: the mean of the middle two, in the frames' own precision.
+    return (rows[n // 2 - 1] + rows[n // 2]) / stack.dtype.type(2)
 
 
 @functools.lru_cache(maxsize=2)

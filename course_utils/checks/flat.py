@@ -151,12 +151,11 @@ def _praise(root: str, answer: np.ndarray, ref: dict) -> tuple[str, ...]:
         f"normalized; its vignetting spans {low:.2f}–{high:.2f}.",
         "Dark current is negligible in a few-second dome flat, so no dark is needed.",
     ]
+    syllabus = ref_data.robust_std(answer - ref["syllabus"])
     normalized_first = ref_data.robust_std(answer - ref["master"])
-    # (An answer equal to the reference cannot be closer to the syllabus's flat.)
-    syllabus = ref_data.syllabus_flat(ref["root"]) if normalized_first > 0 else None
-    if syllabus is not None and ref_data.robust_std(answer - syllabus) < normalized_first:
+    if syllabus < normalized_first:
         low, high = min(ref["signals"]), max(ref["signals"])
-        difference = float(np.median(np.abs(syllabus - ref["master"])))
+        difference = float(np.median(np.abs(ref["syllabus"] - ref["master"])))
         messages.append(
             "You combined the flats before normalizing each one. The lamp drifted between "
             f"exposures ({low:,.0f} to {high:,.0f} DU), so the median mixes brighter and "
