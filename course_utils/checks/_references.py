@@ -217,9 +217,11 @@ def _dark_arrays(root: str) -> dict[str, np.ndarray]:
     cosmics = _bias_cosmics(biases, bias)
     del biases
     darks = read_stack([Path(root, p) for p in DARK_FRAMES], progress=False)
-    median = solutions.master_dark(darks, bias, "median")
-    mean = solutions.master_dark(darks, bias, "mean")
+    # solutions.master_dark's steps (subtract, then combine), the subtraction made once;
+    # tests/test_checks_guard.py holds them equal.
     subtracted = darks.astype(np.float32) - bias
+    median = median_of_few(subtracted)
+    mean = solutions.master_dark(darks, bias, "mean")
     header = fits.getheader(Path(root, DARK_FRAMES[0]))
     rows, cols = solutions.fits_section(header["DATASEC"])
     bias_level = float(np.median(bias))
