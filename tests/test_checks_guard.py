@@ -287,5 +287,7 @@ def test_cached_references_equal_the_reference_solutions(root, tmp_path, monkeyp
         assert np.array_equal(arrays["mean"], solutions.master_dark(darks, bias, "mean"))
         assert np.array_equal(arrays["bias_cosmics"], hit)
         assert np.array_equal(arrays["bias_hot"], bias > np.median(bias) + 25)
-        rows, cols = solutions.fits_section(fits.getheader(dataset / check.DARK_FRAMES[0])["DATASEC"])
-        assert tuple(arrays["levels"]) == tuple(solutions.dark_levels(dark, (rows.stop, cols.stop)))
+        datasec = fits.getheader(dataset / check.DARK_FRAMES[0])["DATASEC"]
+        rows, cols = solutions.fits_section(datasec)
+        levels = solutions.dark_levels(dark, (rows.stop, cols.stop))
+        assert tuple(arrays["levels"]) == tuple(levels)

@@ -15,6 +15,7 @@ import numpy as np
 from astropy.io import fits
 
 from .. import solutions
+from ..combining import combine
 from ..data.layout import frame_paths
 from ..fits_frames import read_stack
 from ._disk_cache import cached_arrays
@@ -221,7 +222,7 @@ def _dark_arrays(root: str) -> dict[str, np.ndarray]:
     # tests/test_checks_guard.py holds them equal.
     subtracted = darks.astype(np.float32) - bias
     median = median_of_few(subtracted)
-    mean = solutions.master_dark(darks, bias, "mean")
+    mean = combine(subtracted, method="mean")
     header = fits.getheader(Path(root, DARK_FRAMES[0]))
     rows, cols = solutions.fits_section(header["DATASEC"])
     bias_level = float(np.median(bias))
