@@ -8,17 +8,20 @@ the answer's own computation started do not count):
 
 * the *first call* in a fresh Python process that has already made the
   answer (as a student's kernel has), which computes the check's references
-  or reads them from the on-disk cache -- run twice: ``cold`` with an empty
-  reference cache, ``warm`` with the cache the cold run left;
+  or reads them from the on-disk cache: ``cold`` with an empty reference cache
+  (the median of ``--cold-runs`` fresh processes), ``warm`` with the cache the
+  last cold run left;
 * the median of ``--rounds`` *later calls* with the reference answer
   (correct) and with a classic mistake (incorrect), references in memory.
 
-Targets (issue 21): first call at most 1 s of CPU (warm cache), later calls at
-most 0.3 s. Peak memory is the largest resident set of the child processes.
+Targets (issue 21): first call at most 1 s of CPU (with an empty reference cache
+too), later calls at most 0.3 s. Peak memory is the largest resident set of the
+child processes. The machine's other load shows in these times (memory
+bandwidth, caches): on a shared machine, compare medians of several runs.
 
 Usage::
 
-    python benchmarks/bench_checks.py [--rounds 5] [--exercises 1 4 7]
+    python benchmarks/bench_checks.py [--rounds 5] [--cold-runs 3] [--exercises 1 4 7]
 """
 
 from __future__ import annotations
@@ -160,19 +163,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--exercises", type=int, nargs="*", default=list(range(1, 11)))
+    parser.add_argument("--cold-runs", type=int, default=1,
+                        help="fresh processes with an empty reference cache (the median is shown)")
     args = parser.parse_args()
     references = Path(tempfile.mkdtemp(prefix="check-references-"))
     print(f"{'exercise':>8} {'first, cold':>12} {'first, warm':>12} {'later ok':>9} "
           f"{'later bad':>9}   statuses (CPU seconds)")
-    worst_first = worst_later = peak = 0.0
+    worst_cold = worst_first = worst_later = peak = 0.0
     try:
         for exercise in args.exercises:
-            # An empty reference cache for each exercise: the cold run fills it.
-            env = {**os.environ, "TQDM_DISABLE": "1",
-                   "COURSE_CHECK_CACHE_DIR": str(references / str(exercise))}
-            cold, peak_cold = run_child(exercise, 1, env)
+            # An empty reference cache for each cold run; the last one's is the warm run's.
+            colds = []
+            for run in range(max(1, args.cold_runs)):
+                env = {**os.environ, "TQDM_DISABLE": "1",
+                       "COURSE_CHECK_CACHE_DIR": str(references / f"{exercise}-{run}")}
+                cold, peak_cold = run_child(exercise, 1, env)
+                colds.append(cold["first"])
+            cold = {"first": statistics.median(colds)}
             warm, peak_warm = run_child(exercise, args.rounds, env)
             later = statistics.median(warm["right"]), statistics.median(warm["wrong"])
+            worst_cold = max(worst_cold, cold["first"])
             worst_first, worst_later = max(worst_first, warm["first"]), max(worst_later, *later)
             peak = max(peak, peak_cold, peak_warm)
             print(f"{exercise:>8} {cold['first']:>11.2f}s {warm['first']:>11.2f}s "
@@ -180,7 +190,9 @@ def main() -> None:
     finally:
         shutil.rmtree(references, ignore_errors=True)
     verdict = lambda worst, target: "meets" if worst <= target else "MISSES"  # noqa: E731
-    print(f"slowest first call (warm): {worst_first:.2f} s, {verdict(worst_first, FIRST_TARGET_S)} "
+    print(f"slowest first call: {worst_cold:.2f} s with an empty reference cache, "
+          f"{verdict(worst_cold, FIRST_TARGET_S)} the {FIRST_TARGET_S:g} s target; "
+          f"{worst_first:.2f} s (warm), {verdict(worst_first, FIRST_TARGET_S)} "
           f"the {FIRST_TARGET_S:g} s target; slowest later call: {worst_later:.3f} s, "
           f"{verdict(worst_later, LATER_TARGET_S)} the {LATER_TARGET_S:g} s target; "
           f"peak memory of a child {peak:.0f} MB")

@@ -243,3 +243,51 @@ def test_a_changed_dataset_gets_new_references(root, tmp_path, monkeypatch):
     other = copy_dataset(dataset, tmp_path / "changed")  # a new folder too: no memory cache
     check.exercise_6(answer, data_dir=other, namespace={})
     assert len(list(cache.iterdir())) == 2
+
+
+def test_cached_references_equal_the_reference_solutions(root, tmp_path, monkeypatch):
+    """The references take their own, faster route (each frame read once, each median
+    computed once): what they cache must be exactly what the solutions give."""
+    from astropy.io import fits
+    from course_utils import solutions
+    from data_fixtures import copy_dataset
+
+    cache = tmp_path / "references"
+    monkeypatch.setenv("COURSE_CHECK_CACHE_DIR", str(cache))
+    dataset = copy_dataset(root, tmp_path / "dataset")  # a new folder: no memory cache
+    flat = _flat_answer(dataset)
+    assert check.exercise_6(flat, data_dir=dataset, namespace={}).status == "correct"
+    bias_paths = [dataset / p for p in check.BIAS_FRAMES]
+    bias = solutions.master_bias(bias_paths, progress=False)
+    darks = np.array([fits.getdata(dataset / p) for p in check.DARK_FRAMES])
+    dark = solutions.master_dark(darks, bias, "median")
+    assert check.exercise_4(dark, data_dir=dataset, namespace={}).status == "correct"
+    stored = {path.name.split("-")[0]: path for path in cache.iterdir()}
+    header = fits.getheader(dataset / check.FLAT_FRAMES[0])
+    rows, cols = solutions.fits_section(header["DATASEC"])
+    corrected = []
+    for path in check.FLAT_FRAMES:
+        raw = fits.getdata(dataset / path)
+        corrected.append(raw[rows, cols].astype(np.float32)
+                         - solutions.overscan_level(raw, header["BIASSEC"]))
+    syllabus = np.median(corrected, axis=0).T
+    with np.load(stored["flat"]) as arrays:
+        assert np.array_equal(arrays["master"], flat)
+        assert np.array_equal(arrays["syllabus"], syllabus / np.median(syllabus))
+    # Which bias frame a cosmic ray hit, frame by frame (the brightest hit, the first of equals).
+    hit = np.full(bias.shape, -1, dtype=np.int16)
+    brightest = np.zeros(bias.shape, dtype=np.float32)
+    for index, path in enumerate(bias_paths):
+        excess = fits.getdata(path).astype(np.float32) - bias
+        new = (excess > 25) & (excess > brightest)
+        hit[new], brightest[new] = index, excess[new]
+    assert np.count_nonzero(hit >= 0) > 0
+    with np.load(stored["dark"]) as arrays:
+        assert np.array_equal(arrays["median"], dark)
+        assert np.array_equal(arrays["mean"], solutions.master_dark(darks, bias, "mean"))
+        assert np.array_equal(arrays["bias_cosmics"], hit)
+        assert np.array_equal(arrays["bias_hot"], bias > np.median(bias) + 25)
+        datasec = fits.getheader(dataset / check.DARK_FRAMES[0])["DATASEC"]
+        rows, cols = solutions.fits_section(datasec)
+        levels = solutions.dark_levels(dark, (rows.stop, cols.stop))
+        assert tuple(arrays["levels"]) == tuple(levels)

@@ -1,8 +1,8 @@
 """References kept on disk, so that a new kernel's first check is fast.
 
 Private to :mod:`course_utils.checks`. The most expensive references (the
-master bias of 40 frames, the master flat) take a few seconds of CPU to
-compute; they are saved as ``.npz`` files in a folder the course owns --
+master bias of 40 frames, the master flat) take about a second of CPU to
+compute at full size; they are saved as ``.npz`` files in a folder the course owns --
 ``COURSE_CHECK_CACHE_DIR`` if set, else ``check_references`` in the dataset
 cache (:func:`course_utils.data.locate.cache_dir`) -- never in the dataset
 folder, which may be read-only and is never written to.
@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 #: Raise when what the cached references hold or how they are computed changes.
-CACHE_VERSION = 1
+CACHE_VERSION = 3
 CACHE_ENV = "COURSE_CHECK_CACHE_DIR"
 
 

@@ -51,13 +51,14 @@ def exercise_4(master_dark=MISSING, *, data_dir=None, namespace=None) -> Feedbac
     answer = answers["master_dark"]
     ref = _matching(ref_data.dark_reference(root), answer)
     problem = shape_problem("master_dark", answer, ref["median"].shape, n_frames=ref["n_frames"])
-    if problem is None:
-        problem = _not_a_dark(as_array(answer), ref)
-    if problem is None:
-        problem = _defects(as_array(answer).astype(np.float64), ref)
     if problem is not None:
         return Feedback(4, TITLE_4, "incorrect", (problem,))
-    return Feedback(4, TITLE_4, "correct", _praise(root, as_array(answer), ref))
+    raw_answer = as_array(answer)
+    values = raw_answer.astype(np.float64)  # once: a full frame costs a hundredth of a second
+    problem = _not_a_dark(raw_answer, values, ref) or _defects(values, ref)
+    if problem is not None:
+        return Feedback(4, TITLE_4, "incorrect", (problem,))
+    return Feedback(4, TITLE_4, "correct", _praise(root, values, ref))
 
 
 def _matching(ref: dict, answer) -> dict:
@@ -75,9 +76,9 @@ def _matching(ref: dict, answer) -> dict:
             for key, value in ref.items()}
 
 
-def _not_a_dark(raw_answer: np.ndarray, ref: dict) -> str | None:
-    """What makes the answer something other than a master dark in DU, or None."""
-    answer = raw_answer.astype(np.float64)
+def _not_a_dark(raw_answer: np.ndarray, answer: np.ndarray, ref: dict) -> str | None:
+    """What makes the answer (as given, and as float64) something other than a master
+    dark in DU, or None."""
     expected = ref["median"]
     bad = int(np.count_nonzero(~np.isfinite(answer)))
     if bad:
@@ -97,8 +98,9 @@ def _not_a_dark(raw_answer: np.ndarray, ref: dict) -> str | None:
                 "(uint16), so subtracting a bias that is sometimes larger wrapped around. "
                 "Convert to float first, e.g. `darks.astype(np.float32) - master_bias`.")
     level, exptime = ref["bias_level"], ref["exptime"]
-    if level > 100 and 0.5 < float(np.median(answer)) < 2:
-        return (f"`master_dark` is close to 1 everywhere (median {np.median(answer):.3f}): the "
+    median = float(np.median(answer))
+    if level > 100 and 0.5 < median < 2:
+        return (f"`master_dark` is close to 1 everywhere (median {median:.3f}): the "
                 "darks were divided by the master bias. The bias is a level added to every "
                 "pixel, not a factor: subtract it (`darks - master_bias`).")
     single = _single_frame(answer, ref)
@@ -118,7 +120,7 @@ def _not_a_dark(raw_answer: np.ndarray, ref: dict) -> str | None:
                 "real outliers: use the median, or a sigma clip with `stdfunc='mad_std'`.")
     # A factor shows in the typical pixels and in the glowing corner alike.
     glow = ref["glow"]
-    scales = (float(np.median(answer)) / float(np.median(expected)),
+    scales = (median / float(np.median(expected)),
               float(np.median(answer[glow])) / float(np.median(expected[glow])))
     for factor, text in [
         (1 / exptime, f"divided by the exposure time ({exptime:.0f} s): that is a rate in DU "

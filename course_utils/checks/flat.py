@@ -145,10 +145,10 @@ def _combination_problem(answer: np.ndarray, ref: dict) -> str | None:
 
 
 def _praise(root: str, answer: np.ndarray, ref: dict) -> tuple[str, ...]:
+    low, high = np.percentile(answer, [1, 99])
     messages = [
         f"`master_flat`: overscan level ({ref['bias_level']:.0f} DU) subtracted, trimmed and "
-        f"normalized; its vignetting spans {np.percentile(answer, 1):.2f}–"
-        f"{np.percentile(answer, 99):.2f}.",
+        f"normalized; its vignetting spans {low:.2f}–{high:.2f}.",
         "Dark current is negligible in a few-second dome flat, so no dark is needed.",
     ]
     syllabus = ref_data.robust_std(answer - ref["syllabus"])
