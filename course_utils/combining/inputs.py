@@ -303,7 +303,16 @@ def scale_factors(canon: Canonical, scale, limit: float = np.finfo(np.float64).m
         given = [_factor(v, i, "scale") for i, v in enumerate(scale)]
     factors = np.empty(n)
     for i in range(n):
-        frame = _scaled(frames[i], 1.0)  # float64, missing values NaN
+        raw = np.asarray(frames[i])
+        if not callable(scale) and raw.dtype.kind in "ui" and raw.size:
+            # Integers: if the largest magnitude stays within the limit, so
+            # does every value (rounding is monotonic), without a scaled copy.
+            big = max(abs(float(raw.min())), abs(float(raw.max())))
+            with np.errstate(over="ignore"):
+                if big * given[i] <= limit:
+                    factors[i] = given[i]
+                    continue
+        frame = _scaled(raw, 1.0)  # float64, missing values NaN
         finite = np.isfinite(frame)
         if callable(scale):
             view = frame.view()
