@@ -300,7 +300,7 @@ def _run_engine(backend: str, src: Frames | ScaledFrames, task: _Task) -> None:
     Scaled frames (``scale=``) are made a band of rows at a time, and
     weighted means and sums (``task.sums``) need the rejection mask of a
     band only: neither holds more than half the budget (the engine has
-    the rest), whatever the stack's size.
+    the rest; a band has at least one row), whatever the stack's size.
     """
     kind = kernel_kind(task.clip, src.dtype)
     kernels = kernels_for(backend, task.clip, task.params, kind)
@@ -324,7 +324,7 @@ def _run_engine(backend: str, src: Frames | ScaledFrames, task: _Task) -> None:
     rows = ny if per_row == 0 else int(max(1, min(ny, (task.budget / 2) // per_row)))
     budget = max(task.budget - rows * per_row, MIN_MEMORY) if per_row else task.budget
     settled = 0
-    for r0 in range(0, ny, rows):
+    for r0 in range(0, max(ny, 1), max(rows, 1)):  # (frames of 0 rows: one empty band)
         r1 = min(ny, r0 + rows)
         part = src if rows == ny and per_row == 0 else src.rows(r0, r1)
         if mask is not None:
