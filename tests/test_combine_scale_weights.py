@@ -361,3 +361,12 @@ def test_weights_in_bands_give_the_same_bits_and_numpy_masked_average(clip, meth
                 else np.ma.average(kept, axis=0, weights=w)).filled(np.nan)
     rtol = 1e-12 if small.dtype == np.float64 else 1.2e-7  # (a mean of float32 frames is float32)
     np.testing.assert_allclose(small, expected, rtol=rtol)
+
+
+@pytest.mark.parametrize("shape", [(0, 4), (4, 0)])
+def test_scale_and_weights_of_frames_without_pixels(shape):
+    stack = np.ones((3,) + shape)
+    for opts in (dict(scale=[1, 2, 3]), dict(method="sum", weights=[1, 2, 3]),
+                 dict(method="mean", clip="frame", scale=[1, 2, 3], weights=[1, 2, 3])):
+        got, count = combine(stack, return_count=True, **opts)
+        assert got.shape == count.shape == shape

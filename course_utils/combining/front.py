@@ -326,7 +326,7 @@ def _run_engine(backend: str, src: Frames | ScaledFrames, task: _Task) -> None:
     settled = 0
     for r0 in range(0, max(ny, 1), max(rows, 1)):  # (frames of 0 rows: one empty band)
         r1 = min(ny, r0 + rows)
-        part = src if rows == ny and per_row == 0 else src.rows(r0, r1)
+        part = src.rows(r0, r1) if isinstance(src, ScaledFrames) or rows < ny else src
         if mask is not None:
             part_mask = mask[:, r0:r1]
         elif task.sums is not None:
