@@ -307,3 +307,66 @@ def test_scaling_and_extrema_first_check_the_frames(frames, words, options):
         options = {"scale": [1.0] * len(frames)}
     with pytest.raises(ValueError, match=words):
         combine(frames, **options)
+
+
+# ---------------------------------------------------------------------------
+# Memory: scale= and weights= work a band of rows at a time
+# ---------------------------------------------------------------------------
+
+SMALLEST_LIMIT = 4 * 2**20  # combine()'s smallest memory_limit
+
+
+def _wide_flats(rng, dtype=np.float64, rows=60):
+    """Flats large enough that the smallest memory_limit cuts them into several bands of rows."""
+    stack = flats_like(rng, n=6, shape=(rows, 3000), dtype=np.float64)
+    stack[2, 5:40:7, ::97] = np.nan
+    stack[4, 50, 3] = np.inf
+    return stack.astype(dtype)
+
+
+@pytest.mark.parametrize("clip", [None, "pixel", "frame"])
+@pytest.mark.parametrize("method", ["median", "mean", "sum"])
+def test_scale_in_bands_equals_combining_the_scaled_stack(clip, method):
+    rng = np.random.default_rng(22)
+    stack = _wide_flats(rng)
+    factors = 1 / np.nanmedian(stack.reshape(len(stack), -1), axis=1)
+    scaled = stack * factors[:, None, None]
+    scaled[~np.isfinite(scaled)] = np.nan
+    opts = dict(method=method, clip=clip, return_count=True, return_mask=True)
+    small = combine(stack, scale=factors, memory_limit=SMALLEST_LIMIT, **opts)
+    whole = combine(stack, scale=factors, memory_limit=1e10, **opts)
+    plain = combine(scaled, **opts)
+    for a, b, c in zip(small, whole, plain):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("clip", [None, "pixel", "frame"])
+@pytest.mark.parametrize("method", ["mean", "sum"])
+@pytest.mark.parametrize("per", ["frame", "value"])
+def test_weights_in_bands_give_the_same_bits_and_numpy_masked_average(clip, method, per):
+    rng = np.random.default_rng(23)
+    stack = _wide_flats(rng, np.float32, rows=240)  # (the mask of 116 rows is 2 MiB)
+    weights = (np.arange(1.0, 7.0) if per == "frame"
+               else rng.uniform(0.1, 3.0, size=stack.shape))
+    small, count = combine(stack, method=method, clip=clip, weights=weights, return_count=True,
+                           memory_limit=SMALLEST_LIMIT)
+    whole, mask = combine(stack, method=method, clip=clip, weights=weights, return_mask=True,
+                          memory_limit=1e10)
+    np.testing.assert_array_equal(small, whole)
+    np.testing.assert_array_equal(count, (~mask).sum(axis=0))
+    w = np.broadcast_to(weights if per == "value" else weights[:, None, None], stack.shape)
+    kept = np.ma.masked_array(np.where(mask, 0.0, stack.astype(np.float64)), mask)  # (no NaN * 0)
+    expected = (np.ma.sum(kept * w, axis=0) if method == "sum"
+                else np.ma.average(kept, axis=0, weights=w)).filled(np.nan)
+    rtol = 1e-12 if small.dtype == np.float64 else 1.2e-7  # (a mean of float32 frames is float32)
+    np.testing.assert_allclose(small, expected, rtol=rtol)
+
+
+@pytest.mark.parametrize("shape", [(0, 4), (4, 0)])
+def test_scale_and_weights_of_frames_without_pixels(shape):
+    stack = np.ones((3,) + shape)
+    for opts in (dict(scale=[1, 2, 3]), dict(method="sum", weights=[1, 2, 3]),
+                 dict(method="mean", clip="frame", scale=[1, 2, 3], weights=[1, 2, 3])):
+        got, count = combine(stack, return_count=True, **opts)
+        assert got.shape == count.shape == shape

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -94,6 +95,12 @@ class Frames:
             for i, f in enumerate(self.list):
                 view[:, :, i] = f[r0:r1, c0:c1]
 
+    def rows(self, r0: int, r1: int) -> "Frames":
+        """Rows ``r0:r1`` of every frame, as Frames of views (no copy)."""
+        if self.stack is not None:
+            return Frames(self.stack[:, r0:r1])
+        return Frames([f[r0:r1] for f in self.list])
+
     def blocks(self, r0: int, r1: int, c0: int, c1: int):
         """The block of every frame (views)."""
         if self.stack is not None:
@@ -119,6 +126,38 @@ class Frames:
             out[:, i] = blk.reshape(-1)[index]
         out[~np.isfinite(out)] = np.nan
         return out
+
+
+class ScaledFrames:
+    """The frames times one factor each, made a frame or a band of rows at a time, in float64.
+
+    What ``scale=`` needs without a whole scaled copy of the stack: ``list[i]``
+    is frame ``i`` scaled (a new array each time, for each frame's clipping
+    bounds) and :meth:`rows` a band of rows of every frame, scaled (one new
+    float64 stack of the band, which the engines read like any other).
+    """
+
+    def __init__(self, frames: Frames, factors: np.ndarray, band: Callable):
+        self.raw, self.factors, self._band = frames, factors, band
+        self.n, self.shape = frames.n, frames.shape
+        self.dtype = np.dtype(np.float64)
+        self.list = _ScaledList(self)
+
+    def rows(self, r0: int, r1: int) -> Frames:
+        """Rows ``r0:r1`` of every frame, scaled: a new float64 stack."""
+        return Frames(self._band(self.raw.list, self.factors, r0, r1))
+
+
+class _ScaledList(Sequence):
+    def __init__(self, frames: ScaledFrames):
+        self.frames = frames
+
+    def __len__(self) -> int:
+        return self.frames.n
+
+    def __getitem__(self, i):
+        f = self.frames
+        return f._band([f.raw.list[i]], f.factors[i:i + 1], 0, f.shape[0])[0]
 
 
 def work_dtype(dtype: np.dtype) -> np.dtype:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from numbers import Integral, Real
-from typing import Callable, Literal
+from typing import Callable, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -23,8 +23,8 @@ import numpy.typing as npt
 from . import warmup
 from .choice import chosen_backend, kernels_for
 from .clipping import ClipParams
-from .frames import MIN_MEMORY, Frames, Job, Outputs
-from .inputs import canonical, reject_extrema, scale_frames
+from .frames import MIN_MEMORY, Frames, Job, Outputs, ScaledFrames
+from .inputs import canonical, reject_extrema, scale_factors, scale_frames, scaled_band
 from .numba_engine import jit_disabled, kernel_kind, load_kernels, run_numba
 from .numpy_engine import all_frame_bounds, run_numpy
 from .weighted import checked_weights, kept_sums
@@ -227,8 +227,13 @@ def combine(
     total = method == "sum"
     if total:
         method = "mean"  # (the engines compute the mean; the sum is made below)
+    factors = None
     if scale is not None:
-        canon = scale_frames(canon, scale, np.finfo(np.float64 if total else canon.out_dtype).max)
+        limit = np.finfo(np.float64 if total else canon.out_dtype).max
+        if nlow or nhigh:  # (extrema rejection changes one scaled stack in place)
+            canon = scale_frames(canon, scale, limit)
+        else:
+            factors = scale_factors(canon, scale, limit)
     if nlow or nhigh:
         canon = reject_extrema(canon, nlow, nhigh)
     if canon.owned:
@@ -239,22 +244,23 @@ def combine(
                 "weights= applies to method='mean' and 'sum' only; a median is not weighted "
                 "(ccdproc ignores weights for a median)")
         weights = checked_weights(weights, src.n, src.shape)
+    dtype = np.dtype(np.float64) if factors is not None else src.dtype
     # Sums of integers of up to 16 bits are exact as the mean times the count;
     # any other sum, and weighted means, add the kept values again.
-    direct = weights is not None or (total and src.dtype.kind not in "ui")
+    direct = weights is not None or (total and dtype.kind not in "ui")
 
     n = src.n
     ny, nx = src.shape
     out = np.empty((ny, nx), dtype=np.float64 if total else canon.out_dtype)
     count = np.empty((ny, nx), dtype=np.intp) if return_count or total else None
-    mask = np.empty((n, ny, nx), dtype=bool) if return_mask or direct else None
+    mask = np.empty((n, ny, nx), dtype=bool) if return_mask else None
     # No more than the computer could have: an infinite limit means "no limit".
     budget = min(memory_limit, MAX_MEMORY) if memory_limit is not None else max(n * ny * nx, MIN_MEMORY)
-    _run_engine(backend, src, method, clip, params, Outputs(out, count, mask), budget)
-
-    if direct:
-        kept_sums(src, mask, weights, total, out, budget)
-    elif total:
+    whole = src if factors is None else ScaledFrames(src, factors, scaled_band)
+    task = _Task(method, clip, params, Outputs(out, count, mask), budget,
+                 (weights, total) if direct else None)
+    _run_engine(backend, whole, task)
+    if total and not direct:
         out = _sum(out, count)
     if canon.unit is not None:
         from astropy.units import Quantity
@@ -277,11 +283,27 @@ def _check_memory_and_progress(memory_limit, progress) -> None:
 _jit_warned = []
 
 
-def _run_engine(backend: str, src: Frames, method: str, clip, params: ClipParams, outputs: Outputs,
-                budget: float) -> None:
-    """Run the chosen engine into ``outputs``, and log which ran."""
-    kind = kernel_kind(clip, src.dtype)
-    kernels = kernels_for(backend, clip, params, kind)
+class _Task(NamedTuple):
+    """One combine() call as the engines run it."""
+
+    method: str
+    clip: str | None
+    params: ClipParams
+    outputs: Outputs  # the whole image's
+    budget: float
+    sums: tuple | None  # (weights, total): kept_sums() after the engine, with its mask
+
+
+def _run_engine(backend: str, src: Frames | ScaledFrames, task: _Task) -> None:
+    """Run the chosen engine into ``task.outputs``, a band of rows at a time if need be, and log which ran.
+
+    Scaled frames (``scale=``) are made a band of rows at a time, and
+    weighted means and sums (``task.sums``) need the rejection mask of a
+    band only: neither holds more than half the budget (the engine has
+    the rest; a band has at least one row), whatever the stack's size.
+    """
+    kind = kernel_kind(task.clip, src.dtype)
+    kernels = kernels_for(backend, task.clip, task.params, kind)
     reason = ""
     if kernels is None and backend != "numpy" and jit_disabled():
         reason = " (numba's JIT is disabled by NUMBA_DISABLE_JIT: its kernels are not used)"
@@ -290,14 +312,39 @@ def _run_engine(backend: str, src: Frames, method: str, clip, params: ClipParams
             log.warning("combine() runs on its numpy engine: numba's JIT is disabled "
                         "(NUMBA_DISABLE_JIT=1), and uncompiled kernels would be slow and inexact")
     lower = upper = None
-    if clip == "frame":
-        lower, upper = all_frame_bounds(src, params, budget, kernels)
-    job = Job(method, clip, params, lower, upper)
-    if kernels is None:
-        run_numpy(src, job, outputs, budget)
-        settled = 0
-    else:
-        settled = run_numba(kernels, src, job, outputs, budget)
+    if task.clip == "frame":
+        lower, upper = all_frame_bounds(src, task.params, task.budget, kernels)
+    job = Job(task.method, task.clip, task.params, lower, upper)
+    out, count, mask = task.outputs
+    n = src.n
+    ny, nx = src.shape
+    # Bytes per row of a band: its scaled copy, and its own mask.
+    per_row = n * nx * ((8 if isinstance(src, ScaledFrames) else 0)
+                        + (1 if task.sums is not None and mask is None else 0))
+    rows = ny if per_row == 0 else int(max(1, min(ny, (task.budget / 2) // per_row)))
+    budget = max(task.budget - rows * per_row, MIN_MEMORY) if per_row else task.budget
+    settled = 0
+    for r0 in range(0, max(ny, 1), max(rows, 1)):  # (frames of 0 rows: one empty band)
+        r1 = min(ny, r0 + rows)
+        part = src.rows(r0, r1) if isinstance(src, ScaledFrames) or rows < ny else src
+        if mask is not None:
+            part_mask = mask[:, r0:r1]
+        elif task.sums is not None:
+            part_mask = np.empty((n, r1 - r0, nx), dtype=bool)
+        else:
+            part_mask = None
+        band = Outputs(out[r0:r1], None if count is None else count[r0:r1], part_mask)
+        if kernels is None:
+            run_numpy(part, job, band, budget)
+        else:
+            settled += run_numba(kernels, part, job, band, budget)
+        if task.sums is not None:
+            weights, total = task.sums
+            if weights is not None and weights.shape[1] > 1:
+                weights = weights[:, r0:r1]
+            kept_sums(part, part_mask, weights, total, out[r0:r1], budget, first_row=r0)
+        del part, part_mask  # (before the next band is made)
+    if kernels is not None:
         warmup.mark_ready(kind)
     engine = "numpy" if kernels is None else "numba"
     log.debug("combine() ran on the %s engine (%d pixel(s) settled by the numpy engine)%s",

@@ -38,7 +38,8 @@ import numpy as np
 
 from .fits_frames import as_paths, read_stack
 
-__all__ = ["Canonical", "as_numbers", "canonical", "out_dtype", "reject_extrema", "scale_frames"]
+__all__ = ["Canonical", "as_numbers", "canonical", "out_dtype", "reject_extrema", "scale_factors",
+           "scale_frames", "scaled_band"]
 
 
 @dataclass(frozen=True)
@@ -277,23 +278,20 @@ def as_numbers(name: str, value, what: str) -> np.ndarray:
             f"numbers (its items differ in length or type: {error})") from None
 
 
-def scale_frames(canon: Canonical, scale, limit: float = np.finfo(np.float64).max) -> Canonical:
-    """Multiply each frame by its scale factor, in float64.
+def scale_factors(canon: Canonical, scale, limit: float = np.finfo(np.float64).max) -> np.ndarray:
+    """Each frame's scale factor, checked, one frame at a time (no scaled stack is kept).
 
     ``scale`` is a sequence of N positive numbers or a function called with
     each frame (float64, read-only, missing values NaN) that returns its
     factor. Values that are finite before must stay finite after (no
     overflow), and within ``limit``, the largest value of the combined
-    image's type (float32: 3.4e38); missing values stay missing. The result
-    type is unchanged.
-    Returns the frames as one float64 stack of its own (8 bytes per value),
-    which extrema rejection then changes in place.
+    image's type (float32: 3.4e38), or a ValueError names the frame.
+    :func:`scaled_band` then scales the frames, a band of rows at a time.
 
     Examples
     --------
-    >>> c = scale_frames(canonical(np.array([[[2, 4]], [[10, 30]]], dtype=np.uint16)), [0.5, 0.1])
-    >>> c.frames[:, 0].tolist(), c.out_dtype
-    ([[1.0, 2.0], [1.0, 3.0]], dtype('float32'))
+    >>> scale_factors(canonical(np.array([[[2, 4]], [[10, 30]]], dtype=np.uint16)), [0.5, 0.1]).tolist()
+    [0.5, 0.1]
     """
     frames = canon.frames
     n = len(frames)
@@ -302,27 +300,82 @@ def scale_frames(canon: Canonical, scale, limit: float = np.finfo(np.float64).ma
         if isinstance(scale, (str, bytes)) or as_numbers("scale", scale, what).ndim != 1 \
                 or len(scale) != n:
             raise ValueError(f"scale must be {what}, got {_describe(scale)}")
-        factors = [_factor(v, i, "scale") for i, v in enumerate(scale)]
-    stack = _stack_of(frames, np.dtype(np.float64))
+        given = [_factor(v, i, "scale") for i, v in enumerate(scale)]
+    factors = np.empty(n)
     for i in range(n):
-        view = stack[i]
-        finite = np.isfinite(view)
-        view[~finite] = np.nan  # (missing either way; what a scale function expects)
+        raw = np.asarray(frames[i])
+        if not callable(scale) and raw.dtype.kind in "ui" and raw.size:
+            # Integers: if the largest magnitude stays within the limit, so
+            # does every value (rounding is monotonic), without a scaled copy.
+            big = max(abs(float(raw.min())), abs(float(raw.max())))
+            with np.errstate(over="ignore"):
+                if big * given[i] <= limit:
+                    factors[i] = given[i]
+                    continue
+        frame = _scaled(raw, 1.0)  # float64, missing values NaN
+        finite = np.isfinite(frame)
         if callable(scale):
+            view = frame.view()
             view.flags.writeable = False  # the function sees the frame, never changes it
             factor = _factor(scale(view), i, f"scale function {getattr(scale, '__name__', scale)!r}",
                              empty=not finite.any())
-            view = stack[i]
         else:
-            factor = factors[i]
+            factor = given[i]
         with np.errstate(over="ignore", invalid="ignore"):
-            view *= factor
-            lost = np.count_nonzero(finite & ~(np.abs(view) <= limit))
+            frame *= factor
+            lost = np.count_nonzero(finite & ~(np.abs(frame) <= limit))
         if lost:
             raise ValueError(
                 f"Scaling frame {i} by {factor:g} makes {lost} of its values overflow (beyond "
                 f"{limit:.3g}, the largest value the combined image's type holds); use smaller "
                 "factors (or rescale the frames first)")
+        factors[i] = factor
+    return factors
+
+
+def _scaled(frame, factor: float, out: np.ndarray | None = None) -> np.ndarray:
+    """``frame`` in float64 times ``factor``, NaN where it was not finite (into ``out``)."""
+    if out is None:
+        out = np.empty(np.shape(frame), dtype=np.float64)
+    out[...] = frame
+    out[~np.isfinite(out)] = np.nan  # (missing either way; what a scale function expects)
+    if factor != 1.0:
+        with np.errstate(over="ignore", invalid="ignore"):  # (checked by scale_factors)
+            out *= factor
+    return out
+
+
+def scaled_band(frames, factors: np.ndarray, r0: int, r1: int) -> np.ndarray:
+    """Rows ``r0:r1`` of every frame, scaled by its factor: a new float64 ``(N, r1 - r0, nx)`` array.
+
+    Examples
+    --------
+    >>> scaled_band([np.array([[2, 4], [6, 8]], dtype=np.uint16)], np.array([0.5]), 1, 2).tolist()
+    [[[3.0, 4.0]]]
+    """
+    n = len(frames)
+    band = np.empty((n, r1 - r0) + np.shape(frames[0])[1:], dtype=np.float64)
+    for i in range(n):
+        _scaled(frames[i][r0:r1], factors[i], band[i])
+    return band
+
+
+def scale_frames(canon: Canonical, scale, limit: float = np.finfo(np.float64).max) -> Canonical:
+    """Multiply each frame by its scale factor (:func:`scale_factors`), in float64, all at once.
+
+    Returns the frames as one float64 stack of its own (8 bytes per value),
+    which extrema rejection then changes in place. The result type is
+    unchanged. (Without extrema rejection, combine() scales a band of rows
+    at a time instead: :func:`scaled_band`.)
+
+    Examples
+    --------
+    >>> c = scale_frames(canonical(np.array([[[2, 4]], [[10, 30]]], dtype=np.uint16)), [0.5, 0.1])
+    >>> c.frames[:, 0].tolist(), c.out_dtype
+    ([[1.0, 2.0], [1.0, 3.0]], dtype('float32'))
+    """
+    factors = scale_factors(canon, scale, limit)
+    stack = scaled_band(canon.frames, factors, 0, np.shape(canon.frames[0])[0])
     return Canonical(stack, canon.out_dtype, canon.unit, False, owned=True)
 
 

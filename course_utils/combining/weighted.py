@@ -61,7 +61,7 @@ def checked_weights(weights, n: int, shape: tuple[int, int]) -> np.ndarray:
 
 
 def kept_sums(src: Frames, rejected: np.ndarray, weights: np.ndarray | None, total: bool,
-              out: np.ndarray, budget: float) -> np.ndarray:
+              out: np.ndarray, budget: float, first_row: int = 0) -> np.ndarray:
     """Fill ``out`` with the weighted mean, or the (weighted) sum, of the kept values.
 
     ``rejected`` is the engine's mask (N, ny, nx), True where a value was
@@ -75,7 +75,9 @@ def kept_sums(src: Frames, rejected: np.ndarray, weights: np.ndarray | None, tot
     ratio), or failing that exactly (:func:`_exact_means`). A pixel with no
     value kept is NaN, and so is a mean whose kept values all weigh 0; a
     sum beyond float64's range raises ValueError naming the pixel.
-    ``budget`` bounds the temporary arrays (bytes).
+    ``budget`` bounds the temporary arrays (bytes). ``first_row``: the
+    image row of the frames' row 0 (they may be a band of the image), for
+    messages.
     """
     n, (ny, nx) = src.n, src.shape
     rows = max(1, int(budget // (4 * 8 * n * max(nx, 1))))
@@ -84,7 +86,7 @@ def kept_sums(src: Frames, rejected: np.ndarray, weights: np.ndarray | None, tot
         keep = ~rejected[:, r0:r1]
         x = np.where(keep, np.asarray(src.blocks(r0, r1, 0, nx), dtype=np.float64), 0.0)
         if total:
-            out[r0:r1] = _sums(x, keep, weights, r0, r1)
+            out[r0:r1] = _sums(x, keep, weights, r0, r1, first_row)
             continue
         w = np.where(keep, weights[:, r0:r1] if weights.shape[1] > 1 else weights, 0.0)
         mean, clean = _weighted_means(x, w)
@@ -99,7 +101,8 @@ def kept_sums(src: Frames, rejected: np.ndarray, weights: np.ndarray | None, tot
     return out
 
 
-def _sums(x: np.ndarray, keep: np.ndarray, weights: np.ndarray | None, r0: int, r1: int):
+def _sums(x: np.ndarray, keep: np.ndarray, weights: np.ndarray | None, r0: int, r1: int,
+          first_row: int = 0):
     """``sum(w * x)`` over the frames (NaN where nothing is kept); ValueError on overflow."""
     with np.errstate(invalid="ignore", over="ignore"):
         if weights is not None:
@@ -108,7 +111,7 @@ def _sums(x: np.ndarray, keep: np.ndarray, weights: np.ndarray | None, r0: int, 
     if not np.isfinite(total).all():
         r, c = (int(i) for i in np.argwhere(~np.isfinite(total))[0])
         raise ValueError(
-            f"The sum at pixel ({r0 + r}, {c}) overflows float64 (beyond 1.8e308); scale the "
+            f"The sum at pixel ({first_row + r0 + r}, {c}) overflows float64 (beyond 1.8e308); scale the "
             "weights or the frames down")
     return np.where(keep.any(axis=0), total, np.nan)
 
