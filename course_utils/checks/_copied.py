@@ -32,6 +32,11 @@ MESSAGE = ("These numbers do not match your dataset: did you copy them, or load 
 #: At most this many other datasets are tried (each costs its references once).
 MAX_OTHERS = 2
 
+#: Datasets a check may judge against in one session (the student's own and the others):
+#: the size of the checks' in-memory caches keyed by dataset, so that rechecking a wrong
+#: answer does not evict the student's own references.
+DATASETS_AT_ONCE = 1 + MAX_OTHERS
+
 _FOLDER_NAMES = ("science_root", "ptc_dir", "data_dir")
 
 # Set while a check runs again against another dataset: that run must not recheck in turn.

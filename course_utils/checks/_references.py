@@ -19,6 +19,7 @@ from ..combining import combine
 from ..data.layout import frame_paths
 from ..combining.fits_frames import read_stack
 from . import _truth
+from ._copied import DATASETS_AT_ONCE
 from ._disk_cache import cached_arrays
 
 # Frames each exercise is about (as in the notebooks), from the dataset's layout.
@@ -157,7 +158,7 @@ def median_of_few(stack: np.ndarray) -> np.ndarray:
     return (rows[n // 2 - 1] + rows[n // 2]) / stack.dtype.type(2)
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=DATASETS_AT_ONCE)
 def other_flats(root: str) -> dict[str, np.ndarray]:
     """The first flat of each detector of the ``iff`` camera, bias-corrected, trimmed,
     transposed and normalized as the ift c2 flats are: what a loop over the wrong

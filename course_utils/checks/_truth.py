@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from ..data import models, store, variation
+from ._copied import DATASETS_AT_ONCE
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=DATASETS_AT_ONCE)
 def _model_info(root: str) -> dict[str, Any] | None:
     try:
         info = store.read_marker(root)
@@ -34,7 +35,7 @@ def _model_info(root: str) -> dict[str, Any] | None:
     return {"preset": info["preset"], "seed": int(info["seed"])}
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=DATASETS_AT_ONCE)
 def ifum(root: str) -> models.IfumModel | None:
     """The IFU-M c1 model (biases and darks) of the dataset in ``root``, or None."""
     info = _model_info(root)
@@ -47,7 +48,7 @@ def glow_corner(root: str) -> tuple[int, int] | None:
     return None if model is None else model.glow_corner
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=DATASETS_AT_ONCE)
 def dark_du(root: str, exptime: float) -> np.ndarray | None:
     """The true dark signal (DU) of the data section after ``exptime`` seconds, or None."""
     model = ifum(root)
@@ -56,7 +57,7 @@ def dark_du(root: str, exptime: float) -> np.ndarray | None:
     return model.dark_electrons(exptime) / np.float32(model.gain)
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=DATASETS_AT_ONCE)
 def flat_sensitivity(root: str) -> np.ndarray | None:
     """The true normalized response of the ift c2 flats (notebook orientation), or None."""
     info = _model_info(root)

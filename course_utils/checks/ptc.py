@@ -22,6 +22,7 @@ from astropy.io import fits
 from .. import solutions
 from ..data.layout import PTC_FRAMES
 from ._common import MISSING, Feedback, answer_check, close, gather, number
+from ._copied import DATASETS_AT_ONCE
 
 __all__ = ["exercise_9", "exercise_10", "PTC_PAIRS"]
 
@@ -49,7 +50,7 @@ def _root(namespace, data_dir) -> str:
                                verbose=False))
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=DATASETS_AT_ONCE)
 def reference(root: str) -> dict[str, Any]:
     """The reference curve and fit of the pairs in ``root``, and the truth to compare with."""
     header = fits.getheader(Path(root, PTC_PAIRS[0][0]))

@@ -22,6 +22,7 @@ from ..data.science import dither, expected_signal, science_model
 from ..solutions import calibrate_frame
 from . import _truth as truth_models
 from ._common import MISSING, Feedback, answer_check, gather, number
+from ._copied import DATASETS_AT_ONCE
 
 __all__ = ["exercise_7", "exercise_8", "SCIENCE_FRAME", "PHOTOMETRY_STAR"]
 
@@ -34,7 +35,7 @@ PHOTOMETRY_STAR = 1
 # --- Truth, cached per preset and seed ------------------------------------------
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=DATASETS_AT_ONCE)
 def _truth(preset: str, seed: int) -> dict:
     model = science_model(preset, seed)
     flat = model.flat
@@ -322,7 +323,7 @@ def exercise_7(calibrated=MISSING, *, data_dir=None, namespace=None) -> Feedback
 # --- Exercise 8 -----------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=DATASETS_AT_ONCE)
 def _photometry_truth(preset: str, seed: int) -> dict:
     """True response ratio (pointing 2 / pointing 1) of star 1 and of the other stars, and
     star 1's photon noise."""

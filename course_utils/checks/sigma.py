@@ -31,6 +31,7 @@ from . import _references as ref_data
 from ._common import (
     MISSING, Feedback, _text, answer_check, data_dir_of, gather, short_repr,
 )
+from ._copied import DATASETS_AT_ONCE
 
 __all__ = ["exercise_3"]
 
@@ -130,7 +131,7 @@ def _patch() -> np.ndarray:
     return values
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=DATASETS_AT_ONCE)
 def bias_column(root: str) -> tuple[int, np.ndarray]:
     """A column of the bias frame b0860c1 with cosmic rays: its index and values.
 
