@@ -22,6 +22,7 @@ import http.server
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -231,3 +232,13 @@ class FrameServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=5)
+
+
+def remove_tree(folder: Path) -> None:
+    """Delete a test's folder, datasets included (their files and folders are read-only)."""
+    for inside, dirs, _ in os.walk(folder):
+        os.chmod(inside, stat.S_IRWXU)
+        for name in dirs:
+            if not os.path.islink(os.path.join(inside, name)):
+                os.chmod(os.path.join(inside, name), stat.S_IRWXU)
+    shutil.rmtree(folder)

@@ -33,6 +33,8 @@ import pytest
 
 from course_utils.grade import GradeOptions, grade_folder
 
+from data_fixtures import remove_tree
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 OPTIONS = GradeOptions(cell_timeout=15, notebook_timeout=300, memory_gb=6)
@@ -90,6 +92,17 @@ def solution_cells(name: str, *starts):
 
 BIAS_ANSWERS = ("center = np.median(img)", "_, _, spread = sigma_clipped_stats",
                 "outliers = np.abs(img - center)")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def own_cache(tmp_path_factory):
+    """Graded students get datasets of their own (COURSE_STUDENT): make them in a
+    temporary cache, removed afterwards, never in the user's."""
+    base = tmp_path_factory.mktemp("grade-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COURSE_CACHE_DIR", str(base))
+        yield base
+    remove_tree(base)
 
 
 @pytest.fixture(scope="module")

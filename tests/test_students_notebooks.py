@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import stat
 from pathlib import Path
 
 import nbformat
@@ -29,6 +27,8 @@ import pytest
 
 from course_utils.data.students import STUDENT_ENV, student_seed, student_tag
 from course_utils.data.variation import RANGES, parameters
+
+from data_fixtures import remove_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -40,21 +40,12 @@ else:
     RUNS = [(nb, STUDENTS[i % len(STUDENTS)]) for i, nb in enumerate(NOTEBOOKS)]
 
 
-def _remove(folder: Path) -> None:
-    """Delete a test's folder, datasets included (their files and folders are read-only)."""
-    for inside, dirs, _ in os.walk(folder):
-        os.chmod(inside, stat.S_IRWXU)
-        for name in dirs:
-            os.chmod(os.path.join(inside, name), stat.S_IRWXU)
-    shutil.rmtree(folder)
-
-
 @pytest.fixture(scope="module")
 def places(tmp_path_factory):
     """A fresh cache and work folder shared by the runs; removed afterwards (1 GB)."""
     base = tmp_path_factory.mktemp("students-notebooks")
     yield base / "cache", base / "work"
-    _remove(base)
+    remove_tree(base)
 
 
 def _text(output) -> str:
