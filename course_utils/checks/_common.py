@@ -374,7 +374,8 @@ def quiet():
         yield
 
 
-def answer_check(exercise: int, title: str) -> Callable:
+def answer_check(exercise: int, title: str,
+                 resemblance: _copied.Resemblance | None = None) -> Callable:
     """Make a check function safe to call from a notebook: the one guard of all ten.
 
     The decorated function receives the notebook's ``namespace`` (the
@@ -383,7 +384,9 @@ def answer_check(exercise: int, title: str) -> Callable:
     whose look-ups raise, a ``data_dir`` whose attributes raise), the check
     prints nothing but returns a :class:`Feedback`: an unexpected error
     becomes a 'not checked' verdict that names it, and a ``data_dir`` that
-    is no longer the dataset folder adds a note.
+    is no longer the dataset folder adds a note. A wrong answer is checked
+    again against other students' datasets (:func:`_copied.recheck`); an image
+    answer names its ``resemblance``, which makes that cheap.
     """
 
     def decorate(body: Callable[..., Feedback]) -> Callable[..., Feedback]:
@@ -396,7 +399,8 @@ def answer_check(exercise: int, title: str) -> Callable:
                 try:
                     feedback = body(*args, data_dir=data_dir, namespace=namespace, **kwargs)
                     # Right for another student's dataset (copied, or their frames loaded)?
-                    feedback = _copied.recheck(body, args, kwargs, data_dir, namespace, feedback)
+                    feedback = _copied.recheck(body, args, kwargs, data_dir, namespace, feedback,
+                                               resemblance)
                 except (Exception, SystemExit) as error:  # a verdict, never a traceback
                     return _could_not_run(exercise, title, error)
                 try:

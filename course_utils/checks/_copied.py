@@ -10,18 +10,25 @@ incorrect, and the check says so in plain words (:data:`MESSAGE`).
 The other datasets are those in this computer's course cache of the same
 kind and size as the student's (the course's default one, which the website
 shows, and other students' folders), at most :data:`MAX_OTHERS` of them,
-newest first: the check is simply run again against each. It costs nothing
-for a correct answer; a wrong one takes the time of computing the other
-dataset's references once (they are cached like the student's own).
+newest first: the check is run again against each. It costs nothing for a
+correct answer; a wrong one takes the time of computing the other dataset's
+references once (they are cached like the student's own). A check whose
+answer is an image gives a :class:`Resemblance`: the image is then compared
+first, on a sparse grid of pixels, with each dataset's reference, and the
+whole check runs again only against a dataset the image resembles more than
+its own (a copy does; a genuine mistake does not), so that a wrong image costs
+little more than a right one.
 """
 
 from __future__ import annotations
 
 import contextvars
 import inspect
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
+
+import numpy as np
 
 from ..data import store
 
@@ -38,6 +45,68 @@ MAX_OTHERS = 2
 DATASETS_AT_ONCE = 1 + MAX_OTHERS
 
 _FOLDER_NAMES = ("science_root", "ptc_dir", "data_dir")
+
+#: About this many pixels of an image answer are compared with each dataset's reference.
+GRID_PIXELS = 40_000
+
+
+@dataclass(frozen=True)
+class Resemblance:
+    """How to tell, at little cost, whether an image answer could be another dataset's.
+
+    Attributes
+    ----------
+    name : str
+        The image answer's name (an argument of the check, or a notebook variable).
+    reference : callable
+        ``reference(root)``: the reference image the answer is judged against
+        on the dataset ``root`` (cached per dataset by the check), whose first
+        rows and columns the answer must match.
+    """
+
+    name: str
+    reference: Callable[[str], np.ndarray]
+
+
+def grid(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The pixels of ``image`` on a regular grid of about :data:`GRID_PIXELS` over ``shape``.
+
+    Examples
+    --------
+    >>> grid(np.arange(16.0).reshape(4, 4), (4, 4)).shape
+    (16,)
+    """
+    step = max(1, int((shape[0] * shape[1] / GRID_PIXELS) ** 0.5))
+    return np.asarray(image)[:shape[0]:step, :shape[1]:step].astype(np.float64).ravel()
+
+
+def _spread(values: np.ndarray) -> float:
+    """1.4826 times the median absolute deviation (NaN if any value is NaN)."""
+    return 1.4826 * float(np.median(np.abs(values - np.median(values))))
+
+
+def _resembles(resemblance: Resemblance, answer, own: str, other: str) -> bool:
+    """Whether an image answer is nearer ``other``'s reference than its own dataset's.
+
+    The spread of the differences on a grid of pixels: a copy of the other
+    dataset's image differs from its reference by less than the two
+    references differ from each other, and by less than from its own. An
+    answer that is not an image of the reference's size cannot be right for
+    the other dataset either.
+    """
+    from ._common import as_array
+
+    array = as_array(answer)
+    ours, theirs = resemblance.reference(own), resemblance.reference(other)
+    if array is None or array.ndim != 2 or ours.shape != theirs.shape:
+        return False
+    shape = ours.shape
+    if array.shape[0] > shape[0] or array.shape[1] > shape[1]:
+        return False
+    shape = array.shape  # a trimmed answer is compared on its own part
+    values, ours, theirs = grid(array, shape), grid(ours, shape), grid(theirs, shape)
+    to_theirs = _spread(values - theirs)
+    return to_theirs < _spread(values - ours) and to_theirs < _spread(ours - theirs)
 
 # Set while a check runs again against another dataset: that run must not recheck in turn.
 _RECHECKING = contextvars.ContextVar("course_utils_rechecking", default=False)
@@ -122,14 +191,24 @@ def _others_frames(data_dir, namespace: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _answer(body: Callable, args: tuple, kwargs: dict, namespace: Mapping[str, Any], name: str):
+    """The answer ``name`` as the check read it: an argument, else the notebook's variable."""
+    from ._common import MISSING
+
+    value = inspect.signature(body).bind_partial(*args, **kwargs).arguments.get(name, MISSING)
+    return namespace.get(name) if value is MISSING else value
+
+
 def recheck(body: Callable, args: tuple, kwargs: dict, data_dir, namespace: Mapping[str, Any],
-            feedback):
+            feedback, resemblance: Resemblance | None = None):
     """``feedback``, with :data:`MESSAGE` first if the answer is right for another dataset.
 
     An incorrect answer is checked again against the other datasets in the
     cache. A correct one computed on frames that are not the current
     student's own (the notebook's folder is another student's) becomes
-    incorrect. Never raises: anything unexpected leaves ``feedback`` as it is.
+    incorrect. With a ``resemblance``, the check runs again only against a
+    dataset whose reference image the answer resembles (:func:`_resembles`).
+    Never raises: anything unexpected leaves ``feedback`` as it is.
     """
     if _RECHECKING.get():
         return feedback
@@ -150,9 +229,12 @@ def recheck(body: Callable, args: tuple, kwargs: dict, data_dir, namespace: Mapp
         if own is None:
             return feedback
         takes_data_dir = "data_dir" in inspect.signature(body).parameters
+        image = None if resemblance is None else _answer(body, args, kwargs, namespace,
+                                                          resemblance.name)
         for other in other_datasets(*own):
             content = _synthetic_marker(other)
-            if content is None:
+            if content is None or (resemblance is not None and not _resembles(
+                    resemblance, image, str(own[0]), str(other))):
                 continue
             if content.get("source") == "synthetic-science" or not takes_data_dir:
                 again = body(*args, namespace={**namespace, "science_root": other, "data_dir": other,
@@ -162,7 +244,7 @@ def recheck(body: Callable, args: tuple, kwargs: dict, data_dir, namespace: Mapp
             if again.status == "correct":
                 message = MESSAGE.format(other=_describe(other, content))
                 return replace(feedback, messages=(message, *feedback.messages))
-    except Exception:  # the verdict stands as it was
+    except (Exception, SystemExit):  # the verdict stands as it was
         return feedback
     finally:
         _RECHECKING.reset(token)

@@ -97,18 +97,18 @@ def _corrected_flats(root: str) -> tuple[np.ndarray, list[float], tuple[int, ...
 
 def _flat_arrays(root: str) -> dict[str, np.ndarray]:
     corrected, levels, raws = _corrected_flats(root)
-    signals = [float(np.median(frame)) for frame in corrected]
+    signals = [float(exact_median(frame)) for frame in corrected]
     singles = np.stack([frame / np.float32(s) for frame, s in zip(corrected, signals)])
     # solutions.master_flat's steps on the frames normalized above (each median is
     # needed here too, and computing it twice cost a seventh of a second);
     # tests/test_checks_guard.py holds the two equal.
     master = median_of_few(singles)
-    master = master / np.median(master)
+    master = master / exact_median(master)
     # The syllabus's route: median of the flats as they are, normalized once.
     unnormalized = median_of_few(corrected)
     return {
         "master": master,
-        "syllabus": unnormalized / np.median(unnormalized),
+        "syllabus": unnormalized / exact_median(unnormalized),
         "single_rows": singles[:, ::SAMPLE_ROWS].copy(),
         # Noise of one flat, and of the median of all (1.25: a median's noise).
         "single_noise": np.array(robust_std(singles[0] - master)),
@@ -118,6 +118,44 @@ def _flat_arrays(root: str) -> dict[str, np.ndarray]:
         "signal": np.array(float(np.median(signals))),
         "signals": np.array(signals),
     }
+
+
+#: Arrays with fewer values than this go straight to ``np.median``.
+MEDIAN_DIRECT = 200_000
+
+
+def exact_median(values) -> np.floating:
+    """``np.median(values)`` (no ``axis``), bit for bit, about three times faster on an image.
+
+    ``np.median`` partitions a copy of all the values. Here a sorted sample
+    of about 10,000 values gives a window around the median holding some 6 %
+    of them; only the window is partitioned, and the values below it are
+    counted. The middle value (or the mean of the middle two, computed as
+    ``np.median`` does) is the same. Small arrays, integers, a NaN anywhere
+    or a window that misses the middle go to ``np.median``.
+
+    Examples
+    --------
+    >>> values = np.arange(1_000_001, dtype=np.float32)[::-1]
+    >>> exact_median(values) == np.median(values)
+    True
+    """
+    array = np.asarray(values)
+    n = array.size
+    if n < MEDIAN_DIRECT or array.dtype.kind != "f":
+        return np.median(array)
+    flat = array.reshape(-1)
+    sample = np.sort(flat[:: n // 10_000])
+    low, high = sample[int(sample.size * 0.47)], sample[int(sample.size * 0.53)]
+    outside = flat < low
+    below = int(np.count_nonzero(outside))
+    np.logical_or(outside, flat > high, out=outside)
+    window = flat[~outside]  # a NaN is neither below nor above: it lands here
+    middle = [(n - 1) // 2 - below] if n % 2 else [n // 2 - 1 - below, n // 2 - below]
+    if middle[0] < 0 or middle[-1] >= window.size or np.isnan(window).any():
+        return np.median(array)
+    part = np.partition(window, middle)
+    return np.mean(part[middle[0]:middle[-1] + 1])
 
 
 #: Most frames :func:`median_of_few` sorts itself (its work grows as their square).
@@ -171,7 +209,7 @@ def other_flats(root: str) -> dict[str, np.ndarray]:
         frame = (raw[rows, cols].astype(np.float32)
                  - solutions.overscan_level(raw, header["BIASSEC"])).T
         flats[path.rsplit("/", 1)[-1][:3] + " " + path.rsplit(".", 1)[0][-2:]] = (
-            frame / np.median(frame))
+            frame / exact_median(frame))
     return flats
 
 
@@ -228,12 +266,12 @@ def _dark_arrays(root: str) -> dict[str, np.ndarray]:
     mean = combine(subtracted, method="mean")
     header = fits.getheader(Path(root, DARK_FRAMES[0]))
     rows, cols = solutions.fits_section(header["DATASEC"])
-    bias_level = float(np.median(bias))
+    bias_level = float(exact_median(bias))
     data_shape = (rows.stop, cols.stop)
     # The student's own glowing corner: the truth's, or the brightest of the real frames'.
     corner = _truth.glow_corner(root) or solutions.glow_corner(median, data_shape)
     # The glowing area: where the reference dark signal is far above typical.
-    typical = float(np.median(median))
+    typical = float(exact_median(median))
     return {
         "bias_cosmics": cosmics,
         "bias_level": np.array(bias_level),

@@ -3,11 +3,15 @@ current (Exercise 5)."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import solutions
 from . import _references as ref_data
+from ._references import exact_median
 from . import _truth
+from ._copied import DATASETS_AT_ONCE, Resemblance
 from ._common import (
     MISSING, Feedback, answer_check, as_array, close, data_dir_of, gather, number,
     number_problem, shape_problem,
@@ -29,7 +33,18 @@ FIVE_FRAMES = (
 # --- Exercise 4 -------------------------------------------------------------------
 
 
-@answer_check(4, TITLE_4)
+def _master_dark(root: str) -> np.ndarray:
+    return ref_data.dark_reference(root)["median"]
+
+
+@functools.lru_cache(maxsize=DATASETS_AT_ONCE)
+def _scaled_reference(root: str) -> np.ndarray:
+    """The reference master dark scaled to 600 s (Exercise 5's ``dark_scaled``)."""
+    ref = ref_data.dark_reference(root)
+    return solutions.scaled_dark(ref["median"], ref["exptime"])
+
+
+@answer_check(4, TITLE_4, Resemblance("master_dark", _master_dark))
 def exercise_4(master_dark=MISSING, *, data_dir=None, namespace=None) -> Feedback:
     """Check Exercise 4: the bias-subtracted master dark, free of cosmic rays.
 
@@ -83,7 +98,7 @@ def _not_a_dark(raw_answer: np.ndarray, answer: np.ndarray, ref: dict) -> str | 
     bad = int(np.count_nonzero(~np.isfinite(answer)))
     if bad:
         # Where the true dark signal stands well above a typical pixel's: the glow.
-        elevated = expected > np.median(expected) + 10
+        elevated = expected > exact_median(expected) + 10
         in_glow = int(np.count_nonzero(~np.isfinite(answer[elevated])))
         reason = (
             " Most of them are in the glowing corner: clipping each dark against its own "
@@ -98,7 +113,7 @@ def _not_a_dark(raw_answer: np.ndarray, answer: np.ndarray, ref: dict) -> str | 
                 "(uint16), so subtracting a bias that is sometimes larger wrapped around. "
                 "Convert to float first, e.g. `darks.astype(np.float32) - master_bias`.")
     level, exptime = ref["bias_level"], ref["exptime"]
-    median = float(np.median(answer))
+    median = float(exact_median(answer))
     if level > 100 and 0.5 < median < 2:
         return (f"`master_dark` is close to 1 everywhere (median {median:.3f}): the "
                 "darks were divided by the master bias. The bias is a level added to every "
@@ -106,7 +121,7 @@ def _not_a_dark(raw_answer: np.ndarray, answer: np.ndarray, ref: dict) -> str | 
     single = _single_frame(answer, ref)
     if single is not None:
         return single
-    offset = float(np.median(answer - expected))
+    offset = float(exact_median(answer - expected))
     if abs(offset - level) < 0.05 * level:
         return (f"`master_dark` is about {offset:.0f} DU too high: that is the bias level. "
                 "Subtract the master bias from each dark (or from the combination).")
@@ -120,8 +135,8 @@ def _not_a_dark(raw_answer: np.ndarray, answer: np.ndarray, ref: dict) -> str | 
                 "real outliers: use the median, or a sigma clip with `stdfunc='mad_std'`.")
     # A factor shows in the typical pixels and in the glowing corner alike.
     glow = ref["glow"]
-    scales = (median / float(np.median(expected)),
-              float(np.median(answer[glow])) / float(np.median(expected[glow])))
+    scales = (median / float(exact_median(expected)),
+              float(exact_median(answer[glow])) / float(exact_median(expected[glow])))
     for factor, text in [
         (1 / exptime, f"divided by the exposure time ({exptime:.0f} s): that is a rate in DU "
                       "per second. Exercise 4 asks for the master dark itself, the DU "
@@ -162,7 +177,7 @@ def _defects(answer: np.ndarray, ref: dict) -> str | None:
     """Local defects of a master dark at the right level: glow, holes, bumps."""
     expected = ref["median"]
     glow = ref["glow"]
-    glow_error = float(np.median(answer[glow] - expected[glow]))
+    glow_error = float(exact_median(answer[glow] - expected[glow]))
     if abs(glow_error) > 10:
         return (f"`master_dark` is off by {glow_error:+.0f} DU in the glowing corner, whose "
                 f"brightest part holds {ref['levels'].corner:.0f} DU: the sensor glow is real "
@@ -196,7 +211,7 @@ def _low_pixels(excess: np.ndarray, ref: dict) -> str | None:
     count = int(np.count_nonzero(low))
     if count <= 1e-4 * excess.size:
         return None
-    depth = float(np.median(-excess[low]))
+    depth = float(exact_median(-excess[low]))
     hits = ref["bias_cosmics"][low]
     hit = hits[hits >= 0]
     head = f"`master_dark` has {count:,} pixels {depth:.0f} DU too low (median)"
@@ -227,7 +242,7 @@ def _praise(root: str, answer: np.ndarray, ref: dict) -> tuple[str, ...]:
         residual = answer[:rows, :cols].astype(np.float64) - truth
         messages.append(
             "Compared with the synthetic detector's true dark signal, your master dark is "
-            f"off by {np.median(residual):+.2f} DU on average and scatters by "
+            f"off by {exact_median(residual):+.2f} DU on average and scatters by "
             f"{ref_data.robust_std(residual):.1f} DU per pixel: the noise left after "
             f"combining {ref['n_frames']} frames."
         )
@@ -237,7 +252,7 @@ def _praise(root: str, answer: np.ndarray, ref: dict) -> tuple[str, ...]:
 # --- Exercise 5 -------------------------------------------------------------------
 
 
-@answer_check(5, TITLE_5)
+@answer_check(5, TITLE_5, Resemblance("dark_scaled", _scaled_reference))
 def exercise_5(
     dark_current=MISSING, dark_scaled=MISSING, *, data_dir=None, namespace=None
 ) -> Feedback:
@@ -264,16 +279,22 @@ def exercise_5(
     ref = ref_data.dark_reference(root)
     good, notes = [], []
     _dark_current(root, ref, answers["dark_current"], good, notes)
-    _dark_scaled(_matching(ref, answers["dark_scaled"]), answers["dark_scaled"],
-                 namespace.get("master_dark"), good, notes)
+    _dark_scaled(_matching({**ref, "scaled": _scaled_reference(root)}, answers["dark_scaled"]),
+                 answers["dark_scaled"], namespace.get("master_dark"), good, notes)
     return Feedback(5, TITLE_5, "incorrect" if notes else "correct", tuple(notes + good))
 
 
-def _current_candidates(ref: dict) -> dict[str, float]:
+@functools.lru_cache(maxsize=DATASETS_AT_ONCE)
+def _current_candidates(root: str) -> dict[str, float]:
+    """The dark currents a reading of the reference master dark gives (one dataset's numbers)."""
+    ref = ref_data.dark_reference(root)
     gain, hours, levels = ref["gain"], ref["exptime"] / 3600.0, ref["levels"]
     data = ref["median"][: ref["data_shape"][0], : ref["data_shape"][1]]
     return {
-        "median": solutions.dark_current(ref["median"], gain, ref["exptime"]),
+        # solutions.dark_current's median, of the master dark as float64
+        "median": float(exact_median(ref["median"].astype(np.float64))) * gain / hours,
+        # The median as stored (float32), for the bias level's factor.
+        "level": float(exact_median(ref["median"])),
         # Also right: the median of the exposed pixels alone, or far from the glow.
         "data": levels.median * gain / hours,
         "typical": levels.typical * gain / hours,
@@ -287,7 +308,7 @@ def _dark_current(root: str, ref: dict, answer, good: list, notes: list) -> None
     if value is None:
         notes.append(number_problem("dark_current", answer, "electrons per pixel per hour"))
         return
-    candidates = _current_candidates(ref)
+    candidates = _current_candidates(root)
     expected = candidates["median"]
     model = _truth.ifum(root)
     what = {"median": "the median of the whole master dark",
@@ -296,7 +317,8 @@ def _dark_current(root: str, ref: dict, answer, good: list, notes: list) -> None
     # Every reading of the answer: (value it predicts, verdict, message). The closest wins.
     readings = [(candidates[key], True, key) for key in what]
     readings += [(candidates[key] * factor, False, message)
-                 for factor, message in _current_mistakes(ref) for key in what]
+                 for factor, message in _current_mistakes(ref, candidates["level"])
+                 for key in what]
     readings += [(candidates[key], False, "mean") for key in ("mean", "mean_data")]
     best = min(readings, key=lambda r: abs(np.log(value / r[0])) if value > 0 else np.inf)
     in_du = ref["exptime"] / 3600.0 / ref["gain"]  # e⁻/pixel/hour -> DU in one dark
@@ -331,7 +353,7 @@ def _truth_current(model, value: float) -> str:
     return text + "."
 
 
-def _current_mistakes(ref: dict) -> list[tuple[float, str]]:
+def _current_mistakes(ref: dict, level: float) -> list[tuple[float, str]]:
     """Classic mistakes as (factor times the right answer, message)."""
     gain, exptime = ref["gain"], ref["exptime"]
     return [
@@ -347,7 +369,7 @@ def _current_mistakes(ref: dict) -> list[tuple[float, str]]:
         (ref["n_frames"], f"{ref['n_frames']} times too large: the master dark is one "
                           "combined frame, not the sum of the darks."),
     ] + [
-        (1 + ref["bias_level"] / (np.median(ref["median"]) or 1.0),
+        (1 + ref["bias_level"] / (level or 1.0),
          "it holds the bias: measure the dark current on the bias-subtracted master dark "
          "of Exercise 4."),
     ]
@@ -355,7 +377,7 @@ def _current_mistakes(ref: dict) -> list[tuple[float, str]]:
 
 def _dark_scaled(ref: dict, answer, master, good: list, notes: list) -> None:
     exptime, factor = ref["exptime"], 600.0 / ref["exptime"]
-    expected = solutions.scaled_dark(ref["median"], exptime)
+    expected = ref["scaled"]  # solutions.scaled_dark(ref["median"], exptime)
     problem = shape_problem("dark_scaled", answer, expected.shape, n_frames=ref["n_frames"])
     if problem:
         notes.append(problem)
@@ -371,8 +393,8 @@ def _dark_scaled(ref: dict, answer, master, good: list, notes: list) -> None:
     ):
         scale = 1.0  # exactly the student's own master dark, scaled
     else:
-        scale = float(np.median(array)) / float(np.median(expected))
-    offset = float(np.median(array - expected))
+        scale = float(exact_median(array)) / float(exact_median(expected))
+    offset = float(exact_median(array - expected))
     level = ref["bias_level"]
     if close(offset, level * factor, 0.1):
         notes.append(f"`dark_scaled` is {offset:.0f} DU too high: you scaled a dark that still "
@@ -396,8 +418,8 @@ def _dark_scaled(ref: dict, answer, master, good: list, notes: list) -> None:
                      "be subtracted from.")
     elif abs(scale - 1) > 0.1 or abs(offset) > 0.5:
         notes.append(f"`dark_scaled` differs from the master dark × 600 / {exptime:.0f}: its "
-                     f"median is {np.median(array):.2f} DU, the reference's "
-                     f"{np.median(expected):.2f} DU.")
+                     f"median is {exact_median(array):.2f} DU, the reference's "
+                     f"{exact_median(expected):.2f} DU.")
     else:
         levels = solutions.dark_levels(array, ref["data_shape"], ref["corner"])
         good.append(f"`dark_scaled`: in 600 s a typical pixel collects {levels.typical:.2f} DU "

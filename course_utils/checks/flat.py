@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _references as ref_data
+from ._references import exact_median
 from . import _truth
 from ._common import MISSING, Feedback, answer_check, as_array, data_dir_of, gather, shape_problem
 
@@ -53,7 +54,7 @@ def _level_problem(answer: np.ndarray, ref: dict) -> str | None:
     if not np.isfinite(answer).all():
         return (f"`master_flat` has {np.count_nonzero(~np.isfinite(answer))} NaN or inf "
                 "pixels; a flat needs a finite value everywhere you will divide by it.")
-    median = float(np.median(answer))
+    median = float(exact_median(answer))
     if not 0.9 < median < 1.1:
         return (f"`master_flat` is not normalized: its median is {median:.4g}. Divide it by "
                 "its median so that a typical pixel is 1.")
@@ -136,7 +137,7 @@ def _combination_problem(answer: np.ndarray, ref: dict) -> str | None:
                 "0.05 too bright: cosmic rays that hit one of the flats. A mean (or a clip "
                 f"with the standard deviation of only {n} values) lets them through; "
                 "median-combine the flats.")
-    offset = float(np.median(residual))
+    offset = float(exact_median(residual))
     if abs(offset) > 0.002 or np.count_nonzero(np.abs(residual) > 0.05) > 1e-4 * residual.size:
         return (f"`master_flat` differs from the reference by {offset:+.4f} in the median and "
                 f"up to {np.max(np.abs(residual)):.3f}: check each step (overscan subtraction, "
@@ -155,7 +156,7 @@ def _praise(root: str, answer: np.ndarray, ref: dict) -> tuple[str, ...]:
     normalized_first = ref_data.robust_std(answer - ref["master"])
     if syllabus < normalized_first:
         low, high = min(ref["signals"]), max(ref["signals"])
-        difference = float(np.median(np.abs(ref["syllabus"] - ref["master"])))
+        difference = float(exact_median(np.abs(ref["syllabus"] - ref["master"])))
         messages.append(
             "You combined the flats before normalizing each one. The lamp drifted between "
             f"exposures ({low:,.0f} to {high:,.0f} DU), so the median mixes brighter and "
@@ -168,7 +169,7 @@ def _praise(root: str, answer: np.ndarray, ref: dict) -> tuple[str, ...]:
         ratio = answer / truth
         messages.append(
             "Compared with the synthetic detector's true response, your flat is off by "
-            f"{np.median(ratio) - 1:+.4f} on average and scatters by "
+            f"{exact_median(ratio) - 1:+.4f} on average and scatters by "
             f"{ref_data.robust_std(ratio):.4f} per pixel: the photon noise left in "
             f"{ref['n_frames']} flats."
         )
