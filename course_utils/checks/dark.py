@@ -242,7 +242,7 @@ def _low_pixels(excess: np.ndarray, ref: dict) -> str | None:
 
 
 def _praise(root: str, answer: np.ndarray, ref: dict) -> tuple[str, ...]:
-    levels = solutions.dark_levels(answer, ref["data_shape"], ref["corner"])
+    levels = ref_data.dark_levels(answer, ref["data_shape"], ref["corner"])
     messages = [
         "`master_dark`: bias subtracted pixel by pixel, cosmic rays rejected, sensor glow "
         f"kept: {levels.corner:.0f} DU in the glowing corner, {levels.typical:.1f} DU in a "
@@ -445,7 +445,7 @@ def _dark_scaled(ref: dict, answer, master, good: list, notes: list) -> None:
                      f"median is {exact_median(array):.2f} DU, the reference's "
                      f"{ref['scaled_level']:.2f} DU.")
     else:
-        levels = solutions.dark_levels(array, ref["data_shape"], ref["corner"])
+        levels = ref_data.dark_levels(array, ref["data_shape"], ref["corner"])
         good.append(f"`dark_scaled`: in 600 s a typical pixel collects {levels.typical:.2f} DU "
                     f"and the glowing corner {levels.corner:.0f} DU; the bias, which does not "
                     "grow with time, stays out.")
