@@ -14,10 +14,11 @@ newest first: the check is run again against each. It costs nothing for a
 correct answer; a wrong one takes the time of computing the other dataset's
 references once (they are cached like the student's own). A check whose
 answer is an image gives a :class:`Resemblance`: the image is then compared
-first, on a sparse grid of pixels, with each dataset's reference, and the
+first, on a sparse grid of pixels, with each dataset's reference there (made
+from those rows of its frames alone, a few hundredths of a second), and the
 whole check runs again only against a dataset the image resembles more than
-its own (a copy does; a genuine mistake does not), so that a wrong image costs
-little more than a right one.
+its own (a copy does; a genuine mistake does not). So a wrong image costs
+little more than a right one, even on the first call.
 """
 
 from __future__ import annotations
@@ -59,25 +60,25 @@ class Resemblance:
     name : str
         The image answer's name (an argument of the check, or a notebook variable).
     reference : callable
-        ``reference(root)``: the reference image the answer is judged against
-        on the dataset ``root`` (cached per dataset by the check), whose first
-        rows and columns the answer must match.
+        ``reference(root)``: ``(step, grid)``, the reference image the answer
+        is judged against on the dataset ``root`` at every ``step``-th row and
+        column from the first (:func:`grid_step` of the frames' shape),
+        computed from those rows of the frames alone and cached per dataset.
     """
 
     name: str
-    reference: Callable[[str], np.ndarray]
+    reference: Callable[[str], tuple[int, np.ndarray]]
 
 
-def grid(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """The pixels of ``image`` on a regular grid of about :data:`GRID_PIXELS` over ``shape``.
+def grid_step(shape: tuple[int, ...]) -> int:
+    """The step of a regular grid of about :data:`GRID_PIXELS` pixels over an image of ``shape``.
 
     Examples
     --------
-    >>> grid(np.arange(16.0).reshape(4, 4), (4, 4)).shape
-    (16,)
+    >>> grid_step((1156, 2176))
+    7
     """
-    step = max(1, int((shape[0] * shape[1] / GRID_PIXELS) ** 0.5))
-    return np.asarray(image)[:shape[0]:step, :shape[1]:step].astype(np.float64).ravel()
+    return max(1, int((shape[0] * shape[1] / GRID_PIXELS) ** 0.5))
 
 
 def _spread(values: np.ndarray) -> float:
@@ -91,22 +92,24 @@ def _resembles(resemblance: Resemblance, answer, own: str, other: str) -> bool:
     The spread of the differences on a grid of pixels: a copy of the other
     dataset's image differs from its reference by less than the two
     references differ from each other, and by less than from its own. An
-    answer that is not an image of the reference's size cannot be right for
-    the other dataset either.
+    answer that is not an image within the frame's size cannot be right for
+    the other dataset either (a trimmed one is compared on its own part).
     """
     from ._common import as_array
 
     array = as_array(answer)
-    ours, theirs = resemblance.reference(own), resemblance.reference(other)
-    if array is None or array.ndim != 2 or ours.shape != theirs.shape:
+    (step, ours), (their_step, theirs) = resemblance.reference(own), resemblance.reference(other)
+    if array is None or array.ndim != 2 or step != their_step or ours.shape != theirs.shape:
         return False
-    shape = ours.shape
-    if array.shape[0] > shape[0] or array.shape[1] > shape[1]:
+    values = array[::step, ::step]
+    rows, cols = values.shape
+    if rows > ours.shape[0] or cols > ours.shape[1]:
         return False
-    shape = array.shape  # a trimmed answer is compared on its own part
-    values, ours, theirs = grid(array, shape), grid(ours, shape), grid(theirs, shape)
+    values = values.astype(np.float64).ravel()
+    ours, theirs = (grid[:rows, :cols].astype(np.float64).ravel() for grid in (ours, theirs))
     to_theirs = _spread(values - theirs)
     return to_theirs < _spread(values - ours) and to_theirs < _spread(ours - theirs)
+
 
 # Set while a check runs again against another dataset: that run must not recheck in turn.
 _RECHECKING = contextvars.ContextVar("course_utils_rechecking", default=False)

@@ -4,8 +4,10 @@ current (Exercise 5)."""
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
+from astropy.io import fits
 
 from .. import solutions
 from . import _references as ref_data
@@ -33,8 +35,12 @@ FIVE_FRAMES = (
 # --- Exercise 4 -------------------------------------------------------------------
 
 
-def _master_dark(root: str) -> np.ndarray:
-    return ref_data.dark_reference(root)["median"]
+@functools.lru_cache(maxsize=DATASETS_AT_ONCE)
+def _scaled_grid(root: str) -> tuple[int, np.ndarray]:
+    """The reference master dark scaled to 600 s on the grid of :func:`ref_data.dark_grid`."""
+    step, grid = ref_data.dark_grid(root)
+    exptime = float(fits.getheader(Path(root, ref_data.DARK_FRAMES[0]))["EXPTIME"])
+    return step, solutions.scaled_dark(grid, exptime)
 
 
 @functools.lru_cache(maxsize=DATASETS_AT_ONCE)
@@ -44,7 +50,7 @@ def _scaled_reference(root: str) -> np.ndarray:
     return solutions.scaled_dark(ref["median"], ref["exptime"])
 
 
-@answer_check(4, TITLE_4, Resemblance("master_dark", _master_dark))
+@answer_check(4, TITLE_4, Resemblance("master_dark", ref_data.dark_grid))
 def exercise_4(master_dark=MISSING, *, data_dir=None, namespace=None) -> Feedback:
     """Check Exercise 4: the bias-subtracted master dark, free of cosmic rays.
 
@@ -264,7 +270,7 @@ def _praise(root: str, answer: np.ndarray, ref: dict) -> tuple[str, ...]:
 # --- Exercise 5 -------------------------------------------------------------------
 
 
-@answer_check(5, TITLE_5, Resemblance("dark_scaled", _scaled_reference))
+@answer_check(5, TITLE_5, Resemblance("dark_scaled", _scaled_grid))
 def exercise_5(
     dark_current=MISSING, dark_scaled=MISSING, *, data_dir=None, namespace=None
 ) -> Feedback:
