@@ -175,11 +175,12 @@ def test_a_correct_answer_on_another_students_frames_is_not_accepted(datasets, a
     assert COPIED in repr(check.exercise_7(namespace=science))
 
 
-@pytest.mark.parametrize("exercise", (4, 5))
-def test_every_correct_image_of_another_dataset_is_called_copied(exercise, datasets, monkeypatch):
-    # An image answer is compared with the other datasets' references on a grid of pixels
-    # before the whole check runs again: each correct style of the corpus, made on Ada's
-    # frames, must still be recognized as hers when Alan checks it.
+@pytest.mark.parametrize("exercise", (1, 2, 4, 5))
+def test_every_correct_answer_of_another_dataset_is_called_copied(exercise, datasets, monkeypatch):
+    # An image answer is compared with the other datasets' references on a grid of pixels,
+    # and Exercise 1's centre with theirs, before the whole check runs again: each correct
+    # style of the corpus, made on Ada's frames, must still be recognized as hers when Alan
+    # checks it.
     monkeypatch.setenv("COURSE_CACHE_DIR", str(datasets["default"][0].parent))
     ada = Data(datasets["ada"][0])
     function = getattr(check, f"exercise_{exercise}")
@@ -190,8 +191,8 @@ def test_every_correct_image_of_another_dataset_is_called_copied(exercise, datas
             assert "another student's dataset" in repr(feedback), f"{name}: {feedback!r}"
 
 
-@pytest.mark.parametrize("exercise", (4, 5))
-def test_no_mistake_of_an_image_is_called_copied(exercise, datasets, monkeypatch):
+@pytest.mark.parametrize("exercise", (1, 2, 4, 5))
+def test_no_mistake_made_on_ones_own_frames_is_called_copied(exercise, datasets, monkeypatch):
     # A genuine mistake made on one's own frames resembles no other dataset more than one's own.
     monkeypatch.setenv("COURSE_CACHE_DIR", str(datasets["default"][0].parent))
     alan = Data(datasets["alan"][0])

@@ -18,7 +18,8 @@ first, on a sparse grid of pixels, with each dataset's reference there (made
 from those rows of its frames alone, a few hundredths of a second), and the
 whole check runs again only against a dataset the image resembles more than
 its own (a copy does; a genuine mistake does not). So a wrong image costs
-little more than a right one, even on the first call.
+little more than a right one, even on the first call. A check whose verdict
+rests on one number gives it as a :class:`KeyNumber` in the same way.
 """
 
 from __future__ import annotations
@@ -64,10 +65,43 @@ class Resemblance:
         is judged against on the dataset ``root`` at every ``step``-th row and
         column from the first (:func:`grid_step` of the frames' shape),
         computed from those rows of the frames alone and cached per dataset.
+    either_sign : bool
+        Whether the check accepts the image negated too.
     """
 
     name: str
     reference: Callable[[str], tuple[int, np.ndarray]]
+    #: The check accepts the image with either sign (a difference taken the other way).
+    either_sign: bool = False
+
+    def allows(self, answer, own: str, other: str) -> bool:
+        """Whether ``answer`` could be right for ``other`` (see :func:`_resembles`)."""
+        return _resembles(self, answer, own, other)
+
+
+@dataclass(frozen=True)
+class KeyNumber:
+    """A number the verdict rests on, which tells at little cost that an answer is not
+    another dataset's: it must lie within a tolerance of that dataset's value.
+
+    Attributes
+    ----------
+    name : str
+        The number's name (an argument of the check, or a notebook variable).
+    reference : callable
+        ``reference(root)``: ``(value, tolerance)`` on the dataset ``root``,
+        cached per dataset; the tolerance is at least the check's own.
+    """
+
+    name: str
+    reference: Callable[[str], tuple[float, float]]
+
+    def allows(self, answer, own: str, other: str) -> bool:
+        from ._common import number
+
+        value = number(answer)
+        expected, tolerance = self.reference(other)
+        return value is not None and abs(value - expected) <= tolerance
 
 
 def grid_step(shape: tuple[int, ...]) -> int:
@@ -107,8 +141,12 @@ def _resembles(resemblance: Resemblance, answer, own: str, other: str) -> bool:
         return False
     values = values.astype(np.float64).ravel()
     ours, theirs = (grid[:rows, :cols].astype(np.float64).ravel() for grid in (ours, theirs))
-    to_theirs = _spread(values - theirs)
-    return to_theirs < _spread(values - ours) and to_theirs < _spread(ours - theirs)
+    between = _spread(ours - theirs)
+    for signed in (values, -values) if resemblance.either_sign else (values,):
+        to_theirs = _spread(signed - theirs)
+        if to_theirs < _spread(signed - ours) and to_theirs < between:
+            return True
+    return False
 
 
 # Set while a check runs again against another dataset: that run must not recheck in turn.
@@ -203,14 +241,14 @@ def _answer(body: Callable, args: tuple, kwargs: dict, namespace: Mapping[str, A
 
 
 def recheck(body: Callable, args: tuple, kwargs: dict, data_dir, namespace: Mapping[str, Any],
-            feedback, resemblance: Resemblance | None = None):
+            feedback, resemblance: Resemblance | KeyNumber | None = None):
     """``feedback``, with :data:`MESSAGE` first if the answer is right for another dataset.
 
     An incorrect answer is checked again against the other datasets in the
     cache. A correct one computed on frames that are not the current
     student's own (the notebook's folder is another student's) becomes
-    incorrect. With a ``resemblance``, the check runs again only against a
-    dataset whose reference image the answer resembles (:func:`_resembles`).
+    incorrect. With a ``resemblance`` (an image's :class:`Resemblance` or a
+    :class:`KeyNumber`), the check runs again only against a dataset it allows.
     Never raises: anything unexpected leaves ``feedback`` as it is.
     """
     if _RECHECKING.get():
@@ -232,12 +270,12 @@ def recheck(body: Callable, args: tuple, kwargs: dict, data_dir, namespace: Mapp
         if own is None:
             return feedback
         takes_data_dir = "data_dir" in inspect.signature(body).parameters
-        image = None if resemblance is None else _answer(body, args, kwargs, namespace,
-                                                          resemblance.name)
+        key = None if resemblance is None else _answer(body, args, kwargs, namespace,
+                                                        resemblance.name)
         for other in other_datasets(*own):
             content = _synthetic_marker(other)
-            if content is None or (resemblance is not None and not _resembles(
-                    resemblance, image, str(own[0]), str(other))):
+            if content is None or (resemblance is not None and not resemblance.allows(
+                    key, str(own[0]), str(other))):
                 continue
             if content.get("source") == "synthetic-science" or not takes_data_dir:
                 again = body(*args, namespace={**namespace, "science_root": other, "data_dir": other,

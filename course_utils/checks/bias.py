@@ -9,6 +9,7 @@ import numpy as np
 from .. import solutions
 from . import _references as ref_data
 from . import _truth
+from ._copied import KeyNumber, Resemblance
 from ._common import (
     MISSING, Feedback, answer_check, as_array, close, data_dir_of, gather, number,
     number_problem, shape_problem,
@@ -40,7 +41,7 @@ def _truth_note(root: str, value: float) -> str:
 # --- Exercise 1 -------------------------------------------------------------------
 
 
-@answer_check(1, TITLE_1)
+@answer_check(1, TITLE_1, KeyNumber("center", ref_data.bias_center))
 def exercise_1(
     center=MISSING, spread=MISSING, n_outliers=MISSING, *, data_dir=None, namespace=None
 ) -> Feedback:
@@ -184,7 +185,7 @@ def _outliers(root: str, answers: dict, good: list, notes: list) -> None:
 # --- Exercise 2 -------------------------------------------------------------------
 
 
-@answer_check(2, TITLE_2)
+@answer_check(2, TITLE_2, Resemblance("difference", ref_data.difference_grid, either_sign=True))
 def exercise_2(
     difference=MISSING, read_noise=MISSING, *, data_dir=None, namespace=None
 ) -> Feedback:

@@ -23,6 +23,7 @@ from .. import solutions
 from ..data.layout import PTC_FRAMES
 from ._common import MISSING, Feedback, answer_check, close, gather, number
 from ._copied import DATASETS_AT_ONCE
+from ._disk_cache import cached_arrays
 
 __all__ = ["exercise_9", "exercise_10", "PTC_PAIRS"]
 
@@ -54,29 +55,40 @@ def _root(namespace, data_dir) -> str:
 def reference(root: str) -> dict[str, Any]:
     """The reference curve and fit of the pairs in ``root``, and the truth to compare with."""
     header = fits.getheader(Path(root, PTC_PAIRS[0][0]))
-    points = []
-    for first, second in PTC_PAIRS:
-        points.append(solutions.pair_statistics(
-            fits.getdata(Path(root, first)), fits.getdata(Path(root, second)),
-            header["DATASEC"], header["BIASSEC"]))
-    signal = np.array([p.signal for p in points])
-    variance = np.array([p.variance for p in points])
-    single = np.array([p.single_variance for p in points])
+    paths = [path for pair in PTC_PAIRS for path in pair]
+    measured = cached_arrays("ptc", root, paths, lambda: _measure(root, header))
+    signal, variance = measured["signal"], measured["variance"]
     read_noise_du = math.sqrt(variance[0])  # the unlit pair
     fit = solutions.fit_gain(signal, variance, read_noise_du)
     synthetic = bool(header.get("SYNTHETC", False))
     gain = float(header["EGAIN"]) if synthetic else fit.gain
     read_noise_e = float(header["ENOISE"]) if synthetic else read_noise_du * fit.gain
-    raw = fits.getdata(Path(root, PTC_PAIRS[0][0]))
-    rows, cols = solutions.fits_section(header["DATASEC"])
-    raw_std = {"the whole raw frame": float(np.std(raw)),
-               "its data section": float(np.std(raw[rows, cols]))}
+    whole, data = (float(v) for v in measured["raw_std"])
     return {
-        "raw_std": raw_std,
-        "signal": signal, "variance": variance, "single": single, "used": fit.used,
+        "raw_std": {"the whole raw frame": whole, "its data section": data},
+        "signal": signal, "variance": variance, "single": measured["single"], "used": fit.used,
         "fit": fit, "gain": gain, "read_noise_e": read_noise_e,
         "read_noise_du": read_noise_e / gain,
-        "bias_level": solutions.overscan_level(raw, header["BIASSEC"]),
+        "bias_level": float(measured["bias_level"]),
+    }
+
+
+def _measure(root: str, header) -> dict[str, np.ndarray]:
+    """What :func:`reference` measures on the frames (cached on disk, in float64: the
+    numbers come back bit for bit): the curve, and the raw frame's spreads and level."""
+    points = []
+    for first, second in PTC_PAIRS:
+        points.append(solutions.pair_statistics(
+            fits.getdata(Path(root, first)), fits.getdata(Path(root, second)),
+            header["DATASEC"], header["BIASSEC"]))
+    raw = fits.getdata(Path(root, PTC_PAIRS[0][0]))
+    rows, cols = solutions.fits_section(header["DATASEC"])
+    return {
+        "signal": np.array([p.signal for p in points], dtype=np.float64),
+        "variance": np.array([p.variance for p in points], dtype=np.float64),
+        "single": np.array([p.single_variance for p in points], dtype=np.float64),
+        "raw_std": np.array([float(np.std(raw)), float(np.std(raw[rows, cols]))]),
+        "bias_level": np.array(float(solutions.overscan_level(raw, header["BIASSEC"]))),
     }
 
 
