@@ -375,7 +375,7 @@ def quiet():
 
 
 def answer_check(exercise: int, title: str,
-                 resemblance: _copied.Resemblance | _copied.KeyNumber | None = None) -> Callable:
+                 resemblance: _copied.Resemblance | _copied.KeyNumber | tuple = ()) -> Callable:
     """Make a check function safe to call from a notebook: the one guard of all ten.
 
     The decorated function receives the notebook's ``namespace`` (the
@@ -386,7 +386,7 @@ def answer_check(exercise: int, title: str,
     becomes a 'not checked' verdict that names it, and a ``data_dir`` that
     is no longer the dataset folder adds a note. A wrong answer is checked
     again against other students' datasets (:func:`_copied.recheck`); the
-    ``resemblance`` of an image answer, or a key number, makes that cheap.
+    ``resemblance`` of an image answer, or key numbers, make that cheap.
     """
 
     def decorate(body: Callable[..., Feedback]) -> Callable[..., Feedback]:

@@ -241,14 +241,15 @@ def _answer(body: Callable, args: tuple, kwargs: dict, namespace: Mapping[str, A
 
 
 def recheck(body: Callable, args: tuple, kwargs: dict, data_dir, namespace: Mapping[str, Any],
-            feedback, resemblance: Resemblance | KeyNumber | None = None):
+            feedback, resemblance: Resemblance | KeyNumber | tuple = ()):
     """``feedback``, with :data:`MESSAGE` first if the answer is right for another dataset.
 
     An incorrect answer is checked again against the other datasets in the
     cache. A correct one computed on frames that are not the current
     student's own (the notebook's folder is another student's) becomes
     incorrect. With a ``resemblance`` (an image's :class:`Resemblance` or a
-    :class:`KeyNumber`), the check runs again only against a dataset it allows.
+    :class:`KeyNumber`, or several), the check runs again only against a
+    dataset that each of them allows.
     Never raises: anything unexpected leaves ``feedback`` as it is.
     """
     if _RECHECKING.get():
@@ -270,12 +271,12 @@ def recheck(body: Callable, args: tuple, kwargs: dict, data_dir, namespace: Mapp
         if own is None:
             return feedback
         takes_data_dir = "data_dir" in inspect.signature(body).parameters
-        key = None if resemblance is None else _answer(body, args, kwargs, namespace,
-                                                        resemblance.name)
+        keys = [(key, _answer(body, args, kwargs, namespace, key.name)) for key in
+                (resemblance if isinstance(resemblance, tuple) else (resemblance,))]
         for other in other_datasets(*own):
             content = _synthetic_marker(other)
-            if content is None or (resemblance is not None and not resemblance.allows(
-                    key, str(own[0]), str(other))):
+            if content is None or not all(key.allows(answer, str(own[0]), str(other))
+                                          for key, answer in keys):
                 continue
             if content.get("source") == "synthetic-science" or not takes_data_dir:
                 again = body(*args, namespace={**namespace, "science_root": other, "data_dir": other,

@@ -82,7 +82,7 @@ def statistics(root: str) -> solutions.BiasStatistics:
     Cached on disk as float64 numbers (they come back bit for bit): its
     iterative clipping takes a third of a second.
     """
-    stored = cached_arrays("bias-statistics", root, [BIAS_FIRST], lambda: {
+    stored = cached_arrays("bias_statistics", root, [BIAS_FIRST], lambda: {
         "values": np.array(solutions.bias_statistics(bias_pair(root)[0]), dtype=np.float64)})
     fields = solutions.BiasStatistics._fields
     return solutions.BiasStatistics(*(int(v) if name == "n_outliers" else float(v)
@@ -92,7 +92,7 @@ def statistics(root: str) -> solutions.BiasStatistics:
 @functools.lru_cache(maxsize=4)
 def read_noise(root: str) -> float:
     """Exercise 2's reference: ``solutions.read_noise`` of the first two bias frames (cached on disk)."""
-    stored = cached_arrays("read-noise", root, [BIAS_FIRST, BIAS_SECOND], lambda: {
+    stored = cached_arrays("read_noise", root, [BIAS_FIRST, BIAS_SECOND], lambda: {
         "value": np.array(solutions.read_noise(*bias_pair(root)), dtype=np.float64)})
     return float(stored["value"])
 
@@ -359,7 +359,7 @@ def dark_grid(root: str) -> tuple[int, np.ndarray]:
 
 
 def _cached_grid(root: str, step: int, compute: Callable[[], dict[str, np.ndarray]]) -> np.ndarray:
-    return cached_arrays(f"dark-grid{step}", root, BIAS_FRAMES + DARK_FRAMES, compute)["grid"]
+    return cached_arrays(f"dark_grid{step}", root, BIAS_FRAMES + DARK_FRAMES, compute)["grid"]
 
 
 def _bias_cosmics(biases: np.ndarray, master: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from astropy.io import fits
@@ -22,7 +22,7 @@ from astropy.io import fits
 from .. import solutions
 from ..data.layout import PTC_FRAMES
 from ._common import MISSING, Feedback, answer_check, close, gather, number
-from ._copied import DATASETS_AT_ONCE
+from ._copied import DATASETS_AT_ONCE, KeyNumber
 from ._disk_cache import cached_arrays
 
 __all__ = ["exercise_9", "exercise_10", "PTC_PAIRS"]
@@ -71,6 +71,30 @@ def reference(root: str) -> dict[str, Any]:
         "read_noise_du": read_noise_e / gain,
         "bias_level": float(measured["bias_level"]),
     }
+
+
+def _header_truth(root: str) -> tuple[float, float, float] | None:
+    """EGAIN, ENOISE / EGAIN and ENOISE of a synthetic dataset's pairs (the references), or None."""
+    header = fits.getheader(Path(root, PTC_PAIRS[0][0]))
+    if not header.get("SYNTHETC", False):
+        return None
+    gain, noise = float(header["EGAIN"]), float(header["ENOISE"])
+    return gain, noise / gain, noise
+
+
+def _key(index: int, tolerance: float) -> Callable[[str], tuple[float, float]]:
+    """A key number of ``root``: the header's gain (0), read noise in DU (1) or in
+    electrons (2), within the checks' own tolerance (a little wider); without a
+    header truth, the measured one."""
+
+    def key_reference(root: str) -> tuple[float, float]:
+        truth = _header_truth(root)
+        if truth is None:
+            ref = reference(root)
+            truth = ref["gain"], ref["read_noise_du"], ref["read_noise_e"]
+        return truth[index], 1.01 * tolerance * abs(truth[index])
+
+    return key_reference
 
 
 def _measure(root: str, header) -> dict[str, np.ndarray]:
@@ -273,7 +297,7 @@ def _gain_notes(value: float, ref: dict, curve, noted: str) -> tuple[list[str], 
 # --- Exercise 9 --------------------------------------------------------------------------
 
 
-@answer_check(9, "gain from the photon transfer curve")
+@answer_check(9, "gain from the photon transfer curve", KeyNumber("gain", _key(0, GAIN_TOLERANCE)))
 def exercise_9(
     signal=MISSING, variance=MISSING, gain=MISSING, *, data_dir=None, namespace=None
 ) -> Feedback:
@@ -373,7 +397,9 @@ def _electron_notes(value: float, ref: dict) -> tuple[list[str], list[str]]:
                 "ENOISE. Multiply the read noise in DU by the gain."]
 
 
-@answer_check(10, "read noise in DU and in electrons")
+@answer_check(10, "read noise in DU and in electrons",
+              (KeyNumber("read_noise_du", _key(1, READ_NOISE_TOLERANCE)),
+               KeyNumber("read_noise_e", _key(2, READ_NOISE_TOLERANCE))))
 def exercise_10(
     read_noise_du=MISSING, read_noise_e=MISSING, *, data_dir=None, namespace=None
 ) -> Feedback:
