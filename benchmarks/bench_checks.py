@@ -10,12 +10,16 @@ the answer's own computation started do not count):
   answer (as a student's kernel has), which computes the check's references
   or reads them from the on-disk cache: ``cold`` with an empty reference cache
   (the median of ``--cold-runs`` fresh processes), ``warm`` with the cache the
-  last cold run left;
+  last cold run left, and ``cold, wrong``: the first call with an empty
+  reference cache given the mistake, which also decides whether the answer
+  was copied from the other datasets in the course's cache (issue 23; the
+  datasets of other students there count, so make some first, e.g.
+  ``dataset_dir(seed=student_seed("someone@uni.example"))``);
 * the median of ``--rounds`` *later calls* with the reference answer
   (correct) and with a classic mistake (incorrect), references in memory.
 
 Targets (issue 21): first call at most 1 s of CPU (with an empty reference cache
-too), later calls at most 0.3 s. Peak memory is the largest resident set of the
+too, right or wrong), later calls at most 0.3 s. Peak memory is the largest resident set of the
 child processes. The machine's other load shows in these times (memory
 bandwidth, caches): on a shared machine, compare medians of several runs.
 
@@ -56,7 +60,7 @@ right, wrong = bench_checks.answers({exercise})
 from course_utils import checks as check
 run = getattr(check, "exercise_{exercise}")
 start = cpu()
-status = run(**right).status
+status = run(**(wrong if {first_wrong} else right)).status
 first = cpu() - start
 later_right, later_wrong, statuses = [], [], {{status}}
 for _ in range({rounds}):
@@ -151,8 +155,10 @@ def answers(exercise: int) -> tuple[dict, dict]:
             {"read_noise_du": noise * 2**0.5, "read_noise_e": noise * gain, **common})
 
 
-def run_child(exercise: int, rounds: int, env: dict) -> tuple[dict, float]:
-    code = CHILD.format(bench=str(Path(__file__).parent), exercise=exercise, rounds=rounds)
+def run_child(exercise: int, rounds: int, env: dict, first_wrong: bool = False
+              ) -> tuple[dict, float]:
+    code = CHILD.format(bench=str(Path(__file__).parent), exercise=exercise, rounds=rounds,
+                        first_wrong=first_wrong)
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                           text=True, check=True)
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -167,26 +173,30 @@ def main() -> None:
                         help="fresh processes with an empty reference cache (the median is shown)")
     args = parser.parse_args()
     references = Path(tempfile.mkdtemp(prefix="check-references-"))
-    print(f"{'exercise':>8} {'first, cold':>12} {'first, warm':>12} {'later ok':>9} "
-          f"{'later bad':>9}   statuses (CPU seconds)")
+    print(f"{'exercise':>8} {'first, cold':>12} {'cold, wrong':>12} {'first, warm':>12} "
+          f"{'later ok':>9} {'later bad':>9}   statuses (CPU seconds)")
     worst_cold = worst_first = worst_later = peak = 0.0
     try:
         for exercise in args.exercises:
             # An empty reference cache for each cold run; the last one's is the warm run's.
-            colds = []
+            colds, colds_wrong = [], []
             for run in range(max(1, args.cold_runs)):
                 env = {**os.environ, "TQDM_DISABLE": "1",
-                       "COURSE_CHECK_CACHE_DIR": str(references / f"{exercise}-{run}")}
+                       "COURSE_CHECK_CACHE_DIR": str(references / f"{exercise}-{run}-wrong")}
+                cold, peak_wrong = run_child(exercise, 1, env, first_wrong=True)
+                colds_wrong.append(cold["first"])
+                env["COURSE_CHECK_CACHE_DIR"] = str(references / f"{exercise}-{run}")
                 cold, peak_cold = run_child(exercise, 1, env)
                 colds.append(cold["first"])
-            cold = {"first": statistics.median(colds)}
+            cold = {"first": statistics.median(colds), "wrong": statistics.median(colds_wrong)}
             warm, peak_warm = run_child(exercise, args.rounds, env)
             later = statistics.median(warm["right"]), statistics.median(warm["wrong"])
-            worst_cold = max(worst_cold, cold["first"])
+            worst_cold = max(worst_cold, cold["first"], cold["wrong"])
             worst_first, worst_later = max(worst_first, warm["first"]), max(worst_later, *later)
-            peak = max(peak, peak_cold, peak_warm)
-            print(f"{exercise:>8} {cold['first']:>11.2f}s {warm['first']:>11.2f}s "
-                  f"{later[0]:>8.3f}s {later[1]:>8.3f}s   {', '.join(warm['statuses'])}")
+            peak = max(peak, peak_cold, peak_wrong, peak_warm)
+            print(f"{exercise:>8} {cold['first']:>11.2f}s {cold['wrong']:>11.2f}s "
+                  f"{warm['first']:>11.2f}s {later[0]:>8.3f}s {later[1]:>8.3f}s   "
+                  f"{', '.join(warm['statuses'])}")
     finally:
         shutil.rmtree(references, ignore_errors=True)
     verdict = lambda worst, target: "meets" if worst <= target else "MISSES"  # noqa: E731

@@ -175,7 +175,7 @@ def test_a_correct_answer_on_another_students_frames_is_not_accepted(datasets, a
     assert COPIED in repr(check.exercise_7(namespace=science))
 
 
-@pytest.mark.parametrize("exercise", (1, 2, 4, 5))
+@pytest.mark.parametrize("exercise", (1, 2, 4, 5, 6))
 def test_every_correct_answer_of_another_dataset_is_called_copied(exercise, datasets, monkeypatch):
     # An image answer is compared with the other datasets' references on a grid of pixels,
     # and Exercise 1's centre with theirs, before the whole check runs again: each correct
@@ -191,7 +191,7 @@ def test_every_correct_answer_of_another_dataset_is_called_copied(exercise, data
             assert "another student's dataset" in repr(feedback), f"{name}: {feedback!r}"
 
 
-@pytest.mark.parametrize("exercise", (1, 2, 4, 5))
+@pytest.mark.parametrize("exercise", (1, 2, 4, 5, 6))
 def test_no_mistake_made_on_ones_own_frames_is_called_copied(exercise, datasets, monkeypatch):
     # A genuine mistake made on one's own frames resembles no other dataset more than one's own.
     monkeypatch.setenv("COURSE_CACHE_DIR", str(datasets["default"][0].parent))

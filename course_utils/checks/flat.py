@@ -9,7 +9,7 @@ import numpy as np
 from . import _references as ref_data
 from ._references import exact_median
 from . import _truth
-from ._copied import DATASETS_AT_ONCE
+from ._copied import DATASETS_AT_ONCE, Resemblance
 from ._common import MISSING, Feedback, answer_check, as_array, data_dir_of, gather, shape_problem
 
 __all__ = ["exercise_6"]
@@ -20,7 +20,7 @@ TITLE_6 = "correcting the flats"
 # --- Exercise 6 -------------------------------------------------------------------
 
 
-@answer_check(6, TITLE_6)
+@answer_check(6, TITLE_6, Resemblance("master_flat", ref_data.flat_grid))
 def exercise_6(master_flat=MISSING, *, data_dir=None, namespace=None) -> Feedback:
     """Check Exercise 6: the bias-corrected, normalized ift c2 master flat.
 
