@@ -10,16 +10,14 @@ incorrect, and the check says so in plain words (:data:`MESSAGE`).
 The other datasets are those in this computer's course cache of the same
 kind and size as the student's (the course's default one, which the website
 shows, and other students' folders), at most :data:`MAX_OTHERS` of them,
-newest first: the check is run again against each. It costs nothing for a
-correct answer; a wrong one takes the time of computing the other dataset's
-references once (they are cached like the student's own). A check whose
-answer is an image gives a :class:`Resemblance`: the image is then compared
-first, on a sparse grid of pixels, with each dataset's reference there (made
-from those rows of its frames alone, a few hundredths of a second), and the
-whole check runs again only against a dataset the image resembles more than
-its own (a copy does; a genuine mistake does not). So a wrong image costs
-little more than a right one, even on the first call. A check whose verdict
-rests on one number gives it as a :class:`KeyNumber` in the same way.
+newest first. A correct answer costs nothing. A wrong one is first compared
+cheaply with each other dataset: an image on a sparse grid of pixels
+(:class:`Resemblance`, whose reference there comes from a few rows of the
+frames, in a few hundredths of a second), a number with that dataset's value
+(:class:`KeyNumber`). The whole check runs again (computing that dataset's
+references once, cached like the student's own) only against a dataset the
+answer could be right for: a copy is; a genuine mistake almost never is. So
+a wrong answer costs little more than a right one, even on the first call.
 """
 
 from __future__ import annotations
@@ -63,8 +61,10 @@ class Resemblance:
     reference : callable
         ``reference(root)``: ``(step, grid)``, the reference image the answer
         is judged against on the dataset ``root`` at every ``step``-th row and
-        column from the first (:func:`grid_step` of the frames' shape),
-        computed from those rows of the frames alone and cached per dataset.
+        column from the first (:func:`grid_step` of the image's shape), made
+        from a few rows of the frames and cached per dataset. It may be
+        approximate (the flat's is within a few parts in 10,000), far below
+        the spreads it is compared with.
     either_sign : bool
         Whether the check accepts the image negated too.
     """
