@@ -1,8 +1,9 @@
 """References kept on disk, so that a new kernel's first check is fast.
 
-Private to :mod:`course_utils.checks`. The most expensive references (the
-master bias of 40 frames, the master flat) take about a second of CPU to
-compute at full size; they are saved as ``.npz`` files in a folder the course owns --
+Private to :mod:`course_utils.checks`. The references that take a tenth of
+a second of CPU or more at full size (the master bias of 40 frames and the
+master darks, the master flat, the bias statistics, the photon transfer
+curve) are saved as ``.npz`` files in a folder the course owns --
 ``COURSE_CHECK_CACHE_DIR`` if set, else ``check_references`` in the dataset
 cache (:func:`course_utils.data.locate.cache_dir`) -- never in the dataset
 folder, which may be read-only and is never written to.

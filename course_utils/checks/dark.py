@@ -35,21 +35,6 @@ FIVE_FRAMES = (
 # --- Exercise 4 -------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=DATASETS_AT_ONCE)
-def _scaled_grid(root: str) -> tuple[int, np.ndarray]:
-    """The reference master dark scaled to 600 s on the grid of :func:`ref_data.dark_grid`."""
-    step, grid = ref_data.dark_grid(root)
-    exptime = float(fits.getheader(Path(root, ref_data.DARK_FRAMES[0]))["EXPTIME"])
-    return step, solutions.scaled_dark(grid, exptime)
-
-
-@functools.lru_cache(maxsize=DATASETS_AT_ONCE)
-def _scaled_reference(root: str) -> np.ndarray:
-    """The reference master dark scaled to 600 s (Exercise 5's ``dark_scaled``)."""
-    ref = ref_data.dark_reference(root)
-    return solutions.scaled_dark(ref["median"], ref["exptime"])
-
-
 @answer_check(4, TITLE_4, Resemblance("master_dark", ref_data.dark_grid))
 def exercise_4(master_dark=MISSING, *, data_dir=None, namespace=None) -> Feedback:
     """Check Exercise 4: the bias-subtracted master dark, free of cosmic rays.
@@ -268,6 +253,21 @@ def _praise(root: str, answer: np.ndarray, ref: dict) -> tuple[str, ...]:
 
 
 # --- Exercise 5 -------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=DATASETS_AT_ONCE)
+def _scaled_grid(root: str) -> tuple[int, np.ndarray]:
+    """The reference master dark scaled to 600 s on the grid of :func:`ref_data.dark_grid`."""
+    step, grid = ref_data.dark_grid(root)
+    exptime = float(fits.getheader(Path(root, ref_data.DARK_FRAMES[0]))["EXPTIME"])
+    return step, solutions.scaled_dark(grid, exptime)
+
+
+@functools.lru_cache(maxsize=DATASETS_AT_ONCE)
+def _scaled_reference(root: str) -> np.ndarray:
+    """The reference master dark scaled to 600 s (Exercise 5's ``dark_scaled``)."""
+    ref = ref_data.dark_reference(root)
+    return solutions.scaled_dark(ref["median"], ref["exptime"])
 
 
 @answer_check(5, TITLE_5, Resemblance("dark_scaled", _scaled_grid))
