@@ -1,28 +1,27 @@
-"""Download the real calibration frames listed in the manifest, verified, through pooch.
+"""Download the real calibration frames listed in the manifest, verified, through pooch, into the store.
 
-:func:`fetch_frames` downloads every real frame of a manifest with
-``pooch.retrieve`` and checks it *before* it takes the file's real name:
+:func:`magellan_plan` turns a manifest into a :class:`course_utils.data.store.Plan`
+that carries each frame's size and hashes, and whose files are made by
+downloading them; :func:`fetch_frames` hands it to the store
+(:func:`course_utils.data.store.ensure`), which claims, locks, writes the
+marker and repairs exactly as for a generated dataset. For each file:
 
-1. pooch downloads the file into a private folder ``.NAME.part-XXXXXXXX``
-   beside its target, through :class:`LimitedDownloader` (``requests``
-   within a deadline and above a minimum rate, :class:`DownloadLimits`,
-   reading no more than the size the manifest records), retried a bounded
-   number of times when the failure may pass;
-2. pooch checks the SHA-256 the manifest records (``known_hash``); the git
-   blob SHA-1 and the size are checked too;
-3. only then is the file renamed into place (``os.replace``: atomic), read-only.
+1. pooch downloads it into a private folder ``.NAME.part-XXXXXXXX`` beside its
+   target, through :class:`LimitedDownloader` (``requests`` within a deadline
+   and above a minimum rate, :class:`DownloadLimits`, reading no more than
+   the size the manifest records), retried a bounded number of times when
+   the failure may pass;
+2. pooch checks the SHA-256 the manifest records (``known_hash``);
+3. the store checks the size and the git blob SHA-1 too, and only then
+   renames the file into place (atomic), read-only.
 
 On any failure -- no network, a server error, a transfer cut short, too slow
 or too long, a hash mismatch, a folder that cannot be written, a full disk --
 the private folder is removed and :class:`FetchError` says which file, from
 which address (without any user name or password it holds), and what went
 wrong. (A process killed outright cannot clean up: its private folders are
-removed by the next run, under the lock.)
-
-Files already present are re-hashed and kept only if they match. The
-dataset's marker ``course_dataset.json`` is written first, saying the
-download is incomplete, and again when every file is verified: a later run
-never mistakes a partial or corrupt copy for a good one, and resumes it.
+removed by the next run, under the lock.) Files already present are kept
+only if they match the manifest; an interrupted download resumes.
 
 Tests point ``base_url`` (or a manifest of their own) at a local server.
 
@@ -37,7 +36,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import secrets
 import shutil
 import time
@@ -48,23 +46,16 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
-from ..progress import progress_bar
 from . import identity, store
-from .store import DiskFullError, NotWritableError, ensure_writable, file_digests, hash_problem, pooch, redact
 from .layout import file_size, frame_by_path
 from .manifest import entry_url, load_manifest, real_entries
+from .store import pooch, redact
 
-__all__ = ["FetchError", "DownloadLimits", "LimitedDownloader", "fetch_frames", "download_file",
-           "check_base_url"]
+__all__ = ["FetchError", "DownloadLimits", "LimitedDownloader", "fetch_frames", "magellan_plan", "check_base_url"]
 
-_OFFLINE_ADVICE = (
-    "No network? The synthetic course dataset needs none: call dataset_dir() without "
-    "source='magellan', or run `python -m course_utils.data generate`."
-)
-_WRITE_ADVICE = (
-    "Set COURSE_CACHE_DIR to a writable folder (or pass --output DIR on the command line) "
-    "and try again."
-)
+_OFFLINE = ("No network? The synthetic course dataset needs none: call dataset_dir() without "
+            "source='magellan', or run `python -m course_utils.data generate`.")
+_WRITE = "Set COURSE_CACHE_DIR to a writable folder (or pass --output DIR on the command line) and try again."
 #: Seconds to wait for the server to connect or to send more data (see `DownloadLimits`).
 TIMEOUT = 60
 
@@ -124,65 +115,56 @@ def check_base_url(base_url: str | None) -> str | None:
     ...
     ValueError: the base URL must be an http(s) address such as https://example.org/frames, got 'not a url'
     """
-    if base_url is None:
-        return None
     parts = urlsplit(base_url) if isinstance(base_url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or " " in base_url:
+    if base_url is not None and (parts is None or parts.scheme not in ("http", "https") or not parts.netloc
+                                 or " " in base_url):
         raise ValueError("the base URL must be an http(s) address such as "
                          f"https://example.org/frames, got {redact(repr(base_url))}")
     return base_url
 
 
+def _short(error: BaseException) -> str:
+    text = str(error).lower()
+    for words, short in ((("refused",), "connection refused"),
+                         (("name or service not known", "name resolution"), "the host name could not be resolved"),
+                         (("incomplete",), "connection closed early: fewer bytes than announced")):
+        if any(word in text for word in words):
+            return short
+    text = redact(str(error))
+    return text if len(text) < 200 else text[:197] + "..."
+
+
 def _explain(error: BaseException, limits: DownloadLimits) -> tuple[str, str]:
-    """(what went wrong, what to do) for an exception raised while downloading."""
-    if isinstance(error, _TooLong):
-        return (str(error), "The server is at fault (or the address is wrong), not your disk; "
-                            "try another address (--base-url) or later.")
-    if isinstance(error, _TooSlow):
-        return (str(error), "The server or the connection is too slow; try again later.")
-    if isinstance(error, requests.exceptions.HTTPError):
-        status = getattr(error.response, "status_code", "?")
-        return (f"the server answered HTTP {status}",
-                "The address in the manifest may be wrong or the file may have moved.")
-    if isinstance(error, (requests.exceptions.ConnectTimeout,)):
-        return ("the connection timed out", _OFFLINE_ADVICE)
-    if isinstance(error, (requests.exceptions.Timeout, urllib3.exceptions.ReadTimeoutError)):
-        return (f"the server stopped sending data for {limits.stall:g} s", "Try again later.")
-    if isinstance(error, (requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError,
-                          requests.exceptions.ContentDecodingError)):
-        return (f"the transfer was cut short before the whole file arrived ({_short(error)})",
-                "Try again; a flaky connection can do this.")
-    if isinstance(error, requests.exceptions.ConnectionError):
-        return (f"could not connect to the server ({_short(error)})", _OFFLINE_ADVICE)
-    if isinstance(error, requests.exceptions.RequestException):
-        return (f"the download failed ({_short(error)})", "Try again later.")
-    if isinstance(error, OSError):
-        return (f"writing the file failed ({error.strerror or error})", _WRITE_ADVICE)
-    return (f"{type(error).__name__}: {error}", "")
+    """(what went wrong, what to do) for an exception raised while downloading: the first row that matches."""
+    web, wire = requests.exceptions, urllib3.exceptions
+    status = getattr(getattr(error, "response", None), "status_code", "?")
+    rows = [
+        (_TooLong, str(error), "The server is at fault (or the address is wrong), not your disk; try another "
+                               "address (--base-url) or later."),
+        (_TooSlow, str(error), "The server or the connection is too slow; try again later."),
+        (web.HTTPError, f"the server answered HTTP {status}",
+         "The address in the manifest may be wrong or the file may have moved."),
+        (web.ConnectTimeout, "the connection timed out", _OFFLINE),
+        ((web.Timeout, wire.ReadTimeoutError), f"the server stopped sending data for {limits.stall:g} s",
+         "Try again later."),
+        ((web.ChunkedEncodingError, wire.ProtocolError, web.ContentDecodingError),
+         f"the transfer was cut short before the whole file arrived ({_short(error)})",
+         "Try again; a flaky connection can do this."),
+        (web.ConnectionError, f"could not connect to the server ({_short(error)})", _OFFLINE),
+        (web.RequestException, f"the download failed ({_short(error)})", "Try again later."),
+        (OSError, f"writing the file failed ({getattr(error, 'strerror', None) or error})", _WRITE),
+    ]
+    return next(((what, advice) for kinds, what, advice in rows if isinstance(error, kinds)),
+                (f"{type(error).__name__}: {error}", ""))
 
 
 def _retryable(error: BaseException) -> bool:
-    if isinstance(error, _TooSlow):
-        return False
     if isinstance(error, requests.exceptions.HTTPError):
         return getattr(error.response, "status_code", 0) >= 500
-    if isinstance(error, requests.exceptions.ConnectionError) and "refused" in str(error).lower():
-        return False
-    if isinstance(error, requests.exceptions.ConnectionError) and "resol" in str(error).lower():
+    text = str(error).lower()
+    if isinstance(error, requests.exceptions.ConnectionError) and ("refused" in text or "resol" in text):
         return False
     return isinstance(error, (requests.exceptions.RequestException, urllib3.exceptions.HTTPError))
-
-
-def _short(error: BaseException) -> str:
-    text = str(error)
-    if "refused" in text.lower():
-        return "connection refused"
-    if "name or service not known" in text.lower() or "name resolution" in text.lower():
-        return "the host name could not be resolved"
-    if "incompleteread" in text.lower() or "incomplete" in text.lower():
-        return "connection closed early: fewer bytes than announced"
-    text = redact(text)
-    return text if len(text) < 200 else text[:197] + "..."
 
 
 class LimitedDownloader:
@@ -191,20 +173,17 @@ class LimitedDownloader:
     pooch calls it as ``downloader(url, output_file, pooch)``; it streams the
     body into ``output_file`` and raises when the deadline or the minimum
     rate is broken, or when the server sends more than ``size`` bytes (the
-    size the manifest records; a server that never ends its body fails at
-    once, before it fills the disk).
+    size the manifest records, ``recorded``, else what a frame of its shape
+    can take; a server that never ends its body fails at once, before it
+    fills the disk).
     """
 
-    def __init__(self, limits: "DownloadLimits", start: float, size: int | None = None,
-                 recorded: bool = True):
+    def __init__(self, limits: DownloadLimits, start: float, size: int | None = None, recorded: bool = True):
         self.limits, self.start, self.size, self.recorded = limits, start, size, recorded
 
     def __call__(self, url: str, output_file, pooch=None, check_only: bool = False) -> int:
-        limits = self.limits
-        remaining = limits.deadline - (time.monotonic() - self.start)
-        wait = max(0.1, min(limits.stall, remaining))
-        received = 0
-        cap = (1 << 16) if self.size is None else self.size + 1
+        limits, received = self.limits, 0
+        wait = max(0.1, min(limits.stall, limits.deadline - (time.monotonic() - self.start)))
         with requests.get(url, stream=True, timeout=(wait, wait)) as response, open(output_file, "wb") as handle:
             response.raise_for_status()
             attempt_start = time.monotonic()
@@ -212,168 +191,109 @@ class LimitedDownloader:
             # deadline is checked however slowly bytes trickle in.
             read1 = getattr(response.raw, "read1", None)
             while True:
-                want = min(1 << 16, cap - received) if self.size is not None else 1 << 16
+                want = 1 << 16 if self.size is None else min(1 << 16, self.size + 1 - received)
                 chunk = read1(want, decode_content=True) if read1 else \
                     response.raw.read(min(want, 1 << 12), decode_content=True)
                 if not chunk:
-                    break
+                    return received
                 handle.write(chunk)
                 received += len(chunk)
                 if self.size is not None and received > self.size:
-                    what = "the manifest records for this file" if self.recorded else \
-                        "a frame of this shape can take"
+                    what = "the manifest records for this file" if self.recorded else "a frame of this shape can take"
                     raise _TooLong(f"the server sent more than the {self.size} bytes {what} "
                                    "(it does not end the file where it should)")
-                self._check_time(received, attempt_start)
-        return received
-
-    def _check_time(self, received: int, attempt_start: float) -> None:
-        limits, now = self.limits, time.monotonic()
-        if now - self.start > limits.deadline:
-            raise _TooSlow(f"the download did not finish within its deadline of "
-                           f"{limits.deadline:g} s ({received} bytes received)")
-        elapsed = now - attempt_start
-        if elapsed > limits.grace and received / elapsed < limits.min_rate:
-            raise _TooSlow(f"the server sent only {received / elapsed:.0f} bytes/s, below the "
-                           f"minimum of {limits.min_rate:g} bytes/s")
+                now = time.monotonic()
+                if now - self.start > limits.deadline:
+                    raise _TooSlow(f"the download did not finish within its deadline of {limits.deadline:g} s "
+                                   f"({received} bytes received)")
+                if now - attempt_start > limits.grace and received / (now - attempt_start) < limits.min_rate:
+                    raise _TooSlow(f"the server sent only {received / (now - attempt_start):.0f} bytes/s, below "
+                                   f"the minimum of {limits.min_rate:g} bytes/s")
 
 
-def _retrieve(url: str, staging: Path, name: str, entry: dict, downloader: LimitedDownloader) -> Path:
-    """pooch.retrieve into ``staging`` with the entry's SHA-256 as ``known_hash`` (pooch's log muted)."""
+def _size(entry: dict) -> tuple[int | None, bool]:
+    """(bytes, recorded?): the manifest's size, else what a frame of its layout or shape takes (None: unknown)."""
+    if entry.get("size") is not None:
+        return entry["size"], True
+    try:
+        return file_size(frame_by_path(entry["path"]), "full"), False
+    except KeyError:
+        return (2 * math.prod(entry["shape"]) + 4 * 2880 if entry.get("shape") else None), False
+
+
+def _download(url: str, staging: Path, name: str, entry: dict, limits: DownloadLimits) -> Path:
+    """pooch.retrieve ``url`` as ``name`` into the folder ``staging``, with the entry's SHA-256 as ``known_hash``
+    (pooch's log muted: it would show the address), retried within ``limits``; FetchError on failure."""
+    size, recorded = _size(entry)
+    downloader = LimitedDownloader(limits, time.monotonic(), size and (size if recorded else 2 * size + (1 << 20)),
+                                   recorded)
+    known = f"sha256:{entry['sha256']}" if entry.get("sha256") else None
     logger = pooch.get_logger()
     level = logger.level
-    logger.setLevel(logging.WARNING)  # pooch would log the address (and any password in it)
+    logger.setLevel(logging.WARNING)
     try:
-        known = f"sha256:{entry['sha256']}" if entry.get("sha256") else None
-        return Path(pooch.retrieve(url, known_hash=known, fname=name, path=staging,
-                                   downloader=downloader, progressbar=False))
+        for attempt in range(limits.retries + 1):
+            try:
+                return Path(pooch.retrieve(url, known_hash=known, fname=name,
+                                           path=staging, downloader=downloader, progressbar=False))
+            except Exception as error:  # noqa: BLE001 - sorted out below
+                delay = limits.backoff * 2 ** attempt
+                if attempt == limits.retries or not _retryable(error) or \
+                        time.monotonic() - downloader.start + delay > limits.deadline:
+                    raise
+                time.sleep(delay)
+    except Exception as error:  # noqa: BLE001 - every failure is reported the same way
+        text, name = str(error), entry["path"]
+        if isinstance(error, ValueError) and "does not match the known hash" in text:  # pooch's mismatch
+            got = text.split("got ", 1)[1].split(".", 1)[0].removeprefix("sha256:") if "got " in text else "?"
+            raise FetchError(_rejected(name, redact(url), f"SHA-256 mismatch: expected {entry['sha256']}, got {got}")) \
+                from None
+        what, advice = _explain(error, limits)
+        message = f"Could not download {name} from {redact(url)}: {what}. Nothing was kept. {advice}".rstrip()
+        raise FetchError(message) from (None if redact(text) != text else error)
     finally:
         logger.setLevel(level)
 
 
-def _pooch_mismatch(error: BaseException) -> str | None:
-    """pooch's hash mismatch, as 'SHA-256 mismatch: expected ..., got ...', else None."""
-    text = str(error)
-    if not isinstance(error, ValueError) or "does not match the known hash" not in text:
-        return None
-    expected = text.split("expected ", 1)[1].split(",", 1)[0].removeprefix("sha256:")
-    got = text.split("got ", 1)[1].split(".", 1)[0].removeprefix("sha256:") if "got " in text else "?"
-    return f"SHA-256 mismatch: expected {expected}, got {got}"
-
-
-def download_file(url: str, target: str | os.PathLike, entry: dict,
-                  limits: DownloadLimits = DownloadLimits()) -> Path:
-    """Download ``url`` to ``target`` through pooch, check it against ``entry``, keep it only if good.
-
-    pooch downloads into a private folder ``.NAME.part-XXXXXXXX`` beside
-    ``target`` and checks the entry's SHA-256 (``known_hash``); the size and
-    git blob SHA-1 are checked too; only then does the file become
-    ``target`` (read-only). The private folder is removed on any failure or
-    interrupt. A failure that may pass is retried (``limits.retries``
-    times), all within ``limits.deadline``.
-
-    Parameters
-    ----------
-    url : str
-    target : path-like
-        Final path of the file. Its folder is created if needed.
-    entry : dict
-        A manifest entry with ``git_sha1`` and/or ``sha256`` (and optionally ``size``).
-    limits : DownloadLimits
-        The deadline, minimum rate and retries.
-
-    Returns
-    -------
-    pathlib.Path
-        ``target``.
-
-    Raises
-    ------
-    FetchError
-        With the file, the address (without credentials) and the reason; no file is left behind.
-    """
-    target = Path(target)
-    name = entry.get("path", target.name)
-    shown = redact(url)
-    folder = target.parent
-    try:
-        ensure_writable(folder, f"the downloaded frame {name}", _WRITE_ADVICE)
-    except NotWritableError as error:
-        raise FetchError(f"Could not download {name} from {shown}: {error}") from error
-    staging = folder / f".{target.name}.part-{secrets.token_hex(4)}"
-    start = time.monotonic()
-    downloader = LimitedDownloader(limits, start, *_size_cap(entry))
-    try:
-        for attempt in range(limits.retries + 1):
-            try:
-                staged = _retrieve(url, staging, target.name, entry, downloader)
-                break
-            except Exception as error:  # noqa: BLE001 - sorted out below
-                delay = limits.backoff * 2 ** attempt
-                last = attempt == limits.retries or not _retryable(error)
-                if last or time.monotonic() - start + delay > limits.deadline:
-                    raise
-                time.sleep(delay)
-        problem = hash_problem(file_digests(staged), entry)
-        if problem:
-            raise FetchError(_rejected(name, shown, problem))
-        store.install(staged, target)
-    except FetchError:
-        raise
-    except Exception as error:  # noqa: BLE001 - every failure is reported the same way
-        mismatch = _pooch_mismatch(error)
-        if mismatch:
-            raise FetchError(_rejected(name, shown, mismatch)) from None
-        what, advice = _explain(error, limits)
-        message = f"Could not download {name} from {shown}: {what}. Nothing was kept. {advice}".rstrip()
-        raise FetchError(message) from (None if redact(str(error)) != str(error) else error)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
-
-
 def _rejected(name: str, shown: str, problem: str) -> str:
-    return (f"Rejected {name} downloaded from {shown}: {problem}. The corrupt copy was "
-            "removed. The file on the server differs from the one the manifest records; "
-            "try again, and if it persists the manifest or the address is out of date.")
+    return (f"Rejected {name} downloaded from {shown}: {problem}. The corrupt copy was removed. The file on "
+            "the server differs from the one the manifest records; try again, and if it persists the manifest "
+            "or the address is out of date.")
 
 
-def _size_cap(entry: dict) -> tuple[int | None, bool]:
-    """(bytes at most, recorded?): the manifest's size, else twice a frame's size from its shape."""
-    if entry.get("size") is not None:
-        return int(entry["size"]), True
-    try:
-        frame_by_path(entry["path"])
-    except KeyError:
-        if not entry.get("shape"):
-            return None, False  # nothing to estimate from: the deadline and minimum rate still hold
-    return 2 * _download_size([entry]) + (1 << 20), False
+def magellan_plan(target: Path, manifest: dict, base_url: str | None = None,
+                  limits: DownloadLimits = DownloadLimits()) -> store.Plan:
+    """The real frames of ``manifest`` as the store's plan for the folder ``target``: sizes and hashes from
+    the manifest; each file made by a download (from ``base_url/<path>`` if given) into a private folder
+    beside it, which the store checks and renames into place."""
+    entries = {entry["path"]: entry for entry in real_entries(manifest)}
 
-
-def _download_size(entries: list[dict]) -> int:
-    """Bytes the files of ``entries`` take: their recorded sizes, else their layout's."""
-    total = 0
-    for entry in entries:
-        if entry.get("size") is not None:
-            total += int(entry["size"])
-        else:
+    def make(paths: list[str]):
+        for path in paths:
+            file = store.check_no_links(target, path)
+            staging = file.with_name(f".{file.name}.part-{secrets.token_hex(4)}")
             try:
-                total += file_size(frame_by_path(entry["path"]), "full")
-            except KeyError:
-                shape = entry.get("shape") or [0]
-                total += 2 * math.prod(int(n) for n in shape) + 4 * 2880
-    return total
+                yield path, _download(entry_url(manifest, entries[path], base_url), staging, file.name, entries[path],
+                                      limits)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+
+    return store.Plan(info=identity.magellan(manifest), make=make, what=f"the real calibration frames of {target}",
+                      sizes={path: _size(entry)[0] or 0 for path, entry in entries.items()},
+                      title="Downloading the real calibration frames",
+                      hashes={path: {key: entry[key] for key in ("size", "sha256", "git_sha1") if entry.get(key)}
+                              for path, entry in entries.items()})
 
 
-def fetch_frames(target: str | os.PathLike, *, manifest: dict | None = None,
-                 base_url: str | None = None, progress: bool = True,
+def fetch_frames(target, *, manifest: dict | None = None, base_url: str | None = None, progress: bool = True,
                  limits: DownloadLimits = DownloadLimits()) -> Path:
     """Download and verify every real frame of ``manifest`` into ``target``.
 
-    Holding the folder's lock, it writes the marker ``course_dataset.json``
-    saying the dataset is incomplete, keeps the files already there that
-    match their hash (an interrupted download resumes), downloads the others
-    one by one, and writes the marker again, complete, when every file is
+    Through the store (:func:`course_utils.data.store.ensure`): holding the
+    folder's lock, it writes the marker ``course_dataset.json`` saying the
+    dataset is incomplete, keeps the files already there that match the
+    manifest (an interrupted download resumes), downloads the others one by
+    one, and writes the marker again, complete, when every file is
     verified. A folder holding other files and no marker is never written
     into.
 
@@ -407,51 +327,14 @@ def fetch_frames(target: str | os.PathLike, *, manifest: dict | None = None,
     """
     check_base_url(base_url)
     manifest = load_manifest() if manifest is None else manifest
-    entries = real_entries(manifest)
-    if not entries:
+    if not real_entries(manifest):
         raise FetchError("The manifest lists no real frames with a hash to check them against.")
     target = Path(target).expanduser().absolute()
-    info = identity.magellan(manifest)
-    paths = [entry["path"] for entry in entries]
     try:
-        # A broken marker may be replaced: every file is re-hashed against the manifest anyway.
-        with store.claimed(target, info, paths, f"the real calibration frames of {target}", overwrite=True,
-                           advice=_WRITE_ADVICE), store.opened(target, paths):
-            ensure_writable(target, "the real calibration frames", _WRITE_ADVICE)
-            try:
-                _fetch_locked(target, manifest, entries, info, base_url, progress, limits)
-            except BaseException:
-                store.forget_if_empty(target, paths)
-                raise
-    except (NotWritableError, DiskFullError, FileExistsError) as error:
+        store.ensure(target, magellan_plan(target, manifest, base_url, limits), progress=progress)
+    except store.Rejected as error:
+        entry = next(entry for entry in real_entries(manifest) if entry["path"] == error.path)
+        raise FetchError(_rejected(error.path, redact(entry_url(manifest, entry, base_url)), error.problem)) from None
+    except (store.NotWritableError, store.DiskFullError, FileExistsError) as error:
         raise FetchError(str(error)) from error
     return target
-
-
-def _fetch_locked(target: Path, manifest: dict, entries: list[dict], info: dict,
-                  base_url: str | None, progress: bool, limits: DownloadLimits) -> None:
-    good, todo = [], []
-    for entry in entries:
-        path = store.check_no_links(target, entry["path"])
-        digests = file_digests(path) if path.is_file() and not path.is_symlink() else None
-        if digests is None or hash_problem(digests, entry):
-            todo.append(entry)
-        else:
-            good.append(store.file_record(target, entry["path"], sha256=digests.sha256,
-                                           git_sha1=digests.git_sha1))
-    sizes = _download_size(todo)
-    largest = max((_download_size([entry]) for entry in todo), default=0)
-    new = _download_size([e for e in todo if not (target / e["path"]).exists()])
-    store.check_free_space(target, min(sizes, new + largest) + (1 << 16), "the real calibration frames",
-                           len(todo) + 8)
-    store.write_marker(target, info, good, complete=False)
-    with progress_bar(total=len(todo), desc="Downloading the real calibration frames", unit="file",
-                      enabled=progress) as bar:
-        for entry in todo:
-            path = download_file(entry_url(manifest, entry, base_url), target / entry["path"],
-                                 entry, limits)
-            digests = file_digests(path)
-            good.append(store.file_record(target, entry["path"], sha256=digests.sha256,
-                                           git_sha1=digests.git_sha1))
-            bar.update(1)
-    store.write_marker(target, info, good)

@@ -48,10 +48,10 @@ import os
 from pathlib import Path
 
 from . import identity, store, students
-from .fetch import fetch_frames
+from .fetch import fetch_frames, magellan_plan
 from .store import CACHE_ENV, WORK_ENV, cache_dir, work_folder, display_path, ensure_writable, is_within, using_line
 from .layout import DATA_FOLDER, FRAMES, PRESETS, SYNTHETIC_FRAMES, as_preset
-from .manifest import load_manifest, real_entries
+from .manifest import load_manifest
 from .science import science_dir, science_status
 from .students import folder_name
 from .synthetic import dataset_plan as synthetic_plan
@@ -101,10 +101,8 @@ def _magellan_status(root: Path) -> tuple[store.Status, list[str]]:
     """The state of the download in ``root`` and its files (the manifest is read only if needed)."""
     if not os.path.lexists(root / store.MARKER_NAME):
         return store.Status(problem=f"no {store.MARKER_NAME} (nothing was downloaded)"), []
-    manifest = load_manifest()
-    expected = {e["path"]: {"git_sha1": e.get("git_sha1"), "sha256": e.get("sha256")}
-                for e in real_entries(manifest)}
-    return store.check(root, identity.magellan(manifest), list(expected), expected), list(expected)
+    plan = magellan_plan(root, load_manifest())
+    return store.check(root, plan.info, plan.sizes, plan.hashes), list(plan.sizes)
 
 
 def _synthetic_status(root: Path, preset: str, seed: int = identity.DEFAULT_SEED) -> store.Status:
