@@ -19,10 +19,8 @@ import pytest
 from astropy.io import fits
 
 from course_utils.data import store
-from course_utils.data import store
 from course_utils.data.fetch import FetchError, fetch_frames
 from course_utils.data.layout import FRAMES, SYNTHETIC_FRAMES
-from course_utils.data.local_frames import local_manifest
 from course_utils.data.manifest import load_manifest, validate_manifest
 
 from data_fixtures import (
@@ -45,6 +43,7 @@ SHARED_TSV = ROOT.parent / "shared" / "reference" / "magellan_calibration_frames
 
 
 builder = manifest_builder()
+local_manifest = builder.local_manifest  # an instructor's own frames: tools/build_manifest.py --local
 SOME = ["calibration_frames/bias/b0860c1.fits", "calibration_frames/dark/b1212c1.fits",
         "calibration_frames/flat/iff/iff0008c3.fits"]
 
@@ -147,7 +146,7 @@ def test_another_manifest_can_be_named_in_the_environment(tmp_path, monkeypatch)
     assert load_manifest()["files"][0]["path"] == "x/y.fits"
 
 
-# --- An instructor's own frames: manifest DIR ------------------------------------------------------
+# --- An instructor's own frames: build_manifest.py --local DIR ------------------------------------------------------
 
 
 def test_local_manifest_hashes_and_describes_local_frames(source):

@@ -8,10 +8,9 @@ download address (``url``) and the git blob SHA-1 (``git_sha1``) that a
 download is checked against. ``confirmed`` names the fields known to hold for
 the real frames too; the others describe the synthetic stand-in.
 
-This module reads and checks manifests, and writes manifest entries for an
-instructor's own local frames (:func:`course_utils.data.local_frames.local_manifest`), so that a course can
-swap in its own data. The course's own manifest is built from the reference
-list of the real frames by a maintainer's tool, ``tools/build_manifest.py``.
+This module reads and checks manifests. The course's own manifest is built
+from the reference list of the real frames, and an instructor's manifest of
+their own frames from the frames' headers, by ``tools/build_manifest.py``.
 
 Examples
 --------
@@ -43,7 +42,6 @@ __all__ = [
     "validate_manifest",
     "real_entries",
     "entry_url",
-    "dumps_manifest",
 ]
 
 MANIFEST_FORMAT = 1
@@ -82,8 +80,8 @@ def load_manifest(path: str | os.PathLike | None = None) -> dict:
         if not Path(path).expanduser().is_file():
             raise FileNotFoundError(
                 f"{MANIFEST_ENV} is set to {path}, which is not a file. Unset it to use the course's "
-                "manifest, or point it at a manifest file (make one with `python -m course_utils.data "
-                "manifest FOLDER --output FILE`). The synthetic dataset needs no manifest.")
+                "manifest, or point it at a manifest file (make one with `python tools/build_manifest.py "
+                "--local FOLDER --output FILE`). The synthetic dataset needs no manifest.")
     if path is None:
         where = f"course_utils.data_manifest/{MANIFEST_RESOURCE}"
         text = resources.files("course_utils.data_manifest").joinpath(MANIFEST_RESOURCE).read_text("utf-8")
@@ -161,17 +159,3 @@ def entry_url(manifest: dict, entry: dict, base_url: str | None = None) -> str:
         f"no download address for {entry['path']}: give the entry a 'url', set the manifest's "
         "source 'base_url', or pass a base URL (command line: --base-url)."
     )
-
-
-def dumps_manifest(manifest: dict) -> str:
-    """The manifest as JSON text (indented by one space, ending with a newline).
-
-    Examples
-    --------
-    >>> print(dumps_manifest({"format": 1, "files": []}), end="")
-    {
-     "format": 1,
-     "files": []
-    }
-    """
-    return json.dumps(manifest, indent=1, ensure_ascii=False) + "\n"
