@@ -44,7 +44,9 @@ course_work True
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 from pathlib import Path
 
 from . import identity, store, students
@@ -68,18 +70,14 @@ SOURCE_ENV = "COURSE_DATA_SOURCE"
 
 
 def _resolve_source(source: str | None) -> str | None:
-    if source is None:
-        source = os.environ.get(SOURCE_ENV) or None
-        if source is not None and source.strip().lower() in ("", "auto"):
-            return None
-        origin = f"the environment variable {SOURCE_ENV}"
-    else:
-        origin = "source"
-    if source is None:
+    """``source`` (else ``COURSE_DATA_SOURCE``, where empty or ``auto`` mean None) checked and cleaned."""
+    value = os.environ.get(SOURCE_ENV, "") if source is None else source
+    cleaned = value.strip().lower() if isinstance(value, str) else None
+    if source is None and cleaned in ("", "auto"):
         return None
-    cleaned = source.strip().lower() if isinstance(source, str) else None
     if cleaned not in SOURCES:
-        raise ValueError(f"{origin} must be one of {SOURCES} (or unset), got {source!r}")
+        origin = "source" if source is not None else f"the environment variable {SOURCE_ENV}"
+        raise ValueError(f"{origin} must be one of {SOURCES} (or unset), got {value!r}")
     return cleaned
 
 
@@ -114,109 +112,65 @@ def cache_status() -> list[tuple[str, str]]:
 
     The state is ``"complete"``, ``"not present"`` or the first problem found.
     """
-    cache = cache_dir()
+    cache, kinds = cache_dir(), {"synthetic": _synthetic_status, "synthetic-science": science_status}
+    folders = [(f"{kind}-{p}", kind, p, identity.DEFAULT_SEED) for kind in kinds for p in PRESETS] + student_folders()
     rows = [("magellan", _magellan_status(cache / "magellan")[0])]
-    rows += [(f"synthetic-{p}", _synthetic_status(cache / f"synthetic-{p}", p)) for p in PRESETS]
-    rows += [(f"synthetic-science-{p}", science_status(cache / f"synthetic-science-{p}", p)) for p in PRESETS]
-    for name, kind, preset, seed in student_folders():
-        status = (_synthetic_status if kind == "synthetic" else science_status)(cache / name, preset, seed)
-        rows.append((name, status))
-    states = []
-    for name, status in rows:
-        state = "complete" if status.ok else status.first()
-        if not status.ok and not (cache / name).exists():
-            state = "not present"
-        states.append((name, state))
-    return states
+    rows += [(name, kinds[kind](cache / name, preset, seed)) for name, kind, preset, seed in folders]
+    return [(name, "complete" if status.ok else status.first() if (cache / name).exists() else "not present")
+            for name, status in rows]
 
 
 def student_folders() -> list[tuple[str, str, str, int]]:
     """Students' folders in the cache: ``(name, kind, preset, seed)``, sorted by name.
 
     A folder counts when its name is ``synthetic-PRESET-TAG`` or
-    ``synthetic-science-PRESET-TAG`` with a 12-digit hexadecimal TAG (the
-    seed); what is inside is checked by :func:`cache_status`, never trusted.
+    ``synthetic-science-PRESET-TAG`` with a hexadecimal TAG (the seed, at
+    least 12 digits) and it is not a link; what is inside is checked by
+    :func:`cache_status`, never trusted.
     """
-    cache = cache_dir()
-    found = []
-    try:
-        entries = sorted(cache.iterdir()) if cache.is_dir() else []
-    except OSError:
-        entries = []
-    for entry in entries:
-        for kind in ("synthetic-science", "synthetic"):
-            for preset in PRESETS:
-                prefix = f"{kind}-{preset}-"
-                tag = entry.name[len(prefix):]
-                if entry.name.startswith(prefix) and len(tag) >= 12 and \
-                        all(ch in "0123456789abcdef" for ch in tag) and not entry.is_symlink():
-                    found.append((entry.name, kind, preset, int(tag, 16)))
-    return sorted(set(found))
+    pattern = re.compile(rf"^(synthetic-science|synthetic)-({'|'.join(PRESETS)})-([0-9a-f]{{12,}})$")
+    with contextlib.suppress(OSError):  # no cache yet, or one that cannot be listed
+        found = [(entry, pattern.match(entry.name)) for entry in cache_dir().iterdir()]
+        return sorted((entry.name, *match.groups()[:2], int(match[3], 16)) for entry, match in found
+                      if match and not entry.is_symlink())
+    return []
 
 
-def _fill_commands(root: Path, source: str | None) -> str:
-    shown = display_path(root)
-    generate = f"    python -m course_utils.data generate --output {shown}   (the synthetic dataset, offline)"
-    fetch = f"    python -m course_utils.data fetch --output {shown}      (the real Magellan frames, needs the network)"
-    empty = not root.exists() or (root.is_dir() and not any(root.iterdir()))
-    if not empty:
-        generate = ("    python -m course_utils.data generate --output NEW_EMPTY_FOLDER   "
-                    "(the synthetic dataset; then point COURSE_DATA_DIR at it)")
-    commands = [fetch, generate] if source == "magellan" or not empty else [generate, fetch]
-    return "\n".join(commands)
-
-
-def _env_dir_problem(root: Path, content: dict) -> str | None:
-    """Why the marked dataset in COURSE_DATA_DIR cannot be used (with the fix), or None."""
-    listed = {record.get("path") for record in content.get("files", []) if isinstance(record, dict)}
-    status = store.check(root, {}, [f.path for f in FRAMES])
-    missing = [f.path for f in FRAMES if f.path not in listed]
-    damaged = {path: reason for path, reason in status.damaged.items() if path in listed}
-    if not damaged and not missing and content.get("complete", True):
-        return None
-    shown = display_path(root)
-    if content.get("source") == "magellan":
-        fix = f"python -m course_utils.data fetch --output {shown}"
-    else:
-        fix = f"python -m course_utils.data generate --force --output {shown}"
-    problems = [f"{path} {reason}" for path, reason in damaged.items()]
-    problems += [f"{path} is missing" for path in missing]
-    if not problems:
-        problems = ["its making was interrupted"]
-    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-    return (f"{DATA_DIR_ENV} is set to {shown}, {identity.describe(content)}, but it is damaged: "
-            f"{'; '.join(problems[:3])}{more}.\nRepair it with:\n    {fix}\n"
-            f"(files that are not the dataset's are left as they are), or unset {DATA_DIR_ENV}.")
-
-
-def _from_env_dir(root: Path, source: str | None) -> str:
-    """Check COURSE_DATA_DIR and return the line to print; raise if it cannot be used."""
+def _from_env_dir(root: Path) -> str:
+    """Check the folder named by COURSE_DATA_DIR and return the line to print; raise naming the problem
+    and the commands that fix it."""
+    shown, unset = display_path(root), f"or unset {DATA_DIR_ENV}"
     if root.exists() and not root.is_dir():
-        raise NotADirectoryError(
-            f"{DATA_DIR_ENV} is set to {display_path(root)}, which is a file, not a folder. Point "
-            f"{DATA_DIR_ENV} at the folder that contains {DATA_FOLDER}/ (make one with "
-            "`python -m course_utils.data generate --output DIR`), or unset it.")
+        raise NotADirectoryError(f"{DATA_DIR_ENV} is set to {shown}, which is a file, not a folder. Point it at the "
+                                 f"folder that contains {DATA_FOLDER}/ (make one with `python -m course_utils.data "
+                                 f"generate --output DIR`), {unset}.")
     try:
         content = store.read_marker(root)
     except ValueError as error:
-        raise FileNotFoundError(f"{DATA_DIR_ENV} is set to {display_path(root)}, whose marker cannot be "
-                                f"used: {error} Or unset {DATA_DIR_ENV}.") from None
-    if content is not None:
-        problem = _env_dir_problem(root, content)
-        if problem:
-            raise FileNotFoundError(problem)
-        return using_line(identity.describe(content), root, f" (set by {DATA_DIR_ENV})")
-    missing = [f.path for f in FRAMES if not (root / f.path).is_file()]
-    if missing:
-        shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+        raise FileNotFoundError(f"{DATA_DIR_ENV} is set to {shown}, whose marker cannot be used: {error} "
+                                f"Or unset {DATA_DIR_ENV}.") from None
+    if content is None:
+        missing = [f.path for f in FRAMES if not (root / f.path).is_file()]
+        if not missing:
+            return using_line("the calibration frames", root,
+                              f" (set by {DATA_DIR_ENV}; not verified: it has no {store.MARKER_NAME})")
+        out = shown if not root.exists() or not any(root.iterdir()) else "NEW_EMPTY_FOLDER"
         raise FileNotFoundError(
-            f"{DATA_DIR_ENV} is set to {display_path(root)}, but that folder lacks "
-            f"{len(missing)} of the {len(FRAMES)} files the notebooks read ({shown}).\n"
-            f"Fill it with one of:\n{_fill_commands(root, source)}\n"
-            f"or unset {DATA_DIR_ENV} to let the course choose its own dataset folder."
-        )
-    return using_line("the calibration frames", root,
-                 f" (set by {DATA_DIR_ENV}; not verified: it has no {store.MARKER_NAME})")
+            f"{DATA_DIR_ENV} is set to {shown}, but that folder lacks {len(missing)} of the {len(FRAMES)} files "
+            f"the notebooks read ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}).\nFill "
+            f"{out} with one of:\n    python -m course_utils.data generate --output {out}   (the synthetic "
+            f"dataset, offline)\n    python -m course_utils.data fetch --output {out}      (the real Magellan "
+            f"frames, needs the network)\nand point {DATA_DIR_ENV} at it, {unset} to let the course choose.")
+    status = store.check(root, {}, [f.path for f in FRAMES])
+    problems = [f"{path} {reason}" for path, reason in status.damaged.items()] or [status.problem]
+    if problems[0] is None:
+        return using_line(identity.describe(content), root, f" (set by {DATA_DIR_ENV})")
+    command = "fetch" if content.get("source") == "magellan" else "generate --force"
+    raise FileNotFoundError(
+        f"{DATA_DIR_ENV} is set to {shown}, {identity.describe(content)}, but it is damaged: "
+        f"{'; '.join(problems[:3])}{f' (and {len(problems) - 3} more)' if len(problems) > 3 else ''}.\nRepair "
+        f"it with:\n    python -m course_utils.data {command} --output {shown}\n(files that are not the "
+        f"dataset's are left as they are), {unset}.")
 
 
 def describe_choice(source: str | None = None, preset: str = "full",
@@ -243,7 +197,7 @@ def _choose(source: str | None, preset: str, seed: int):
     configured = os.environ.get(DATA_DIR_ENV)
     if configured:
         root = Path(configured).expanduser().absolute()
-        return root, _from_env_dir(root, source), None, [], None
+        return root, _from_env_dir(root), None, [], None
     if source in (None, "magellan"):
         root = _magellan_dir()
         status, paths = _magellan_status(root)
