@@ -13,17 +13,19 @@ import pytest
 from course_utils.data.__main__ import main
 from course_utils.data.layout import FRAMES
 
-from data_fixtures import FrameServer, closed_port, copy_dataset, make_manifest, manifest_builder, small_dataset
+from data_fixtures import (  # noqa: F401 - fixtures by name
+    closed_port,
+    copy_dataset,
+    FrameServer,
+    make_manifest,
+    manifest_builder,
+    source,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILDER = manifest_builder()  # tools/build_manifest.py: --local FOLDER writes an instructor's manifest
 
 COMMANDS = ["generate", "fetch", "verify", "info", "student"]
-
-
-@pytest.fixture(scope="module")
-def source(tmp_path_factory):
-    return small_dataset(tmp_path_factory)
 
 
 @pytest.fixture

@@ -23,15 +23,15 @@ from course_utils.data.fetch import FetchError, fetch_frames
 from course_utils.data.layout import FRAMES, SYNTHETIC_FRAMES
 from course_utils.data.manifest import load_manifest, validate_manifest
 
-from data_fixtures import (
-    FrameServer,
+from data_fixtures import (  # noqa: F401 - fixtures by name
     can_mount,
     closed_port,
+    FrameServer,
     git_blob_sha1,
     make_manifest,
     manifest_builder,
-    small_dataset,
     small_filesystem,
+    source,
     tamper,
 )
 
@@ -46,11 +46,6 @@ builder = manifest_builder()
 local_manifest = builder.local_manifest  # an instructor's own frames: tools/build_manifest.py --local
 SOME = ["calibration_frames/bias/b0860c1.fits", "calibration_frames/dark/b1212c1.fits",
         "calibration_frames/flat/iff/iff0008c3.fits"]
-
-
-@pytest.fixture(scope="module")
-def source(tmp_path_factory):
-    return small_dataset(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
