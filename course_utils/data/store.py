@@ -108,33 +108,26 @@ _OWN = "Set COURSE_CACHE_DIR to a folder you can write to (command line: --outpu
 #: Every error of a dataset folder: ``{at}`` is the path shown (home as ``~``), ``{raw}`` as given,
 #: ``{root}`` the dataset and ``{fix}`` the command that makes it again (:func:`regenerate_command`).
 MESSAGES = {
-    "link": "{at} is a symbolic link inside the dataset {root}; the course never follows links there. "
-            "Remove the link (the folder it points to is not touched) and run `{fix}`.",
-    "file_in_way": "{at} is a file where the dataset needs a folder; it is left alone. "
-                   "Move it out of {root} and run `{fix}`.",
-    "folder_in_way": "{at} is a folder holding files, where the dataset needs a file; it is left alone. "
-                     "Move it out of the dataset and run `{fix}`.",
-    "dangling": "{at} is a symbolic link to {to}, which does not exist; it is neither followed nor replaced. "
-                "Remove the link (or make the folder it points to), or set COURSE_CACHE_DIR to another "
-                "folder, and run the command again.",
-    "not_folder": "{at} is a file, not a folder; it will not be replaced. Choose a new or empty folder "
-                  "(command line: --output DIR).",
-    "foreign": "{raw} is not empty and is not a course dataset made by course_utils (it holds files but no "
-               f"readable {MARKER_NAME}); nothing is written into it and nothing in it is deleted. Move it "
-               "elsewhere, or choose a new or empty folder (for the cache: set COURSE_CACHE_DIR, e.g. "
-               "`COURSE_CACHE_DIR=~/course_data python -m course_utils.data generate`).",
-    "other": "{raw} already holds a different course dataset ({problem}). Pass overwrite=True (command "
-             "line: --force) to replace it, or choose another folder.",
+    "link": "{at} is a symbolic link inside the dataset {root}; the course never follows links there. Remove the "
+            "link (the folder it points to is not touched) and run `{fix}`.",
+    "file_in_way": "{at} is a file where the dataset needs a folder; it is left alone. Move it out of {root} and "
+                   "run `{fix}`.",
+    "folder_in_way": "{at} is a folder holding files, where the dataset needs a file; it is left alone. Move it out "
+                     "of the dataset and run `{fix}`.",
+    "dangling": "{at} is a symbolic link to {to}, which does not exist; it is neither followed nor replaced. Remove "
+                "the link (or make the folder it points to) and run the command again. " + _OWN,
+    "not_folder": "{at} is a file, not a folder; it will not be replaced. Choose a new or empty folder (--output DIR).",
+    "foreign": "{raw} is not empty and is not a course dataset made by course_utils (it holds files but no readable "
+               f"{MARKER_NAME}); nothing is written into it and nothing in it is deleted. Move it elsewhere, or "
+               "choose a new or empty folder: `COURSE_CACHE_DIR=~/course_data python -m course_utils.data generate`.",
+    "other": "{raw} already holds a different course dataset ({problem}). Pass overwrite=True (--force) to replace "
+             "it, or choose another folder.",
     "marker": "{at} {problem}. Make the dataset again with `{fix}`.",
-    "space": "Not enough disk space for {what} in {at}: it needs about {needed} more, and only {free} are "
-             "free. " + _ROOM,
-    "inodes": "The file system of {at} can hold only {inodes} more files (free inodes), and {what} needs "
-              "about {count}. " + _ROOM,
-    "no_inodes": "The file system of {at} can hold no more files (no free inodes, although {free} are free) "
-                 "while writing {what}. " + _ROOM,
+    "space": "Not enough disk space for {what} in {at}: it needs about {needed} more, and only {free} are free. " + _ROOM,
+    "inodes": "The file system of {at} can hold only {inodes} more files (free inodes); {what} needs {count}. " + _ROOM,
+    "no_inodes": "The file system of {at} can hold no more files (no free inodes; {free} free) for {what}. " + _ROOM,
     "full": "The disk filled up while writing {what} in {at} (No space left on device; {free} free). " + _ROOM,
     "unseal": "Cannot make {at} writable to fill or repair it: {reason}. " + _OWN,
-    "lock": "Cannot write the lock of {at} into its folder: {reason}. " + _OWN,
     "write": "Cannot write {what} into {raw}: {reason}. {advice}",
 }
 
@@ -528,24 +521,18 @@ def dataset_lock(root: str | os.PathLike, *, wait: bool = True) -> Iterator[None
     is released when its holder ends, even if killed, and does not depend on
     process ids, so it works across containers that share a disk. With
     ``wait=False``, raise ``filelock.Timeout`` at once if another process
-    holds it; a lock that cannot be made raises :class:`NotWritableError`.
+    holds it. The folder beside which the lock lies must exist and be
+    writable (:func:`fill` checks it first).
     """
     root = Path(root)
     lock = FileLock(root.parent / f".{root.name}.lock")
     try:
-        root.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            lock.acquire(timeout=1 if wait else 0)
-        except Timeout:
-            if not wait:
-                raise
-            print(f"Waiting for another process that is preparing {display_path(root)} ...",
-                  file=sys.stderr, flush=True)
-            lock.acquire()
-    except OSError as error:
-        if isinstance(error, Timeout):  # a Timeout is an OSError
+        lock.acquire(timeout=1 if wait else 0)
+    except Timeout:
+        if not wait:
             raise
-        raise NotWritableError(_say("lock", root, reason=error.strerror or error)) from error
+        print(f"Waiting for another process that is preparing {display_path(root)} ...", file=sys.stderr, flush=True)
+        lock.acquire()
     try:
         yield
     finally:
@@ -910,26 +897,26 @@ def _make_room(out_dir: Path, paths: list[str]) -> None:
                 raise UnsafePathError(_say("folder_in_way", target, out_dir)) from None
 
 
-def _write(out_dir: Path, plan: Plan, paths: list[str], progress: bool) -> list[dict]:
-    """Write ``paths`` one by one (each read-only, through a rename); return their records."""
+def _write(out_dir: Path, plan: Plan, paths: list[str], kept: list[dict], progress: bool) -> None:
+    """Write ``paths`` one by one (each read-only, through a rename), then the complete marker."""
     records = []
     with progress_bar(total=len(paths), desc=plan.title or f"Generating {plan.what}", unit="file",
                       enabled=progress) as bar, contextlib.closing(plan.make(paths)) as made:
         for path, content in made:
             target = check_no_links(out_dir, path)
             target.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, Path):
-                found = file_digests(content)
-                problem = hash_problem(found, plan.hashes[path]) if path in plan.hashes else None
-                if problem:
-                    raise Rejected(path, problem)
+            found = file_digests(content) if isinstance(content, Path) else None  # a download, beside its target
+            problem = found and path in plan.hashes and hash_problem(found, plan.hashes[path])
+            if problem:
+                raise Rejected(path, problem)
+            if found:
                 _install(content, target)
                 records.append(file_record(out_dir, path, sha256=found.sha256, git_sha1=found.git_sha1))
             else:
                 write_atomic(target, content, what=plan.what)
                 records.append(file_record(out_dir, path, content))
             bar.update(1)
-    return records
+    write_marker(out_dir, plan.info, kept + records)
 
 
 def _forget_if_empty(root: Path, paths: Iterable[str]) -> None:
@@ -1047,8 +1034,8 @@ def fill(out_dir: Path, plan: Plan, *, overwrite: bool = False, progress: bool =
             try:
                 _make_room(out_dir, paths)
                 out_dir.mkdir(parents=True, exist_ok=True)
-                write_marker(out_dir, plan.info, kept, complete=False)
-                write_marker(out_dir, plan.info, kept + _write(out_dir, plan, paths, progress))
+                write_marker(out_dir, plan.info, kept, complete=False)  # the marker first: see _forget_if_empty
+                _write(out_dir, plan, paths, kept, progress)
             except BaseException as error:
                 _forget_if_empty(out_dir, plan.sizes)
                 if full := _disk_full(error, out_dir, plan.what):
