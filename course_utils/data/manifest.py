@@ -35,24 +35,13 @@ from pathlib import Path
 
 from .store import record_problem
 
-__all__ = [
-    "MANIFEST_FORMAT",
-    "MANIFEST_RESOURCE",
-    "load_manifest",
-    "validate_manifest",
-    "real_entries",
-    "entry_url",
-]
+__all__ = ["MANIFEST_FORMAT", "MANIFEST_RESOURCE", "MANIFEST_ENV", "load_manifest", "validate_manifest", "real_entries",
+           "entry_url"]
 
 MANIFEST_FORMAT = 1
 MANIFEST_RESOURCE = "calibration_frames.json"
 #: Environment variable naming another manifest file to use instead of the packaged one.
 MANIFEST_ENV = "COURSE_DATA_MANIFEST"
-
-
-#: Fields every entry has (values may be null where unknown).
-ENTRY_FIELDS = ("path", "frame_type", "telescope", "instrument", "detector",
-                "shape", "dtype", "exptime")
 
 
 # --- Reading and checking ---------------------------------------------------------
@@ -82,14 +71,10 @@ def load_manifest(path: str | os.PathLike | None = None) -> dict:
                 f"{MANIFEST_ENV} is set to {path}, which is not a file. Unset it to use the course's "
                 "manifest, or point it at a manifest file (make one with `python tools/build_manifest.py "
                 "--local FOLDER --output FILE`). The synthetic dataset needs no manifest.")
-    if path is None:
-        where = f"course_utils.data_manifest/{MANIFEST_RESOURCE}"
-        text = resources.files("course_utils.data_manifest").joinpath(MANIFEST_RESOURCE).read_text("utf-8")
-    else:
-        where = str(path)
-        text = Path(path).expanduser().read_text(encoding="utf-8")
+    where = str(path) if path is not None else f"course_utils.data_manifest/{MANIFEST_RESOURCE}"
+    source = resources.files("course_utils.data_manifest") / MANIFEST_RESOURCE if path is None else Path(path).expanduser()
     try:
-        manifest = json.loads(text)
+        manifest = json.loads(source.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise ValueError(f"the manifest {where} is not valid JSON: {error}") from error
     validate_manifest(manifest, where)

@@ -438,14 +438,12 @@ def _install(tmp: str | os.PathLike, path: Path, mode: int = 0o444) -> None:
     os.replace(tmp, path)
 
 
-def write_atomic(path: str | os.PathLike, content: bytes | str, *, mode: int = 0o444,
-                 what: str = "the dataset", pause: bool = False) -> None:
+def write_atomic(path: str | os.PathLike, content: bytes | str, *, mode: int = 0o444, pause: bool = False) -> None:
     """Write ``content`` to ``path`` through a temporary file ``.NAME.tmp-XXXXXXXX`` and a rename.
 
     Readers never see a half-written file. The file gets ``mode`` (default
     read-only: raw data; root ignores it, so there it only guards others).
-    On any failure the temporary file is removed; a full disk raises
-    :class:`DiskFullError`. ``pause=True`` (the marker's writes) honours the
+    On any failure the temporary file is removed. ``pause=True`` (the marker's writes) honours the
     test hook ``COURSE_TEST_PAUSE_BEFORE_MARKER`` just before the rename: the
     hook's folder gets ``paused``, and the writer waits (at most 120 s) until
     ``resume`` exists there.
@@ -469,11 +467,9 @@ def write_atomic(path: str | os.PathLike, content: bytes | str, *, mode: int = 0
             while not Path(hook, "resume").exists() and time.monotonic() < deadline:
                 time.sleep(0.02)
         _install(tmp, path, mode)
-    except BaseException as error:
+    except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-        if full := _disk_full(error, path.parent, what):
-            raise full from error
         raise
 
 
@@ -768,15 +764,12 @@ def check(root: str | os.PathLike, info: dict, expected_paths: Iterable[str],
         return Status(problem=f"no {MARKER_NAME} (the folder was not made by course_utils)")
     status = Status(problem=_identity_problem(content, info), content=content)
     records = {record["path"]: record for record in content["files"]}
-    for path in expected_paths:
-        if path not in records:
-            status.damaged[path] = f"is not listed in {MARKER_NAME}"
-    for path, hashes in (expected_hashes or {}).items():
-        if path in records and any(hashes.get(key) and records[path].get(key) != hashes[key] for key in _HEX):
-            status.damaged[path] = "was recorded with other hashes than the manifest's"
+    status.damaged = {path: f"is not listed in {MARKER_NAME}" for path in expected_paths if path not in records}
     for path, record in records.items():
-        problem = None if path in status.damaged else _file_problem(root / path, record, status)
-        if problem:
+        hashes = (expected_hashes or {}).get(path, {})
+        if any(hashes.get(key) and record.get(key) != hashes[key] for key in _HEX):
+            status.damaged[path] = "was recorded with other hashes than the manifest's"
+        elif problem := _file_problem(root / path, record, status):
             status.damaged[path] = problem
     return status
 
@@ -795,18 +788,18 @@ def full_check(root: str | os.PathLike, *, manifest: dict | None = None, progres
         return [str(error)]
     if content is None and manifest is None:
         return [f"no {MARKER_NAME} and no manifest to check the files against"]
+    problems = [] if content is None or content.get("complete") is True else ["the dataset is incomplete"]
     records = (content or manifest)["files"]
-    problems = []
     with progress_bar(total=len(records), desc="Verifying", unit="file", enabled=progress) as bar:
         for record in records:
-            if _kind(root / record["path"]) != "file":
-                problems.append(f"{record['path']}: missing (or not a file the course wrote)")
-            elif problem := hash_problem(file_digests(root / record["path"]), record):
-                problems.append(f"{record['path']}: {problem}")
+            path = root / record["path"]
+            problem = hash_problem(file_digests(path), record) if _kind(path) == "file" else \
+                "missing (or not a file the course wrote)"
+            problems += [f"{record['path']}: {problem}"] if problem else []
             bar.update(1)
-    if content is None:
-        return problems and [f"no {MARKER_NAME}: checked the files against the manifest instead", *problems]
-    return (["the dataset is incomplete"] if content.get("complete") is not True else []) + problems
+    if content is None and problems:  # every manifest file present and matching: no problem
+        problems.insert(0, f"no {MARKER_NAME}: checked the files against the manifest instead")
+    return problems
 
 
 # --- Filling, repairing and tidying -----------------------------------------------------------------
@@ -913,7 +906,7 @@ def _write(out_dir: Path, plan: Plan, paths: list[str], kept: list[dict], progre
                 _install(content, target)
                 records.append(file_record(out_dir, path, sha256=found.sha256, git_sha1=found.git_sha1))
             else:
-                write_atomic(target, content, what=plan.what)
+                write_atomic(target, content)
                 records.append(file_record(out_dir, path, content))
             bar.update(1)
     write_marker(out_dir, plan.info, kept + records)
