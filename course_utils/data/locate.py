@@ -91,10 +91,6 @@ def _synthetic_dir(preset: str, seed: int = identity.DEFAULT_SEED) -> Path:
     return cache_dir() / folder_name("synthetic", preset, seed)
 
 
-def _magellan_dir() -> Path:
-    return cache_dir() / "magellan"
-
-
 def _magellan_status(root: Path) -> tuple[store.Status, list[str]]:
     """The state of the download in ``root`` and its files (the manifest is read only if needed)."""
     if not os.path.lexists(root / store.MARKER_NAME):
@@ -199,7 +195,7 @@ def _choose(source: str | None, preset: str, seed: int):
         root = Path(configured).expanduser().absolute()
         return root, _from_env_dir(root), None, [], None
     if source in (None, "magellan"):
-        root = _magellan_dir()
+        root = cache_dir() / "magellan"
         status, paths = _magellan_status(root)
         if status.ok:
             return root, using_line(identity.describe(status.content), root, _same_for_all(seed)), None, paths, status
@@ -214,9 +210,7 @@ def _choose(source: str | None, preset: str, seed: int):
 
 def _same_for_all(seed: int) -> str:
     """The note for a student who set an identity but uses the real frames, which nobody's seed changes."""
-    if seed == identity.DEFAULT_SEED:
-        return ""
-    return " (the real frames are the same for every student: no dataset of your own)"
+    return "" if seed == identity.DEFAULT_SEED else " (the real frames are the same for every student: no dataset of your own)"
 
 
 def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: bool = True,

@@ -338,12 +338,8 @@ def check_no_links(root: str | os.PathLike, path: str) -> Path:
         raise UnsafePathError(f"the dataset path {problem}")
     for number in range(1, len(parts)):
         current = root.joinpath(*parts[:number])
-        try:
-            mode = os.lstat(current).st_mode
-        except FileNotFoundError:
-            break
-        if not stat.S_ISDIR(mode):
-            raise UnsafePathError(_say("link" if stat.S_ISLNK(mode) else "file_in_way", current, root))
+        if os.path.lexists(current) and _kind(current) != "folder":
+            raise UnsafePathError(_say("link" if current.is_symlink() else "file_in_way", current, root))
     return root / path
 
 
