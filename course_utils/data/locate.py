@@ -152,20 +152,19 @@ def _from_env_dir(root: Path) -> str:
                               f" (set by {DATA_DIR_ENV}; not verified: it has no {store.MARKER_NAME})")
         out = shown if not root.exists() or not any(root.iterdir()) else "NEW_EMPTY_FOLDER"
         raise FileNotFoundError(
-            f"{DATA_DIR_ENV} is set to {shown}, but that folder lacks {len(missing)} of the {len(FRAMES)} files "
-            f"the notebooks read ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}).\nFill "
-            f"{out} with one of:\n    python -m course_utils.data generate --output {out}   (the synthetic "
-            f"dataset, offline)\n    python -m course_utils.data fetch --output {out}      (the real Magellan "
-            f"frames, needs the network)\nand point {DATA_DIR_ENV} at it, {unset} to let the course choose.")
+            f"{DATA_DIR_ENV} is set to {shown}, which lacks {len(missing)} of the {len(FRAMES)} files the notebooks "
+            f"read ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}). Fill {out} with `python -m "
+            f"course_utils.data generate --output {out}` (synthetic, offline) or `python -m course_utils.data fetch "
+            f"--output {out}` (the real frames, online) and point {DATA_DIR_ENV} at it, {unset}.")
     status = store.check(root, {}, [f.path for f in FRAMES])
     problems = [f"{path} {reason}" for path, reason in status.damaged.items()] or [status.problem]
     if problems[0] is None:
         return using_line(identity.describe(content), root, f" (set by {DATA_DIR_ENV})")
     command = "fetch" if content.get("source") == "magellan" else "generate --force"
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
     raise FileNotFoundError(
-        f"{DATA_DIR_ENV} is set to {shown}, {identity.describe(content)}, but it is damaged: "
-        f"{'; '.join(problems[:3])}{f' (and {len(problems) - 3} more)' if len(problems) > 3 else ''}.\nRepair "
-        f"it with:\n    python -m course_utils.data {command} --output {shown}\n(files that are not the "
+        f"{DATA_DIR_ENV} is set to {shown}, {identity.describe(content)}, but it is damaged: {'; '.join(problems[:3])}"
+        f"{more}. Repair it with `python -m course_utils.data {command} --output {shown}` (files that are not the "
         f"dataset's are left as they are), {unset}.")
 
 
