@@ -108,10 +108,10 @@ def _frame_hashes(frames: Path | None, path: str, git_sha1: str) -> dict:
     if frames is None:
         return {}
     digests = file_digests(frames / path)
-    if digests.git_sha1 != git_sha1:
+    if digests["git_sha1"] != git_sha1:
         raise ValueError(f"{frames / path} is not the real frame: its git blob SHA-1 is "
-                         f"{digests.git_sha1}, the reference list records {git_sha1}")
-    return {"size": digests.size, "sha256": digests.sha256}
+                         f"{digests['git_sha1']}, the reference list records {git_sha1}")
+    return {"size": digests["size"], "sha256": digests["sha256"]}
 
 
 def _course_entry(frame: FrameSpec, meta: dict, git_sha1: str | None, frames: Path | None = None) -> dict:
@@ -290,7 +290,6 @@ def local_entry(path: Path, root: Path) -> dict:
     naxis = header.get("NAXIS", 0)
     shape = [header.get(f"NAXIS{axis}") for axis in range(naxis, 0, -1)]
     exptime = header.get("EXPTIME", header.get("EXPOSURE"))
-    digests = file_digests(path)
     return {
         "path": relative.as_posix(),
         "frame_type": _frame_type(header, relative.parts[:-1]),
@@ -300,9 +299,7 @@ def local_entry(path: Path, root: Path) -> dict:
         "shape": shape,
         "dtype": _dtype_from_header(header),
         "exptime": float(exptime) if exptime is not None else None,
-        "size": digests.size,
-        "sha256": digests.sha256,
-        "git_sha1": digests.git_sha1,
+        **file_digests(path),  # size, sha256, git_sha1
     }
 
 

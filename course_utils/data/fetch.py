@@ -96,11 +96,7 @@ class FetchError(OSError):
 
 
 class _TooSlow(Exception):
-    """The download broke its deadline or minimum rate (the message says which)."""
-
-
-class _TooLong(_TooSlow):
-    """The server sent more bytes than the manifest records."""
+    """The download broke its deadline or minimum rate, or the server sent more bytes than it should."""
 
 
 def check_base_url(base_url: str | None) -> str | None:
@@ -123,44 +119,36 @@ def check_base_url(base_url: str | None) -> str | None:
     return base_url
 
 
-def _short(error: BaseException) -> str:
+def _unreachable(error: BaseException) -> str | None:
+    """Why no connection can be made (retrying will not help), if that is what ``error`` says."""
     text = str(error).lower()
-    for words, short in ((("refused",), "connection refused"),
-                         (("name or service not known", "name resolution"), "the host name could not be resolved"),
-                         (("incomplete",), "connection closed early: fewer bytes than announced")):
-        if any(word in text for word in words):
-            return short
-    text = redact(str(error))
-    return text if len(text) < 200 else text[:197] + "..."
+    if "refused" in text:
+        return "connection refused"
+    return "the host name could not be resolved" if "resol" in text or "not known" in text else None
 
 
 def _explain(error: BaseException, limits: DownloadLimits) -> tuple[str, str]:
     """(what went wrong, what to do) for an exception raised while downloading: the first row that matches."""
-    web, wire = requests.exceptions, urllib3.exceptions
+    web, wire, detail = requests.exceptions, urllib3.exceptions, _unreachable(error) or redact(str(error))[:200]
     status = getattr(getattr(error, "response", None), "status_code", "?")
     rows = [
-        (_TooLong, str(error), "The server is at fault (or the address is wrong), not your disk; try another "
-                               "address (--base-url) or later."),
-        (_TooSlow, str(error), "The server or the connection is too slow; try again later."),
+        (_TooSlow, str(error), "The server is at fault or too slow (or the address is wrong), not your disk; try "
+                               "again later, or another address (--base-url)."),
         (web.HTTPError, f"the server answered HTTP {status}", "The address may be wrong or the file may have moved."),
-        (web.ConnectionError, f"could not connect to the server ({_short(error)})", _OFFLINE),
+        (web.ConnectionError, f"could not connect to the server ({detail})", _OFFLINE),
         ((web.Timeout, wire.ReadTimeoutError), f"the server stopped sending data for {limits.stall:g} s", "Try later."),
-        ((web.ChunkedEncodingError, wire.ProtocolError, web.ContentDecodingError),
-         f"the transfer was cut short before the whole file arrived ({_short(error)})", "Try again."),
-        (web.RequestException, f"the download failed ({_short(error)})", "Try again later."),
-        (OSError, f"writing the file failed ({getattr(error, 'strerror', None) or error})", _WRITE),
+        ((web.RequestException, wire.HTTPError), f"the transfer was cut short or failed ({detail})", "Try again."),
+        (OSError, f"writing the file failed ({getattr(error, 'strerror', None) or detail})", _WRITE),
     ]
     return next(((what, advice) for kinds, what, advice in rows if isinstance(error, kinds)),
-                (f"{type(error).__name__}: {error}", ""))
+                (f"{type(error).__name__}: {detail}", ""))
 
 
 def _retryable(error: BaseException) -> bool:
     if isinstance(error, requests.exceptions.HTTPError):
         return getattr(error.response, "status_code", 0) >= 500
-    text = str(error).lower()
-    if isinstance(error, requests.exceptions.ConnectionError) and ("refused" in text or "resol" in text):
-        return False
-    return isinstance(error, (requests.exceptions.RequestException, urllib3.exceptions.HTTPError))
+    return isinstance(error, (requests.exceptions.RequestException, urllib3.exceptions.HTTPError)) \
+        and not _unreachable(error)
 
 
 class LimitedDownloader:
@@ -196,7 +184,7 @@ class LimitedDownloader:
                 received += len(chunk)
                 if self.size is not None and received > self.size:
                     what = "the manifest records for this file" if self.recorded else "a frame of this shape can take"
-                    raise _TooLong(f"the server sent more than the {self.size} bytes {what} "
+                    raise _TooSlow(f"the server sent more than the {self.size} bytes {what} "
                                    "(it does not end the file where it should)")
                 now = time.monotonic()
                 if now - self.start > limits.deadline:

@@ -54,13 +54,12 @@ from .fetch import fetch_frames, magellan_plan
 from .store import CACHE_ENV, WORK_ENV, cache_dir, work_folder, display_path, ensure_writable, is_within, using_line
 from .layout import DATA_FOLDER, FRAMES, PRESETS, SYNTHETIC_FRAMES, as_preset
 from .manifest import load_manifest
-from .science import science_dir, science_status
+from .science import science_status
 from .students import folder_name
 from .synthetic import dataset_plan as synthetic_plan
 
 __all__ = ["dataset_dir", "work_dir", "cache_dir", "cache_status", "SOURCES", "describe_choice",
-           "dataset_dir_for", "synthetic_dataset_dir", "using_line", "science_dir", "folder_name",
-           "student_folders"]
+           "dataset_dir_for", "folder_name", "student_folders"]
 
 #: The data sources ``dataset_dir`` knows.
 SOURCES = ("synthetic", "magellan")
@@ -135,16 +134,15 @@ def student_folders() -> list[tuple[str, str, str, int]]:
 def _from_env_dir(root: Path) -> str:
     """Check the folder named by COURSE_DATA_DIR and return the line to print; raise naming the problem
     and the commands that fix it."""
-    shown, unset = display_path(root), f"or unset {DATA_DIR_ENV}"
+    shown = display_path(root)
+    said, unset = f"{DATA_DIR_ENV} is set to {shown}", f"point {DATA_DIR_ENV} at the folder that contains {DATA_FOLDER}/, or unset it"
     if root.exists() and not root.is_dir():
-        raise NotADirectoryError(f"{DATA_DIR_ENV} is set to {shown}, which is a file, not a folder. Point it at the "
-                                 f"folder that contains {DATA_FOLDER}/ (make one with `python -m course_utils.data "
-                                 f"generate --output DIR`), {unset}.")
+        raise NotADirectoryError(f"{said}, which is a file, not a folder. Make a dataset folder with "
+                                 f"`python -m course_utils.data generate --output DIR` and {unset}.")
     try:
         content = store.read_marker(root)
     except ValueError as error:
-        raise FileNotFoundError(f"{DATA_DIR_ENV} is set to {shown}, whose marker cannot be used: {error} "
-                                f"Or unset {DATA_DIR_ENV}.") from None
+        raise FileNotFoundError(f"{said}, whose marker cannot be used: {error} Or unset {DATA_DIR_ENV}.") from None
     if content is None:
         missing = [f.path for f in FRAMES if not (root / f.path).is_file()]
         if not missing:
@@ -152,20 +150,17 @@ def _from_env_dir(root: Path) -> str:
                               f" (set by {DATA_DIR_ENV}; not verified: it has no {store.MARKER_NAME})")
         out = shown if not root.exists() or not any(root.iterdir()) else "NEW_EMPTY_FOLDER"
         raise FileNotFoundError(
-            f"{DATA_DIR_ENV} is set to {shown}, which lacks {len(missing)} of the {len(FRAMES)} files the notebooks "
-            f"read ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}). Fill {out} with `python -m "
-            f"course_utils.data generate --output {out}` (synthetic, offline) or `python -m course_utils.data fetch "
-            f"--output {out}` (the real frames, online) and point {DATA_DIR_ENV} at it, {unset}.")
+            f"{said}, which lacks {len(missing)} of the {len(FRAMES)} files the notebooks read ({store.some(missing)})."
+            f" Fill {out} with `python -m course_utils.data generate --output {out}` (synthetic, offline) or "
+            f"`python -m course_utils.data fetch --output {out}` (the real frames, online) and {unset}.")
     status = store.check(root, {}, [f.path for f in FRAMES])
-    problems = [f"{path} {reason}" for path, reason in status.damaged.items()] or [status.problem]
-    if problems[0] is None:
+    if status.ok:
         return using_line(identity.describe(content), root, f" (set by {DATA_DIR_ENV})")
     command = "fetch" if content.get("source") == "magellan" else "generate --force"
-    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
     raise FileNotFoundError(
-        f"{DATA_DIR_ENV} is set to {shown}, {identity.describe(content)}, but it is damaged: {'; '.join(problems[:3])}"
-        f"{more}. Repair it with `python -m course_utils.data {command} --output {shown}` (files that are not the "
-        f"dataset's are left as they are), {unset}.")
+        f"{said}, {identity.describe(content)}, but it is damaged: {status.first()}. Repair it with `python -m "
+        f"course_utils.data {command} --output {shown}` (files that are not the dataset's are left as they are), "
+        f"or unset {DATA_DIR_ENV}.")
 
 
 def describe_choice(source: str | None = None, preset: str = "full",
@@ -187,9 +182,10 @@ def describe_choice(source: str | None = None, preset: str = "full",
     return _choose(_resolve_source(source), as_preset(preset).name, _resolve_seed(seed))[:3]
 
 
-def _choose(source: str | None, preset: str, seed: int):
-    """(root, line, action, the plan's paths, status) for checked arguments (see describe_choice)."""
-    configured = os.environ.get(DATA_DIR_ENV)
+def _choose(source: str | None, preset: str, seed: int, env: bool = True):
+    """(root, line, action, the plan's paths, status) for checked arguments (see describe_choice);
+    ``env=False`` ignores ``COURSE_DATA_DIR``."""
+    configured = os.environ.get(DATA_DIR_ENV) if env else None
     if configured:
         root = Path(configured).expanduser().absolute()
         return root, _from_env_dir(root), None, [], None
@@ -280,8 +276,12 @@ def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: boo
     Using the synthetic course dataset (preset 'full', seed 20230321, generator 1): synthetic-full in the course's cache folder
     >>> bias_file = data_dir / "calibration_frames" / "bias" / "b0860c1.fits"   # doctest: +SKIP
     """
-    source, preset, seed = _resolve_source(source), as_preset(preset).name, _resolve_seed(seed)
-    root, line, action, paths, status = _choose(source, preset, seed)
+    return _prepare(_resolve_source(source), as_preset(preset).name, _resolve_seed(seed), verbose)
+
+
+def _prepare(source: str | None, preset: str, seed: int, verbose: bool, env: bool = True) -> Path:
+    """:func:`dataset_dir` for checked arguments (``env=False``: whatever ``COURSE_DATA_DIR`` says)."""
+    root, line, action, paths, status = _choose(source, preset, seed, env)
     if action == "fetch":
         fetch_frames(root, progress=verbose)
     elif action == "generate":
@@ -294,22 +294,6 @@ def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: boo
 
 
 # --- Frames only the synthetic dataset has (the photon transfer sequence) ------------
-
-
-def synthetic_dataset_dir(preset: str = "full", *, verbose: bool = True,
-                          seed: int | None = None) -> Path:
-    """The synthetic dataset in the cache, generated if needed, whatever else was chosen.
-
-    Unlike :func:`dataset_dir`, this ignores ``COURSE_DATA_DIR`` and
-    ``COURSE_DATA_SOURCE``: it is for frames that only the synthetic dataset
-    has (see :func:`dataset_dir_for`).
-    """
-    preset, seed = as_preset(preset), _resolve_seed(seed)
-    root = _synthetic_dir(preset.name, seed)
-    store.ensure(root, synthetic_plan(preset, seed), progress=verbose)
-    if verbose:
-        print(using_line(identity.describe(identity.synthetic(preset.name, seed)), root))
-    return root
 
 
 def dataset_dir_for(paths, what: str, preset: str = "full", *, verbose: bool = True,
@@ -338,17 +322,16 @@ def dataset_dir_for(paths, what: str, preset: str = "full", *, verbose: bool = T
     >>> root = dataset_dir_for([f.path for f in PTC_FRAMES], "Photon-transfer frames")  # doctest: +SKIP
     Using the synthetic course dataset (preset 'full', seed 20230321, generator 1) in ~/.cache/course_utils/synthetic-full
     """
-    paths = list(paths)
-    seed = _resolve_seed(seed)
+    paths, preset, seed = list(paths), as_preset(preset).name, _resolve_seed(seed)
     root, line, action = describe_choice(None, preset, seed)
     if action == "generate" or (action is None and all((root / path).is_file() for path in paths)):
-        return dataset_dir(preset=preset, verbose=verbose, seed=seed)  # made, or tidied, as usual
+        return _prepare(None, preset, seed, verbose)  # made, or tidied, as usual
     if verbose:
         chosen = ("the real Magellan frames, which were chosen, have none" if action == "fetch"
                   else f"the chosen data in {display_path(root)} has none")
         print(f"{what} exist only in the synthetic dataset; {chosen}, so they come from "
               "the synthetic dataset.")
-    return synthetic_dataset_dir(preset, verbose=verbose, seed=seed)
+    return _prepare("synthetic", preset, seed, verbose, env=False)
 
 
 def _raw_data_folder_of(folder: Path) -> Path | None:

@@ -29,11 +29,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from importlib import resources
 from pathlib import Path
 
-from .store import record_problem
+from .store import records_problem
 
 __all__ = ["MANIFEST_FORMAT", "MANIFEST_RESOURCE", "MANIFEST_ENV", "load_manifest", "validate_manifest", "real_entries",
            "entry_url"]
@@ -84,32 +83,22 @@ def load_manifest(path: str | os.PathLike | None = None) -> dict:
 def validate_manifest(manifest: dict, where: str = "the manifest") -> None:
     """Raise ValueError if ``manifest`` is not a well-formed manifest.
 
-    Checks the format number, that every entry is a well-formed record
-    (:func:`course_utils.data.store.record_problem`: a safe relative path,
-    well-formed hashes and size), unique paths and http(s) addresses.
+    Checks the format number and that ``files`` is a list of well-formed
+    records (:func:`course_utils.data.store.records_problem`: safe relative
+    paths, each once, well-formed hashes and sizes, http(s) addresses).
 
     Examples
     --------
     >>> validate_manifest({"format": 1, "files": [{"path": "../x.fits"}]})
     Traceback (most recent call last):
     ...
-    ValueError: the manifest, file 1 has a 'path' that must be relative, inside the folder, with '/' separators, got '../x.fits'
+    ValueError: the manifest is broken: its file record 1 has a 'path' that must be relative, inside the folder, with '/' separators, got '../x.fits'
     """
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise ValueError(f"{where} is not a manifest of format {MANIFEST_FORMAT}")
-    if not isinstance(manifest.get("files"), list):
-        raise ValueError(f"{where} has no list of 'files'")
-    seen = set()
-    for number, entry in enumerate(manifest["files"], start=1):
-        problem = record_problem(entry, size_needed=False)
-        if problem:
-            raise ValueError(f"{where}, file {number} {problem}")
-        if entry["path"] in seen:
-            raise ValueError(f"{where}, {entry['path']}: listed twice")
-        seen.add(entry["path"])
-        url = entry.get("url")
-        if url is not None and not (isinstance(url, str) and re.match(r"^https?://", url)):
-            raise ValueError(f"{where}, {entry['path']}: url must be an http(s) address, got {url!r}")
+    problem = records_problem(manifest.get("files"), size_needed=False)
+    if problem:
+        raise ValueError(f"{where} is broken: {problem}")
 
 
 def real_entries(manifest: dict) -> list[dict]:

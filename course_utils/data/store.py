@@ -17,7 +17,7 @@ or changes the modes of such a folder, by these rules:
 * **paths from the plan only**: every path written, deleted or sealed is a
   plan's, checked by :func:`check_no_links` (relative, normalized, inside, no
   link on the way). Marker records are validated like manifest entries
-  (:func:`record_problem`) and never used as a path to change; links are
+  (:func:`records_problem`) and never used as a path to change; links are
   never followed, and files of any other name are never touched;
 * **the marker first and last**: written incomplete before any file, and
   complete once every file is on disk (:func:`write_marker`), so an
@@ -78,8 +78,8 @@ from ..progress import progress_bar
 from .identity import LABELS
 
 __all__ = ["Plan", "Status", "Rejected", "fill", "ensure", "maintain", "claim", "check", "full_check", "read_marker",
-           "write_marker", "file_record", "record_problem", "dataset_lock", "unsealed", "write_atomic",
-           "leftovers", "check_no_links", "path_problem", "check_free_space", "free_bytes", "ensure_writable",
+           "write_marker", "file_record", "records_problem", "dataset_lock", "unsealed", "write_atomic",
+           "leftovers", "some", "check_no_links", "path_problem", "check_free_space", "free_bytes", "ensure_writable",
            "file_digests", "hash_problem", "cache_dir", "work_folder", "using_line", "display_path", "is_within",
            "redact", "regenerate_command", "DiskFullError", "NotWritableError", "UnsafePathError", "MESSAGES",
            "MARKER_NAME", "CACHE_ENV", "WORK_ENV", "PAUSE_ENV"]
@@ -168,17 +168,8 @@ class Rejected(ValueError):
 # --- Hashes -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Digests:
-    """Size and hashes of one file."""
-
-    size: int
-    sha256: str
-    git_sha1: str
-
-
-def file_digests(path: str | os.PathLike) -> Digests:
-    """Read ``path`` once and return its size, SHA-256 and git blob SHA-1.
+def file_digests(path: str | os.PathLike) -> dict:
+    """Read ``path`` once and return its ``size``, ``sha256`` and ``git_sha1`` (git blob SHA-1), as a record has them.
 
     Examples
     --------
@@ -186,7 +177,7 @@ def file_digests(path: str | os.PathLike) -> Digests:
     >>> with tempfile.NamedTemporaryFile() as f:
     ...     _ = f.write(b"hello\\n"); f.flush()
     ...     d = file_digests(f.name)
-    >>> d.size, d.git_sha1
+    >>> d["size"], d["git_sha1"]
     (6, 'ce013625030ba8dba906f756967f9e9ca394464a')
     """
     size = os.stat(path).st_size
@@ -195,27 +186,27 @@ def file_digests(path: str | os.PathLike) -> Digests:
         while chunk := file.read(1 << 20):
             sha256.update(chunk)
             git_sha1.update(chunk)
-    return Digests(size, sha256.hexdigest(), git_sha1.hexdigest())
+    return {"size": size, "sha256": sha256.hexdigest(), "git_sha1": git_sha1.hexdigest()}
 
 
-def hash_problem(digests: Digests, entry: dict) -> str | None:
+def hash_problem(digests: dict, entry: dict) -> str | None:
     """What differs between ``digests`` and the ``size``, ``git_sha1`` and ``sha256`` an entry records, or None.
 
     At least one hash is needed.
 
     Examples
     --------
-    >>> d = Digests(6, "ab" * 32, "ce013625030ba8dba906f756967f9e9ca394464a")
+    >>> d = {"size": 6, "sha256": "ab" * 32, "git_sha1": "ce013625030ba8dba906f756967f9e9ca394464a"}
     >>> hash_problem(d, {"git_sha1": "ce013625030ba8dba906f756967f9e9ca394464a"}) is None
     True
     >>> hash_problem(d, {"git_sha1": "0" * 40})
     'git blob SHA-1 mismatch: expected 0000000000000000000000000000000000000000, got ce013625030ba8dba906f756967f9e9ca394464a'
     """
-    if entry.get("size") is not None and entry["size"] != digests.size:
-        return f"size mismatch: expected {entry['size']} bytes, got {digests.size}"
+    if entry.get("size") is not None and entry["size"] != digests["size"]:
+        return f"size mismatch: expected {entry['size']} bytes, got {digests['size']}"
     for key, label in (("git_sha1", "git blob SHA-1"), ("sha256", "SHA-256")):
-        if entry.get(key) and entry[key] != getattr(digests, key):
-            return f"{label} mismatch: expected {entry[key]}, got {getattr(digests, key)}"
+        if entry.get(key) and entry[key] != digests[key]:
+            return f"{label} mismatch: expected {entry[key]}, got {digests[key]}"
     if not (entry.get("git_sha1") or entry.get("sha256")):
         return "no hash recorded (git_sha1 or sha256) to check the file against"
     return None
@@ -284,6 +275,17 @@ def redact(text: str) -> str:
     'could not reach http://example.org/frames'
     """
     return re.sub(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@", r"\1", str(text))
+
+
+def some(items: list[str]) -> str:
+    """The first three of ``items``, and how many more (for messages).
+
+    Examples
+    --------
+    >>> some(["a", "b", "c", "d", "e"])
+    'a; b; c and 2 more'
+    """
+    return "; ".join(items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
 
 
 def regenerate_command(root: str | os.PathLike) -> str:
@@ -464,8 +466,7 @@ def write_atomic(path: str | os.PathLike, content: bytes | str, *, mode: int = 0
                 time.sleep(0.02)
         _install(tmp, path, mode)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -542,14 +543,10 @@ def leftovers(root: str | os.PathLike, paths: Iterable[str]) -> list[Path]:
     """What interrupted runs left of the dataset ``root``: only names this package makes.
 
     ``.NAME.tmp-XXXXXXXX`` files and ``.NAME.part-XXXXXXXX`` download folders
-    beside a file NAME of ``paths`` (the plan) or the marker, and the sibling
-    folders ``.ROOT.partial-PID-XXXXXXXX`` / ``.ROOT.old-PID-XXXXXXXX`` of older
-    versions. Links, and files of any other name, are never listed.
+    beside a file NAME of ``paths`` (the plan) or the marker. Links, and files
+    of any other name, are never listed.
     """
-    root = Path(root)
-    sibling = re.compile(rf"^\.{re.escape(root.name)}\.(?:partial|old)-\d+-[0-9a-z]{{8}}$")
-    found = [path for path in root.parent.glob(f".{root.name}.*") if sibling.match(path.name) and _kind(path) == "folder"]
-    wanted: dict[Path, set[str]] = {}
+    root, found, wanted = Path(root), [], {}
     for path in [MARKER_NAME, *paths]:
         folder, _, name = path.rpartition("/")
         wanted.setdefault(root / folder, set()).add(name)
@@ -568,13 +565,9 @@ def _remove_leftovers(root: Path, paths: Iterable[str]) -> None:
     """Delete what :func:`leftovers` lists; only under the lock, which proves no process still writes them."""
     for path in leftovers(root, paths):
         if _kind(path) == "folder":
-            with contextlib.suppress(OSError):  # a copy of a sealed dataset: walk never enters a link
-                for folder, _, _ in os.walk(path):
-                    _set_writable([folder], True)
             shutil.rmtree(path, ignore_errors=True)  # rmtree removes links, never follows them
         else:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+            path.unlink(missing_ok=True)
 
 
 # --- The marker -------------------------------------------------------------------------------
@@ -610,37 +603,47 @@ def write_marker(root: str | os.PathLike, info: dict, records: Iterable[dict], *
     return root / MARKER_NAME
 
 
-def record_problem(record, *, size_needed: bool = True) -> str | None:
-    """Why ``record`` is not a well-formed file record (of a marker or a manifest), or None.
+def records_problem(records, *, size_needed: bool = True) -> str | None:
+    """Why ``records`` (a marker's or a manifest's ``files``) is not a list of well-formed file records, or None.
 
-    Its ``path`` must be safe (:func:`path_problem`), ``size`` and ``mtime_ns``
-    non-negative integers, ``sha256`` and ``git_sha1`` lower-case hex digits.
+    Each record's ``path`` must be safe (:func:`path_problem`) and listed
+    once, its ``size`` (needed unless ``size_needed`` is false) and
+    ``mtime_ns`` non-negative integers, its ``sha256`` and ``git_sha1``
+    lower-case hex digits and its ``url`` an http(s) address.
 
     Examples
     --------
-    >>> record_problem({"path": "a.fits", "git_sha1": "abc"}, size_needed=False)
-    "('a.fits') has a malformed 'git_sha1' (not 40 lower-case hex digits): 'abc'"
+    >>> records_problem([{"path": "a.fits", "git_sha1": "abc"}], size_needed=False)
+    "its file record 1 ('a.fits') has a malformed 'git_sha1' (not 40 lower-case hex digits): 'abc'"
     """
-    if not isinstance(record, dict):
-        return f"is not an object: {record!r}"
-    problem = path_problem(record.get("path"))
-    if problem:
-        return f"has a 'path' that {problem}"
-    for key in ("size", "mtime_ns"):
-        value = record.get(key)
-        if (value is not None or (key == "size" and size_needed)) and (type(value) is not int or value < 0):
-            return f"({record['path']!r}) has a '{key}' that is not a non-negative integer: {value!r}"
-    for key, digits in _HEX.items():
-        value = record.get(key)
-        if value is not None and not (isinstance(value, str) and re.fullmatch(f"[0-9a-f]{{{digits}}}", value)):
-            return f"({record['path']!r}) has a malformed '{key}' (not {digits} lower-case hex digits): {value!r}"
+    if not isinstance(records, list):
+        return "it has no list of 'files'"
+    for number, record in enumerate(records, 1):
+        where = f"its file record {number}"
+        if not isinstance(record, dict):
+            return f"{where} is not an object: {record!r}"
+        if problem := path_problem(record.get("path")):
+            return f"{where} has a 'path' that {problem}"
+        where += f" ({record['path']!r})"
+        for key in ("size", "mtime_ns"):
+            value = record.get(key)
+            if (value is not None or (key == "size" and size_needed)) and (type(value) is not int or value < 0):
+                return f"{where} has a '{key}' that is not a non-negative integer: {value!r}"
+        for key, digits in _HEX.items():
+            value = record.get(key)
+            if value is not None and not (isinstance(value, str) and re.fullmatch(f"[0-9a-f]{{{digits}}}", value)):
+                return f"{where} has a malformed '{key}' (not {digits} lower-case hex digits): {value!r}"
+        if record.get("url") is not None and not re.match(r"https?://", str(record["url"])):
+            return f"{where} has a 'url' that is not an http(s) address: {record['url']!r}"
+    if len({record["path"] for record in records}) != len(records):
+        return "it lists a file twice"
     return None
 
 
 def read_marker(root: str | os.PathLike) -> dict | None:
     """The marker of ``root`` as a dict, or None if there is none.
 
-    Every file record is checked (:func:`record_problem`) before anything
+    Every file record is checked (:func:`records_problem`) before anything
     read from the marker is used.
 
     Raises
@@ -656,17 +659,13 @@ def read_marker(root: str | os.PathLike) -> dict | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as error:  # unreadable, not UTF-8, not JSON
-        raise ValueError(_say("marker", path, root, problem=f"cannot be read ({getattr(error, 'strerror', None) or error})")) \
-            from error
-    if not isinstance(content, dict) or content.get("format") != MARKER_FORMAT or not isinstance(content.get("files"), list):
-        problems = [f"is not a course dataset marker of format {MARKER_FORMAT}"]
-    else:
-        problems = [f"is broken: its file record {number} {problem}" for number, record in enumerate(content["files"], 1)
-                    if (problem := record_problem(record))]
-        if not problems and len({record["path"] for record in content["files"]}) != len(content["files"]):
-            problems = ["is broken: it lists a file twice"]
-    if problems:
-        raise ValueError(_say("marker", path, root, problem=problems[0]))
+        problem = f"cannot be read ({getattr(error, 'strerror', None) or error})"
+        raise ValueError(_say("marker", path, root, problem=problem)) from error
+    if not isinstance(content, dict) or content.get("format") != MARKER_FORMAT:
+        raise ValueError(_say("marker", path, root, problem=f"is not a course dataset marker of format {MARKER_FORMAT}"))
+    problem = records_problem(content.get("files"))
+    if problem:
+        raise ValueError(_say("marker", path, root, problem=f"is broken: {problem}"))
     return content
 
 
@@ -722,51 +721,57 @@ def _identity_problem(content: dict, info: dict) -> str | None:
     return None
 
 
-def _file_problem(file: Path, record: dict, status: Status) -> str | None:
-    """Why ``file`` differs from its record; re-hashes only a file whose time changed."""
+def _file_problem(file: Path, record: dict, status: Status, rehash: bool) -> str | None:
+    """Why ``file`` differs from its record; re-hashes only a file whose time changed (all with ``rehash``)."""
     try:
         found = os.lstat(file)
     except OSError:
         return "is missing"
     if not stat.S_ISREG(found.st_mode):
         return "is not a file the course wrote (a folder or a link is in its place)"
-    if found.st_size != record["size"]:
+    if record.get("size") not in (None, found.st_size):
         return f"has {found.st_size} bytes, not {record['size']}"
     if found.st_mode & 0o222:
         status.writable.append(record["path"])
-    if found.st_mtime_ns == record.get("mtime_ns"):
+    if found.st_mtime_ns == record.get("mtime_ns") and not rehash:
         return None
     problem = hash_problem(file_digests(file), record)
     if problem:
         return f"changed since it was written ({problem})"
-    status.stale.append(record["path"])
+    if found.st_mtime_ns != record.get("mtime_ns"):
+        status.stale.append(record["path"])
     return None
 
 
-def check(root: str | os.PathLike, info: dict, expected_paths: Iterable[str],
-          expected_hashes: dict[str, dict] | None = None) -> Status:
-    """Check cheaply that ``root`` holds the complete, undamaged dataset ``info``.
+def check(root: str | os.PathLike, info: dict, expected_paths: Iterable[str] = (),
+          expected_hashes: dict[str, dict] | None = None, *, rehash: bool = False, manifest: dict | None = None,
+          progress: bool = False) -> Status:
+    """Check that ``root`` holds the complete, undamaged dataset ``info``: cheaply, or hashing every file.
 
     ``expected_paths`` must be listed in the marker; ``expected_hashes``
     (``{path: {"sha256": ..., "git_sha1": ...}}``, a download's) must be the
     hashes it records, so that a changed manifest makes a fresh download.
+    ``rehash`` hashes every file (``verify``); without a marker, the files of
+    ``manifest`` (a manifest dict), if given, are checked against its hashes.
     """
     root = Path(root)
     try:
         content = read_marker(root)
     except ValueError as error:
         return Status(problem=str(error), broken=True)
-    if content is None:
+    if content is None and manifest is None:
         return Status(problem=f"no {MARKER_NAME} (the folder was not made by course_utils)")
-    status = Status(problem=_identity_problem(content, info), content=content)
-    records = {record["path"]: record for record in content["files"]}
+    status = Status(problem=content and _identity_problem(content, info), content=content)
+    records = {record["path"]: record for record in (content or manifest)["files"]}
     status.damaged = {path: f"is not listed in {MARKER_NAME}" for path in expected_paths if path not in records}
-    for path, record in records.items():
-        hashes = (expected_hashes or {}).get(path, {})
-        if any(hashes.get(key) and record.get(key) != hashes[key] for key in _HEX):
-            status.damaged[path] = "was recorded with other hashes than the manifest's"
-        elif problem := _file_problem(root / path, record, status):
-            status.damaged[path] = problem
+    with progress_bar(total=len(records), desc="Verifying", unit="file", enabled=progress) as bar:
+        for path, record in records.items():
+            hashes = (expected_hashes or {}).get(path, {})
+            if any(hashes.get(key) and record.get(key) != hashes[key] for key in _HEX):
+                status.damaged[path] = "was recorded with other hashes than the manifest's"
+            elif problem := _file_problem(root / path, record, status, rehash):
+                status.damaged[path] = problem
+            bar.update(1)
     return status
 
 
@@ -774,28 +779,14 @@ def full_check(root: str | os.PathLike, *, manifest: dict | None = None, progres
     """Hash every file of the dataset in ``root`` and return the problems found (empty: all good).
 
     With a marker, every listed file must exist with the recorded size and
-    hashes. Without one, the files of ``manifest`` (a manifest dict) present
-    in ``root`` are checked against its hashes, and missing ones are reported.
+    hashes. Without one, the files of ``manifest`` (a manifest dict) are
+    checked against its hashes (see :func:`check`).
     """
-    root = Path(root)
-    try:
-        content = read_marker(root)
-    except ValueError as error:
-        return [str(error)]
-    if content is None and manifest is None:
-        return [f"no {MARKER_NAME} and no manifest to check the files against"]
-    problems = [] if content is None or content.get("complete") is True else ["the dataset is incomplete"]
-    records = (content or manifest)["files"]
-    with progress_bar(total=len(records), desc="Verifying", unit="file", enabled=progress) as bar:
-        for record in records:
-            path = root / record["path"]
-            problem = hash_problem(file_digests(path), record) if _kind(path) == "file" else \
-                "missing (or not a file the course wrote)"
-            problems += [f"{record['path']}: {problem}"] if problem else []
-            bar.update(1)
-    if content is None and problems:  # every manifest file present and matching: no problem
+    status = check(root, {}, rehash=True, manifest=manifest, progress=progress)
+    problems = [f"{path} {reason}" for path, reason in status.damaged.items()]
+    if status.content is None and problems:  # every manifest file present and matching: no problem
         problems.insert(0, f"no {MARKER_NAME}: checked the files against the manifest instead")
-    return problems
+    return ([status.problem] if status.problem else []) + problems
 
 
 # --- Filling, repairing and tidying -----------------------------------------------------------------
@@ -854,10 +845,6 @@ def claim(root: Path, status: Status, *, overwrite: bool = False) -> None:
         raise FileExistsError(_say("foreign", root))
 
 
-def _differs(content: dict | None, info: dict) -> bool:
-    return content is not None and any(content.get(key) != value for key, value in info.items())
-
-
 def _sort(out_dir: Path, status: Status, plan: Plan, everything: bool) -> tuple[list[str], list[dict]]:
     """(the files to write, the records of those that stay): a listed, undamaged file stays, unless
     ``everything``; so does a file already there that matches the plan's hashes (a download)."""
@@ -867,7 +854,7 @@ def _sort(out_dir: Path, status: Status, plan: Plan, everything: bool) -> tuple[
         record = None if path in status.damaged else listed.get(path)
         if record is None and plan.hashes.get(path) and _kind(check_no_links(out_dir, path)) == "file":
             found = file_digests(out_dir / path)
-            record = None if hash_problem(found, plan.hashes[path]) else vars(found)
+            record = None if hash_problem(found, plan.hashes[path]) else found
         if record is None:
             todo.append(path)
         else:
@@ -900,7 +887,7 @@ def _write(out_dir: Path, plan: Plan, paths: list[str], kept: list[dict], progre
                 raise Rejected(path, problem)
             if found:
                 _install(content, target)
-                records.append(file_record(out_dir, path, sha256=found.sha256, git_sha1=found.git_sha1))
+                records.append(file_record(out_dir, path, sha256=found["sha256"], git_sha1=found["git_sha1"]))
             else:
                 write_atomic(target, content)
                 records.append(file_record(out_dir, path, content))
@@ -941,7 +928,7 @@ def maintain(out_dir: Path, paths: list[str], status: Status) -> None:
                 os.chmod(out_dir / path, 0o444)
         if writable:
             print(f"Sealed again {len(writable)} file(s) of the dataset in {display_path(out_dir)} that had "
-                  f"been made writable: {', '.join(writable[:3])}", file=sys.stderr)
+                  f"been made writable: {some(writable)}", file=sys.stderr)
         fresh = check(out_dir, {}, []) if status.stale else None  # under the lock, as it is now
         if fresh and fresh.ok:
             stale = set(fresh.stale)
@@ -1010,7 +997,7 @@ def fill(out_dir: Path, plan: Plan, *, overwrite: bool = False, progress: bool =
         claim(out_dir, status, overwrite=overwrite or bool(plan.hashes))
         if status.ok and not overwrite:
             return status
-        other = _differs(status.content, plan.info)
+        other = status.content is not None and any(status.content.get(k) != v for k, v in plan.info.items())
         if other and not (overwrite or replace_other):
             raise FileExistsError(_say("other", out_dir, problem=status.problem))
         overwrite = overwrite or other
@@ -1030,10 +1017,8 @@ def fill(out_dir: Path, plan: Plan, *, overwrite: bool = False, progress: bool =
                 if full := _disk_full(error, out_dir, plan.what):
                     raise full from error
                 raise
-    repaired = [path for path, reason in status.damaged.items() if "not listed" not in reason]
+    repaired = [f"{path} {reason}" for path, reason in status.damaged.items() if "not listed" not in reason]
     if status.content is not None and not overwrite and repaired:
-        shown = "; ".join(f"{path} {status.damaged[path]}" for path in repaired[:3])
-        more = f" and {len(repaired) - 3} more" if len(repaired) > 3 else ""
         print(f"Repaired {len(repaired)} damaged file(s) of the dataset in {display_path(out_dir)}: "
-              f"{shown}{more}", file=sys.stderr)
+              f"{some(repaired)}", file=sys.stderr)
     return status
