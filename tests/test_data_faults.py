@@ -8,6 +8,7 @@ killed outright. Every test works in temporary folders.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -367,7 +368,7 @@ def test_course_data_dir_with_a_truncated_file_suggests_generate_force(cache, mo
 
 def test_no_complete_marker_unless_every_file_has_its_recorded_size(tmp_path):
     (tmp_path / "a.fits").write_bytes(b"SIMPLE")
-    record = store.file_record(tmp_path, "a.fits", b"SIMPLE")
+    record = store.file_record(tmp_path, "a.fits", sha256=hashlib.sha256(b"SIMPLE").hexdigest())
     with pytest.raises(RuntimeError, match="a.fits has 6 bytes, not 2880"):
         store.write_marker(tmp_path, {"source": "synthetic"}, [{**record, "size": 2880}])
     assert not (tmp_path / store.MARKER_NAME).exists()

@@ -227,22 +227,15 @@ def _download(url: str, staging: Path, name: str, entry: dict, limits: DownloadL
                     raise
                 time.sleep(delay)
     except Exception as error:  # noqa: BLE001 - every failure is reported the same way
-        text, name = str(error), entry["path"]
+        text = str(error)
         if isinstance(error, ValueError) and "does not match the known hash" in text:  # pooch's mismatch
             got = text.split("got ", 1)[1].split(".", 1)[0].removeprefix("sha256:") if "got " in text else "?"
-            raise FetchError(_rejected(name, redact(url), f"SHA-256 mismatch: expected {entry['sha256']}, got {got}")) \
-                from None
+            raise store.Rejected(entry["path"], f"SHA-256 mismatch: expected {entry['sha256']}, got {got}") from None
         what, advice = _explain(error, limits)
-        message = f"Could not download {name} from {redact(url)}: {what}. Nothing was kept. {advice}".rstrip()
+        message = f"Could not download {entry['path']} from {redact(url)}: {what}. Nothing was kept. {advice}".rstrip()
         raise FetchError(message) from (None if redact(text) != text else error)
     finally:
         logger.setLevel(level)
-
-
-def _rejected(name: str, shown: str, problem: str) -> str:
-    return (f"Rejected {name} downloaded from {shown}: {problem}. The corrupt copy was removed. The file on "
-            "the server differs from the one the manifest records; try again, and if it persists the manifest "
-            "or the address is out of date.")
 
 
 def magellan_plan(target: Path, manifest: dict, base_url: str | None = None,
@@ -316,9 +309,11 @@ def fetch_frames(target, *, manifest: dict | None = None, base_url: str | None =
     target = Path(target).expanduser().absolute()
     try:
         store.ensure(target, magellan_plan(target, manifest, base_url, limits), progress=progress)
-    except store.Rejected as error:
-        entry = next(entry for entry in real_entries(manifest) if entry["path"] == error.path)
-        raise FetchError(_rejected(error.path, redact(entry_url(manifest, entry, base_url)), error.problem)) from None
+    except store.Rejected as error:  # pooch's SHA-256 check, or the store's of the size and git blob SHA-1
+        url = redact(entry_url(manifest, next(e for e in real_entries(manifest) if e["path"] == error.path), base_url))
+        raise FetchError(f"Rejected {error.path} downloaded from {url}: {error.problem}. The corrupt copy was removed. "
+                         "The file on the server differs from the one the manifest records; try again, and if it "
+                         "persists the manifest or the address is out of date.") from None
     except (store.NotWritableError, store.DiskFullError, FileExistsError) as error:
         raise FetchError(str(error)) from error
     return target

@@ -27,7 +27,7 @@ import numbers
 from .layout import Preset, as_preset
 
 __all__ = ["GENERATOR_VERSION", "SCIENCE_VERSION", "DEFAULT_SEED", "check_seed", "synthetic", "science",
-           "magellan", "describe", "LABELS"]
+           "magellan", "describe"]
 
 #: Version of the synthetic generator's model. Bump it whenever any output
 #: byte changes: datasets made by another version are regenerated, never reused.
@@ -39,11 +39,6 @@ SCIENCE_VERSION = 1
 
 #: The seed of the course dataset (the date of the real bias frames).
 DEFAULT_SEED = 20230321
-
-#: How each identity field is named in messages.
-LABELS = {"source": "source", "preset": "preset", "seed": "seed",
-          "generator_version": "generator version", "repository": "repository", "commit": "commit"}
-
 
 def check_seed(seed) -> int:
     """``seed`` as an int, or ValueError if it is not a non-negative integer.
@@ -83,8 +78,7 @@ def science(preset: str | Preset = "full", seed: int = DEFAULT_SEED) -> dict:
     >>> science("small", 7)["source"]
     'synthetic-science'
     """
-    return {"source": "synthetic-science", "preset": as_preset(preset).name, "seed": check_seed(seed),
-            "generator_version": SCIENCE_VERSION}
+    return {**synthetic(preset, seed), "source": "synthetic-science", "generator_version": SCIENCE_VERSION}
 
 
 def magellan(manifest: dict) -> dict:

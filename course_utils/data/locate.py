@@ -139,10 +139,7 @@ def _from_env_dir(root: Path) -> str:
     if root.exists() and not root.is_dir():
         raise NotADirectoryError(f"{said}, which is a file, not a folder. Make a dataset folder with "
                                  f"`python -m course_utils.data generate --output DIR` and {unset}.")
-    try:
-        content = store.read_marker(root)
-    except ValueError as error:
-        raise FileNotFoundError(f"{said}, whose marker cannot be used: {error} Or unset {DATA_DIR_ENV}.") from None
+    content = store.read_marker(root)  # (a broken marker: ValueError, naming the command that remakes it)
     if content is None:
         missing = [f.path for f in FRAMES if not (root / f.path).is_file()]
         if not missing:
@@ -267,7 +264,8 @@ def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: boo
         If the disk lacks room (the message says how many MB, where, and to
         set ``COURSE_CACHE_DIR``).
     ValueError
-        For an unknown ``source`` or ``preset``.
+        For an unknown ``source`` or ``preset``, or a marker that cannot be read
+        (the message names the command that makes the dataset again).
 
     Examples
     --------

@@ -75,13 +75,11 @@ from pathlib import Path, PurePosixPath
 from filelock import FileLock, Timeout
 
 from ..progress import progress_bar
-from .identity import LABELS
 
-__all__ = ["Plan", "Status", "Rejected", "fill", "ensure", "maintain", "claim", "check", "full_check", "read_marker",
-           "write_marker", "file_record", "records_problem", "dataset_lock", "unsealed", "write_atomic",
-           "leftovers", "some", "check_no_links", "path_problem", "check_free_space", "free_bytes", "ensure_writable",
-           "file_digests", "hash_problem", "cache_dir", "work_folder", "using_line", "display_path", "is_within",
-           "redact", "regenerate_command", "DiskFullError", "NotWritableError", "UnsafePathError", "MESSAGES",
+__all__ = ["Plan", "Status", "Rejected", "fill", "ensure", "maintain", "check", "full_check", "read_marker",
+           "write_marker", "file_record", "records_problem", "dataset_lock", "unsealed", "some", "check_no_links",
+           "free_bytes", "ensure_writable", "file_digests", "cache_dir", "work_folder", "using_line", "display_path",
+           "is_within", "redact", "regenerate_command", "DiskFullError", "NotWritableError", "UnsafePathError",
            "MARKER_NAME", "CACHE_ENV", "WORK_ENV", "PAUSE_ENV"]
 
 with warnings.catch_warnings():  # pooch imports tqdm.auto, which warns in a kernel without ipywidgets
@@ -335,8 +333,7 @@ def check_no_links(root: str | os.PathLike, path: str) -> Path:
     """``root/path`` for a safe ``path`` (:func:`path_problem`) whose existing folders below ``root`` are
     real folders, not links; else :class:`UnsafePathError`, naming the part and what to do."""
     root, parts = Path(root), str(path).split("/")
-    problem = path_problem(path)
-    if problem:
+    if problem := path_problem(path):
         raise UnsafePathError(f"the dataset path {problem}")
     for number in range(1, len(parts)):
         current = root.joinpath(*parts[:number])
@@ -573,14 +570,11 @@ def _remove_leftovers(root: Path, paths: Iterable[str]) -> None:
 # --- The marker -------------------------------------------------------------------------------
 
 
-def file_record(root: str | os.PathLike, path: str, content: bytes | None = None, **hashes: str) -> dict:
-    """The marker's record of the file ``root/path`` as it is now on disk (size and time), with the
-    SHA-256 of ``content`` (the bytes just written) if given, and ``hashes``."""
+def file_record(root: str | os.PathLike, path: str, **hashes: str) -> dict:
+    """The marker's record of the file ``root/path`` as it is now on disk (size and time), with ``hashes``
+    (``sha256=...``, ``git_sha1=...``)."""
     found = (Path(root) / path).stat()
-    record = {"path": path, "size": found.st_size, "mtime_ns": found.st_mtime_ns}
-    if content is not None:
-        record["sha256"] = hashlib.sha256(content).hexdigest()
-    return {**record, **hashes}
+    return {"path": path, **hashes, "size": found.st_size, "mtime_ns": found.st_mtime_ns}
 
 
 def write_marker(root: str | os.PathLike, info: dict, records: Iterable[dict], *, complete: bool = True) -> Path:
@@ -663,8 +657,7 @@ def read_marker(root: str | os.PathLike) -> dict | None:
         raise ValueError(_say("marker", path, root, problem=problem)) from error
     if not isinstance(content, dict) or content.get("format") != MARKER_FORMAT:
         raise ValueError(_say("marker", path, root, problem=f"is not a course dataset marker of format {MARKER_FORMAT}"))
-    problem = records_problem(content.get("files"))
-    if problem:
+    if problem := records_problem(content.get("files")):
         raise ValueError(_say("marker", path, root, problem=f"is broken: {problem}"))
     return content
 
@@ -715,7 +708,7 @@ def _identity_problem(content: dict, info: dict) -> str | None:
     for key, value in info.items():
         if content.get(key) != value:
             shown = (repr if isinstance(value, str) else str)
-            return f"the dataset has {LABELS.get(key, key)} {shown(content.get(key))}, not {shown(value)}"
+            return f"the dataset has {key.replace('_', ' ')} {shown(content.get(key))}, not {shown(value)}"
     if content.get("complete") is not True:
         return "the dataset is incomplete (its making was interrupted)"
     return None
@@ -735,8 +728,7 @@ def _file_problem(file: Path, record: dict, status: Status, rehash: bool) -> str
         status.writable.append(record["path"])
     if found.st_mtime_ns == record.get("mtime_ns") and not rehash:
         return None
-    problem = hash_problem(file_digests(file), record)
-    if problem:
+    if problem := hash_problem(file_digests(file), record):
         return f"changed since it was written ({problem})"
     if found.st_mtime_ns != record.get("mtime_ns"):
         status.stale.append(record["path"])
@@ -881,16 +873,15 @@ def _write(out_dir: Path, plan: Plan, paths: list[str], kept: list[dict], progre
         for path, content in made:
             target = check_no_links(out_dir, path)
             target.parent.mkdir(parents=True, exist_ok=True)
-            found = file_digests(content) if isinstance(content, Path) else None  # a download, beside its target
-            problem = found and path in plan.hashes and hash_problem(found, plan.hashes[path])
-            if problem:
-                raise Rejected(path, problem)
-            if found:
+            if isinstance(content, Path):  # a download beside its target: checked, then renamed into place
+                hashes = file_digests(content)
+                if problem := hash_problem(hashes, plan.hashes.get(path, {})):
+                    raise Rejected(path, problem)
                 _install(content, target)
-                records.append(file_record(out_dir, path, sha256=found["sha256"], git_sha1=found["git_sha1"]))
             else:
+                hashes = {"sha256": hashlib.sha256(content).hexdigest()}
                 write_atomic(target, content)
-                records.append(file_record(out_dir, path, content))
+            records.append(file_record(out_dir, path, **hashes))
             bar.update(1)
     write_marker(out_dir, plan.info, kept + records)
 
@@ -933,8 +924,7 @@ def maintain(out_dir: Path, paths: list[str], status: Status) -> None:
         if fresh and fresh.ok:
             stale = set(fresh.stale)
             records = [{**r, **file_record(out_dir, r["path"])} if r["path"] in stale else r for r in fresh.content["files"]]
-            info = {k: v for k, v in fresh.content.items() if k not in ("format", "about", "complete", "files")}
-            write_marker(out_dir, info, records)
+            write_marker(out_dir, fresh.content, records)  # (its format, about, complete and files are written anew)
 
 
 def ensure(out_dir: Path, plan: Plan, *, progress: bool = True) -> Status:
