@@ -7,7 +7,7 @@ downloading them; :func:`fetch_frames` hands it to the store
 marker and repairs exactly as for a generated dataset. For each file:
 
 1. pooch downloads it into a private folder ``.NAME.part-XXXXXXXX`` beside its
-   target, through :class:`LimitedDownloader` (``requests`` within a deadline
+   target, through a downloader of its own (``requests`` within a deadline
    and above a minimum rate, :class:`DownloadLimits`, reading no more than
    the size the manifest records), retried a bounded number of times when
    the failure may pass;
@@ -51,7 +51,7 @@ from .layout import file_size, frame_by_path
 from .manifest import entry_url, load_manifest, real_entries
 from .store import pooch, redact
 
-__all__ = ["FetchError", "DownloadLimits", "LimitedDownloader", "fetch_frames", "magellan_plan", "check_base_url"]
+__all__ = ["FetchError", "DownloadLimits", "fetch_frames", "magellan_plan", "check_base_url"]
 
 _OFFLINE = ("No network? The synthetic course dataset needs none: call dataset_dir() without "
             "source='magellan', or run `python -m course_utils.data generate`.")
@@ -151,48 +151,43 @@ def _retryable(error: BaseException) -> bool:
         and not _unreachable(error)
 
 
-class LimitedDownloader:
-    """A pooch downloader: ``requests`` within :class:`DownloadLimits`, stopping at ``size`` bytes.
+def _downloader(limits: DownloadLimits, start: float, cap: int | None, what: str):
+    """A pooch downloader: ``requests`` within ``limits`` (counted from ``start``), reading at most ``cap`` bytes.
 
     pooch calls it as ``downloader(url, output_file, pooch)``; it streams the
     body into ``output_file`` and raises when the deadline or the minimum
-    rate is broken, or when the server sends more than ``size`` bytes (the
-    size the manifest records, ``recorded``, else what a frame of its shape
-    can take; a server that never ends its body fails at once, before it
-    fills the disk).
+    rate is broken, or when the server sends more than ``cap`` bytes (``what``
+    says whence that number comes: the size the manifest records, else what a
+    frame of its shape can take), so that a server that never ends its body
+    fails at once, before it fills the disk.
     """
-
-    def __init__(self, limits: DownloadLimits, start: float, size: int | None = None, recorded: bool = True):
-        self.limits, self.start, self.size, self.recorded = limits, start, size, recorded
-
-    def __call__(self, url: str, output_file, pooch=None, check_only: bool = False) -> int:
-        limits, received = self.limits, 0
-        wait = max(0.1, min(limits.stall, limits.deadline - (time.monotonic() - self.start)))
+    def download(url: str, output_file, pooch=None) -> None:
+        wait = max(0.1, min(limits.stall, limits.deadline - (time.monotonic() - start)))
         with requests.get(url, stream=True, timeout=(wait, wait)) as response, open(output_file, "wb") as handle:
             response.raise_for_status()
-            attempt_start = time.monotonic()
+            begun, received = time.monotonic(), 0
             # read1 returns what has arrived (at most one read of the socket), so the
             # deadline is checked however slowly bytes trickle in.
             read1 = getattr(response.raw, "read1", None)
             while True:
-                want = 1 << 16 if self.size is None else min(1 << 16, self.size + 1 - received)
+                want = 1 << 16 if cap is None else min(1 << 16, cap + 1 - received)
                 chunk = read1(want, decode_content=True) if read1 else \
                     response.raw.read(min(want, 1 << 12), decode_content=True)
                 if not chunk:
-                    return received
+                    return
                 handle.write(chunk)
                 received += len(chunk)
-                if self.size is not None and received > self.size:
-                    what = "the manifest records for this file" if self.recorded else "a frame of this shape can take"
-                    raise _TooSlow(f"the server sent more than the {self.size} bytes {what} "
+                if cap is not None and received > cap:
+                    raise _TooSlow(f"the server sent more than the {cap} bytes {what} "
                                    "(it does not end the file where it should)")
                 now = time.monotonic()
-                if now - self.start > limits.deadline:
+                if now - start > limits.deadline:
                     raise _TooSlow(f"the download did not finish within its deadline of {limits.deadline:g} s "
                                    f"({received} bytes received)")
-                if now - attempt_start > limits.grace and received / (now - attempt_start) < limits.min_rate:
-                    raise _TooSlow(f"the server sent only {received / (now - attempt_start):.0f} bytes/s, below "
+                if now - begun > limits.grace and received / (now - begun) < limits.min_rate:
+                    raise _TooSlow(f"the server sent only {received / (now - begun):.0f} bytes/s, below "
                                    f"the minimum of {limits.min_rate:g} bytes/s")
+    return download
 
 
 def _size(entry: dict) -> tuple[int | None, bool]:
@@ -207,10 +202,12 @@ def _size(entry: dict) -> tuple[int | None, bool]:
 
 def _download(url: str, staging: Path, name: str, entry: dict, limits: DownloadLimits) -> Path:
     """pooch.retrieve ``url`` as ``name`` into the folder ``staging``, with the entry's SHA-256 as ``known_hash``
-    (pooch's log muted: it would show the address), retried within ``limits``; FetchError on failure."""
-    size, recorded = _size(entry)
-    downloader = LimitedDownloader(limits, time.monotonic(), size and (size if recorded else 2 * size + (1 << 20)),
-                                   recorded)
+    (pooch's log muted: it would show the address), retried within ``limits``; FetchError on failure (a
+    SHA-256 mismatch: the store's Rejected). Without a recorded size, the body may take twice a frame's
+    size plus 1 MB."""
+    (size, recorded), start = _size(entry), time.monotonic()
+    downloader = _downloader(limits, start, size and (size if recorded else 2 * size + (1 << 20)),
+                             "the manifest records for this file" if recorded else "a frame of this shape can take")
     known = f"sha256:{entry['sha256']}" if entry.get("sha256") else None
     logger = pooch.get_logger()
     level = logger.level
@@ -220,20 +217,19 @@ def _download(url: str, staging: Path, name: str, entry: dict, limits: DownloadL
             try:
                 return Path(pooch.retrieve(url, known_hash=known, fname=name,
                                            path=staging, downloader=downloader, progressbar=False))
-            except Exception as error:  # noqa: BLE001 - sorted out below
-                delay = limits.backoff * 2 ** attempt
-                if attempt == limits.retries or not _retryable(error) or \
-                        time.monotonic() - downloader.start + delay > limits.deadline:
-                    raise
-                time.sleep(delay)
-    except Exception as error:  # noqa: BLE001 - every failure is reported the same way
-        text = str(error)
-        if isinstance(error, ValueError) and "does not match the known hash" in text:  # pooch's mismatch
-            got = text.split("got ", 1)[1].split(".", 1)[0].removeprefix("sha256:") if "got " in text else "?"
-            raise store.Rejected(entry["path"], f"SHA-256 mismatch: expected {entry['sha256']}, got {got}") from None
-        what, advice = _explain(error, limits)
-        message = f"Could not download {entry['path']} from {redact(url)}: {what}. Nothing was kept. {advice}".rstrip()
-        raise FetchError(message) from (None if redact(text) != text else error)
+            except Exception as error:  # noqa: BLE001 - retried if it may pass, else reported the same way
+                delay, text = limits.backoff * 2 ** attempt, str(error)
+                if attempt < limits.retries and _retryable(error) and \
+                        time.monotonic() - start + delay <= limits.deadline:
+                    time.sleep(delay)
+                    continue
+                if isinstance(error, ValueError) and "does not match the known hash" in text:  # pooch's mismatch
+                    got = text.split("got ", 1)[1].split(".", 1)[0].removeprefix("sha256:") if "got " in text else "?"
+                    raise store.Rejected(entry["path"], f"SHA-256 mismatch: expected {entry['sha256']}, got {got}") \
+                        from None
+                what, advice = _explain(error, limits)
+                message = f"Could not download {entry['path']} from {redact(url)}: {what}. Nothing was kept. {advice}"
+                raise FetchError(message.rstrip()) from (None if redact(text) != text else error)
     finally:
         logger.setLevel(level)
 

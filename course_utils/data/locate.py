@@ -66,6 +66,8 @@ SOURCES = ("synthetic", "magellan")
 
 DATA_DIR_ENV = "COURSE_DATA_DIR"
 SOURCE_ENV = "COURSE_DATA_SOURCE"
+#: The note for a student who set an identity but uses the real frames, which nobody's seed changes.
+_SAME_FOR_ALL = " (the real frames are the same for every student: no dataset of your own)"
 
 
 def _resolve_source(source: str | None) -> str | None:
@@ -83,11 +85,6 @@ def _resolve_source(source: str | None) -> str | None:
 def _resolve_seed(seed: int | None) -> int:
     """``seed`` checked, or the current student's (the course's default seed without one)."""
     return students.current_seed() if seed is None else identity.check_seed(seed)
-
-
-def _synthetic_dir(preset: str, seed: int = identity.DEFAULT_SEED) -> Path:
-    """``synthetic-PRESET`` for the course's seed, else ``synthetic-PRESET-<tag>`` (a student's)."""
-    return cache_dir() / folder_name("synthetic", preset, seed)
 
 
 def _magellan_status(root: Path) -> tuple[store.Status, list[str]]:
@@ -135,7 +132,8 @@ def _from_env_dir(root: Path) -> str:
     """Check the folder named by COURSE_DATA_DIR and return the line to print; raise naming the problem
     and the commands that fix it."""
     shown = display_path(root)
-    said, unset = f"{DATA_DIR_ENV} is set to {shown}", f"point {DATA_DIR_ENV} at the folder that contains {DATA_FOLDER}/, or unset it"
+    said = f"{DATA_DIR_ENV} is set to {shown}"
+    unset = f"point {DATA_DIR_ENV} at the folder that contains {DATA_FOLDER}/, or unset it"
     if root.exists() and not root.is_dir():
         raise NotADirectoryError(f"{said}, which is a file, not a folder. Make a dataset folder with "
                                  f"`python -m course_utils.data generate --output DIR` and {unset}.")
@@ -186,23 +184,18 @@ def _choose(source: str | None, preset: str, seed: int, env: bool = True):
     if configured:
         root = Path(configured).expanduser().absolute()
         return root, _from_env_dir(root), None, [], None
+    same = "" if seed == identity.DEFAULT_SEED else _SAME_FOR_ALL
     if source in (None, "magellan"):
         root = cache_dir() / "magellan"
         status, paths = _magellan_status(root)
         if status.ok:
-            return root, using_line(identity.describe(status.content), root, _same_for_all(seed)), None, paths, status
+            return root, using_line(identity.describe(status.content), root, same), None, paths, status
     if source == "magellan":
-        description = identity.describe(identity.magellan(load_manifest()))
-        return root, using_line(description, root, _same_for_all(seed)), "fetch", [], None
-    root = _synthetic_dir(preset, seed)
+        return root, using_line(identity.describe(identity.magellan(load_manifest())), root, same), "fetch", [], None
+    root = cache_dir() / folder_name("synthetic", preset, seed)  # synthetic-PRESET, or -TAG for a student's seed
     status = _synthetic_status(root, preset, seed)
     line = using_line(identity.describe(identity.synthetic(preset, seed)), root)
     return root, line, None if status.ok else "generate", [f.path for f in SYNTHETIC_FRAMES], status
-
-
-def _same_for_all(seed: int) -> str:
-    """The note for a student who set an identity but uses the real frames, which nobody's seed changes."""
-    return "" if seed == identity.DEFAULT_SEED else " (the real frames are the same for every student: no dataset of your own)"
 
 
 def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: bool = True,
@@ -383,10 +376,7 @@ def work_dir(path: str | os.PathLike | None = None) -> Path:
     folder = work_folder() if path is None else Path(path).expanduser().absolute()
     raw = _raw_data_folder_of(folder)
     if raw is not None:
-        raise ValueError(
-            f"The work folder {display_path(folder)} is inside the raw data folder "
-            f"{display_path(raw)}; notebooks never write into the raw data. "
-            f"Choose another folder (e.g. set {WORK_ENV})."
-        )
+        raise ValueError(f"The work folder {display_path(folder)} is inside the raw data folder {display_path(raw)}; "
+                         f"notebooks never write into the raw data. Choose another folder (e.g. set {WORK_ENV}).")
     return ensure_writable(folder, "derived products (master frames)",
                            f"Set {WORK_ENV} to a folder you can write to.")

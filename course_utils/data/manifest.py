@@ -122,13 +122,11 @@ def entry_url(manifest: dict, entry: dict, base_url: str | None = None) -> str:
     >>> entry_url({}, {"path": "calibration_frames/bias/b0860c1.fits"}, "http://127.0.0.1:8000/data")
     'http://127.0.0.1:8000/data/calibration_frames/bias/b0860c1.fits'
     """
-    if base_url:
-        return base_url.rstrip("/") + "/" + entry["path"]
-    if entry.get("url"):
+    if entry.get("url") and not base_url:
         return entry["url"]
-    source_base = (manifest.get("source") or {}).get("base_url")
-    if source_base:
-        return source_base.rstrip("/") + "/" + entry["path"]
+    base = base_url or (manifest.get("source") or {}).get("base_url")
+    if base:
+        return base.rstrip("/") + "/" + entry["path"]
     raise ValueError(
         f"no download address for {entry['path']}: give the entry a 'url', set the manifest's "
         "source 'base_url', or pass a base URL (command line: --base-url)."

@@ -100,6 +100,10 @@ PAUSE_ENV = "COURSE_TEST_PAUSE_BEFORE_MARKER"
 #: package makes beside a file NAME of a dataset (the marker's own temporary file included).
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?:tmp|part)-[0-9a-f]{8}$")
 _HEX = {"sha256": 64, "git_sha1": 40}
+#: What each field of a file record must be, if present: a pattern its JSON text matches, and in words.
+_FIELDS = {"size": (r"\d+", "a non-negative integer"), "mtime_ns": (r"\d+", "a non-negative integer"),
+           **{key: (f'"[0-9a-f]{{{digits}}}"', f"{digits} lower-case hex digits") for key, digits in _HEX.items()},
+           "url": (r'"https?://[^"]*"', "an http(s) address")}
 _ROOM = "Free some space there, or set COURSE_CACHE_DIR to a folder on a disk with room (command line: --output DIR)."
 _OWN = "Set COURSE_CACHE_DIR to a folder you can write to (command line: --output DIR)."
 
@@ -391,14 +395,6 @@ def check_free_space(folder: str | os.PathLike, needed: int, what: str, count: i
         raise DiskFullError(_say("inodes", folder, what=what, inodes=inodes, count=count))
 
 
-def _disk_full(error: BaseException, folder: Path, what: str) -> DiskFullError | None:
-    """The :class:`DiskFullError` that explains ``error`` (a full disk, or no free inodes), if it is one."""
-    if not isinstance(error, OSError) or error.errno != errno.ENOSPC or isinstance(error, DiskFullError):
-        return None
-    key = "no_inodes" if _free_inodes(folder) == 0 else "full"
-    return DiskFullError(_say(key, folder, what=what, free=_mb(free_bytes(folder))))
-
-
 def ensure_writable(folder: str | os.PathLike, what: str, advice: str = _OWN) -> Path:
     """Create ``folder`` if needed and check that a file can be written in it; return it.
 
@@ -517,16 +513,14 @@ def dataset_lock(root: str | os.PathLike, *, wait: bool = True) -> Iterator[None
     root = Path(root)
     lock = FileLock(root.parent / f".{root.name}.lock")
     try:
-        lock.acquire(timeout=1 if wait else 0)
+        held = lock.acquire(timeout=1 if wait else 0)
     except Timeout:
         if not wait:
             raise
         print(f"Waiting for another process that is preparing {display_path(root)} ...", file=sys.stderr, flush=True)
-        lock.acquire()
-    try:
+        held = lock.acquire()
+    with held:  # released on leaving, whatever happens
         yield
-    finally:
-        lock.release()
 
 
 def _kind(path: str | os.PathLike) -> str | None:
@@ -608,7 +602,7 @@ def records_problem(records, *, size_needed: bool = True) -> str | None:
     Examples
     --------
     >>> records_problem([{"path": "a.fits", "git_sha1": "abc"}], size_needed=False)
-    "its file record 1 ('a.fits') has a malformed 'git_sha1' (not 40 lower-case hex digits): 'abc'"
+    "its file record 1 ('a.fits') has a 'git_sha1' that is not 40 lower-case hex digits: 'abc'"
     """
     if not isinstance(records, list):
         return "it has no list of 'files'"
@@ -618,17 +612,10 @@ def records_problem(records, *, size_needed: bool = True) -> str | None:
             return f"{where} is not an object: {record!r}"
         if problem := path_problem(record.get("path")):
             return f"{where} has a 'path' that {problem}"
-        where += f" ({record['path']!r})"
-        for key in ("size", "mtime_ns"):
+        for key, (pattern, words) in _FIELDS.items():
             value = record.get(key)
-            if (value is not None or (key == "size" and size_needed)) and (type(value) is not int or value < 0):
-                return f"{where} has a '{key}' that is not a non-negative integer: {value!r}"
-        for key, digits in _HEX.items():
-            value = record.get(key)
-            if value is not None and not (isinstance(value, str) and re.fullmatch(f"[0-9a-f]{{{digits}}}", value)):
-                return f"{where} has a malformed '{key}' (not {digits} lower-case hex digits): {value!r}"
-        if record.get("url") is not None and not re.match(r"https?://", str(record["url"])):
-            return f"{where} has a 'url' that is not an http(s) address: {record['url']!r}"
+            if (value is not None or key == "size" and size_needed) and not re.fullmatch(pattern, json.dumps(value)):
+                return f"{where} ({record['path']!r}) has a '{key}' that is not {words}: {value!r}"
     if len({record["path"] for record in records}) != len(records):
         return "it lists a file twice"
     return None
@@ -1004,8 +991,9 @@ def fill(out_dir: Path, plan: Plan, *, overwrite: bool = False, progress: bool =
                 _write(out_dir, plan, paths, kept, progress)
             except BaseException as error:
                 _forget_if_empty(out_dir, plan.sizes)
-                if full := _disk_full(error, out_dir, plan.what):
-                    raise full from error
+                if getattr(error, "errno", None) == errno.ENOSPC and not isinstance(error, DiskFullError):
+                    key = "no_inodes" if _free_inodes(out_dir) == 0 else "full"  # a full disk, or no free inodes
+                    raise DiskFullError(_say(key, out_dir, what=plan.what, free=_mb(free_bytes(out_dir)))) from error
                 raise
     repaired = [f"{path} {reason}" for path, reason in status.damaged.items() if "not listed" not in reason]
     if status.content is not None and not overwrite and repaired:
