@@ -127,7 +127,7 @@ def _unreachable(error: BaseException) -> str | None:
     return "the host name could not be resolved" if "resol" in text or "not known" in text else None
 
 
-def _explain(error: BaseException, limits: DownloadLimits) -> tuple[str, str]:
+def _explain(error: BaseException) -> tuple[str, str]:
     """(what went wrong, what to do) for an exception raised while downloading: the first row that matches."""
     web, wire, detail = requests.exceptions, urllib3.exceptions, _unreachable(error) or redact(str(error))[:200]
     status = getattr(getattr(error, "response", None), "status_code", "?")
@@ -136,8 +136,7 @@ def _explain(error: BaseException, limits: DownloadLimits) -> tuple[str, str]:
                                "again later, or another address (--base-url)."),
         (web.HTTPError, f"the server answered HTTP {status}", "The address may be wrong or the file may have moved."),
         (web.ConnectionError, f"could not connect to the server ({detail})", _OFFLINE),
-        ((web.Timeout, wire.ReadTimeoutError), f"the server stopped sending data for {limits.stall:g} s", "Try later."),
-        ((web.RequestException, wire.HTTPError), f"the transfer was cut short or failed ({detail})", "Try again."),
+        ((web.RequestException, wire.HTTPError), f"the transfer was cut short or timed out ({detail})", "Try again later."),
         (OSError, f"writing the file failed ({getattr(error, 'strerror', None) or detail})", _WRITE),
     ]
     return next(((what, advice) for kinds, what, advice in rows if isinstance(error, kinds)),
@@ -227,7 +226,7 @@ def _download(url: str, staging: Path, name: str, entry: dict, limits: DownloadL
                     got = text.split("got ", 1)[1].split(".", 1)[0].removeprefix("sha256:") if "got " in text else "?"
                     raise store.Rejected(entry["path"], f"SHA-256 mismatch: expected {entry['sha256']}, got {got}") \
                         from None
-                what, advice = _explain(error, limits)
+                what, advice = _explain(error)
                 message = f"Could not download {entry['path']} from {redact(url)}: {what}. Nothing was kept. {advice}"
                 raise FetchError(message.rstrip()) from (None if redact(text) != text else error)
     finally:

@@ -326,19 +326,13 @@ def dataset_dir_for(paths, what: str, preset: str = "full", *, verbose: bool = T
 
 
 def _raw_data_folder_of(folder: Path) -> Path | None:
-    """The raw data folder that ``folder`` is in (or is), if any."""
-    cache = cache_dir()
-    if is_within(folder, cache) and folder.resolve() != cache.resolve():
-        first = folder.resolve().relative_to(cache.resolve()).parts[0]
-        if first == "magellan" or first.startswith(("synthetic-", ".")):
-            return cache / first
+    """The raw data folder that ``folder`` is in (or is), if any: ``COURSE_DATA_DIR``, or a folder with a marker
+    (symbolic links resolved). Every dataset folder the course makes has its marker from its first write on."""
     configured = os.environ.get(DATA_DIR_ENV)
     if configured and is_within(folder, Path(configured).expanduser()):
         return Path(configured).expanduser()
-    for candidate in (folder, *folder.parents):
-        if (candidate / store.MARKER_NAME).is_file():
-            return candidate
-    return None
+    resolved = folder.resolve()
+    return next((raw for raw in (resolved, *resolved.parents) if (raw / store.MARKER_NAME).is_file()), None)
 
 
 def work_dir(path: str | os.PathLike | None = None) -> Path:

@@ -694,8 +694,7 @@ class Status:
 def _identity_problem(content: dict, info: dict) -> str | None:
     for key, value in info.items():
         if content.get(key) != value:
-            shown = (repr if isinstance(value, str) else str)
-            return f"the dataset has {key.replace('_', ' ')} {shown(content.get(key))}, not {shown(value)}"
+            return f"the dataset has {key.replace('_', ' ')} {content.get(key)!r}, not {value!r}"
     if content.get("complete") is not True:
         return "the dataset is incomplete (its making was interrupted)"
     return None
@@ -909,8 +908,8 @@ def maintain(out_dir: Path, paths: list[str], status: Status) -> None:
                   f"been made writable: {some(writable)}", file=sys.stderr)
         fresh = check(out_dir, {}, []) if status.stale else None  # under the lock, as it is now
         if fresh and fresh.ok:
-            stale = set(fresh.stale)
-            records = [{**r, **file_record(out_dir, r["path"])} if r["path"] in stale else r for r in fresh.content["files"]]
+            records = [{**r, **file_record(out_dir, r["path"])} if r["path"] in fresh.stale else r
+                       for r in fresh.content["files"]]
             write_marker(out_dir, fresh.content, records)  # (its format, about, complete and files are written anew)
 
 
