@@ -36,12 +36,12 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import secrets
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -111,9 +111,7 @@ def check_base_url(base_url: str | None) -> str | None:
     ...
     ValueError: the base URL must be an http(s) address such as https://example.org/frames, got 'not a url'
     """
-    parts = urlsplit(base_url) if isinstance(base_url, str) else None
-    if base_url is not None and (parts is None or parts.scheme not in ("http", "https") or not parts.netloc
-                                 or " " in base_url):
+    if base_url is not None and not re.fullmatch(r"(?i)https?://[^/\s]+(/\S*)?", str(base_url)):
         raise ValueError("the base URL must be an http(s) address such as "
                          f"https://example.org/frames, got {redact(repr(base_url))}")
     return base_url
@@ -136,7 +134,7 @@ def _explain(error: BaseException) -> tuple[str, str]:
                                "again later, or another address (--base-url)."),
         (web.HTTPError, f"the server answered HTTP {status}", "The address may be wrong or the file may have moved."),
         (web.ConnectionError, f"could not connect to the server ({detail})", _OFFLINE),
-        ((web.RequestException, wire.HTTPError), f"the transfer was cut short or timed out ({detail})", "Try again later."),
+        ((web.RequestException, wire.HTTPError), f"the transfer was cut short or timed out ({detail})", "Try again."),
         (OSError, f"writing the file failed ({getattr(error, 'strerror', None) or detail})", _WRITE),
     ]
     return next(((what, advice) for kinds, what, advice in rows if isinstance(error, kinds)),

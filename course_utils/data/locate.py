@@ -320,8 +320,7 @@ def dataset_dir_for(paths, what: str, preset: str = "full", *, verbose: bool = T
     if verbose:
         chosen = ("the real Magellan frames, which were chosen, have none" if action == "fetch"
                   else f"the chosen data in {display_path(root)} has none")
-        print(f"{what} exist only in the synthetic dataset; {chosen}, so they come from "
-              "the synthetic dataset.")
+        print(f"{what} exist only in the synthetic dataset; {chosen}, so they come from the synthetic dataset.")
     return _prepare("synthetic", preset, seed, verbose, env=False)
 
 

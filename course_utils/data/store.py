@@ -204,10 +204,8 @@ def hash_problem(digests: dict, entry: dict) -> str | None:
     >>> hash_problem(d, {"git_sha1": "0" * 40})
     'git blob SHA-1 mismatch: expected 0000000000000000000000000000000000000000, got ce013625030ba8dba906f756967f9e9ca394464a'
     """
-    if entry.get("size") is not None and entry["size"] != digests["size"]:
-        return f"size mismatch: expected {entry['size']} bytes, got {digests['size']}"
-    for key, label in (("git_sha1", "git blob SHA-1"), ("sha256", "SHA-256")):
-        if entry.get(key) and entry[key] != digests[key]:
+    for key, label in (("size", "size (bytes)"), ("git_sha1", "git blob SHA-1"), ("sha256", "SHA-256")):
+        if entry.get(key) is not None and entry[key] != digests[key]:
             return f"{label} mismatch: expected {entry[key]}, got {digests[key]}"
     if not (entry.get("git_sha1") or entry.get("sha256")):
         return "no hash recorded (git_sha1 or sha256) to check the file against"
