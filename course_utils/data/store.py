@@ -823,30 +823,26 @@ def claim(root: Path, status: Status, *, overwrite: bool = False) -> None:
 
 def _sort(out_dir: Path, status: Status, plan: Plan, everything: bool) -> tuple[list[str], list[dict]]:
     """(the files to write, the records of those that stay): a listed, undamaged file stays, unless
-    ``everything``; so does a file already there that matches the plan's hashes (a download)."""
+    ``everything``; so does a file already there that matches the plan's hashes (a download). Every
+    path is checked (no link on the way); an empty folder in the place of a file to write is removed."""
     listed = {} if everything or status.content is None else {r["path"]: r for r in status.content["files"]}
     todo, kept = [], []
     for path in plan.sizes:
-        record = None if path in status.damaged else listed.get(path)
-        if record is None and plan.hashes.get(path) and _kind(check_no_links(out_dir, path)) == "file":
-            found = file_digests(out_dir / path)
-            record = None if hash_problem(found, plan.hashes[path]) else found
-        if record is None:
-            todo.append(path)
-        else:
-            kept.append(file_record(out_dir, path, **{k: record[k] for k in _HEX if record.get(k)}))
-    return todo, kept
-
-
-def _make_room(out_dir: Path, paths: list[str]) -> None:
-    """Check each target's path (no link on the way); remove an empty folder in a file's place."""
-    for path in paths:
         target = check_no_links(out_dir, path)
+        record = None if path in status.damaged else listed.get(path)
+        if record is None and plan.hashes.get(path) and _kind(target) == "file":
+            found = file_digests(target)
+            record = None if hash_problem(found, plan.hashes[path]) else found
+        if record is not None:
+            kept.append(file_record(out_dir, path, **{k: record[k] for k in _HEX if record.get(k)}))
+            continue
+        todo.append(path)
         if _kind(target) == "folder":
             try:
                 target.rmdir()
             except OSError:
                 raise UnsafePathError(_say("folder_in_way", target, out_dir)) from None
+    return todo, kept
 
 
 def _write(out_dir: Path, plan: Plan, paths: list[str], kept: list[dict], progress: bool) -> None:
@@ -975,14 +971,13 @@ def fill(out_dir: Path, plan: Plan, *, overwrite: bool = False, progress: bool =
         if other and not (overwrite or replace_other):
             raise FileExistsError(_say("other", out_dir, problem=status.problem))
         overwrite = overwrite or other
-        paths, kept = _sort(out_dir, status, plan, overwrite)
-        sizes = [plan.sizes[path] for path in paths]
-        needed = sum(s for p, s in zip(paths, sizes) if not (out_dir / p).exists()) + max(sizes, default=0)
-        check_free_space(out_dir, needed + (1 << 16), plan.what, len(paths) + 8)  # (+ one replaced file's copy)
         with unsealed(out_dir, plan.sizes):
             _remove_leftovers(out_dir, plan.sizes)
+            paths, kept = _sort(out_dir, status, plan, overwrite)
+            sizes = [plan.sizes[path] for path in paths]
+            needed = sum(s for p, s in zip(paths, sizes) if not (out_dir / p).exists()) + max(sizes, default=0)
+            check_free_space(out_dir, needed + (1 << 16), plan.what, len(paths) + 8)  # (+ one replaced file's copy)
             try:
-                _make_room(out_dir, paths)
                 out_dir.mkdir(parents=True, exist_ok=True)
                 write_marker(out_dir, plan.info, kept, complete=False)  # the marker first: see _forget_if_empty
                 _write(out_dir, plan, paths, kept, progress)
