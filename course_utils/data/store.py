@@ -353,23 +353,16 @@ def folders_of(root: Path, paths: Iterable[str]) -> list[Path]:
     return sorted(found, key=lambda folder: len(folder.parts))
 
 
-def _existing(folder: str | os.PathLike) -> Path:
-    folder = Path(folder).absolute()
-    while not folder.exists() and folder.parent != folder:
-        folder = folder.parent
-    return folder
-
-
 def free_bytes(folder: str | os.PathLike) -> int:
-    """Free bytes on the disk of ``folder`` (or of its nearest existing parent): the one place
-    the package asks the operating system for free space."""
-    return shutil.disk_usage(_existing(folder)).free
+    """Free bytes on the disk of the existing ``folder``: the one place the package asks the operating
+    system for free space."""
+    return shutil.disk_usage(folder).free
 
 
 def _free_inodes(folder: str | os.PathLike) -> int | None:
     """Free inodes on the file system of ``folder``, or None where it does not count them."""
-    with contextlib.suppress(OSError, AttributeError):
-        info = os.statvfs(_existing(folder))
+    with contextlib.suppress(OSError, AttributeError):  # (Windows has no statvfs)
+        info = os.statvfs(folder)
         return info.f_favail if info.f_files > 0 else None
     return None
 
@@ -976,7 +969,7 @@ def fill(out_dir: Path, plan: Plan, *, overwrite: bool = False, progress: bool =
             paths, kept = _sort(out_dir, status, plan, overwrite)
             sizes = [plan.sizes[path] for path in paths]
             needed = sum(s for p, s in zip(paths, sizes) if not (out_dir / p).exists()) + max(sizes, default=0)
-            check_free_space(out_dir, needed + (1 << 16), plan.what, len(paths) + 8)  # (+ one replaced file's copy)
+            check_free_space(out_dir.parent, needed + (1 << 16), plan.what, len(paths) + 8)  # (+ a replaced file's copy)
             try:
                 out_dir.mkdir(parents=True, exist_ok=True)
                 write_marker(out_dir, plan.info, kept, complete=False)  # the marker first: see _forget_if_empty
@@ -984,8 +977,9 @@ def fill(out_dir: Path, plan: Plan, *, overwrite: bool = False, progress: bool =
             except BaseException as error:
                 _forget_if_empty(out_dir, plan.sizes)
                 if getattr(error, "errno", None) == errno.ENOSPC and not isinstance(error, DiskFullError):
-                    key = "no_inodes" if _free_inodes(out_dir) == 0 else "full"  # a full disk, or no free inodes
-                    raise DiskFullError(_say(key, out_dir, what=plan.what, free=_mb(free_bytes(out_dir)))) from error
+                    key = "no_inodes" if _free_inodes(out_dir.parent) == 0 else "full"  # a full disk, or no inodes
+                    raise DiskFullError(_say(key, out_dir.parent, what=plan.what, free=_mb(free_bytes(out_dir.parent)))) \
+                        from error
                 raise
     repaired = [f"{path} {reason}" for path, reason in status.damaged.items() if "not listed" not in reason]
     if status.content is not None and not overwrite and repaired:
