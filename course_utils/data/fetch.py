@@ -58,6 +58,9 @@ _OFFLINE = ("No network? The synthetic course dataset needs none: call dataset_d
 _WRITE = "Set COURSE_CACHE_DIR to a writable folder (or pass --output DIR on the command line) and try again."
 #: Seconds to wait for the server to connect or to send more data (see `DownloadLimits`).
 TIMEOUT = 60
+#: pooch's INFO lines name the address (with any user name and password in it) and would end up in
+#: stored notebook outputs: only its warnings are shown.
+pooch.get_logger().setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
@@ -199,36 +202,30 @@ def _size(entry: dict) -> tuple[int | None, bool]:
 
 def _download(url: str, staging: Path, name: str, entry: dict, limits: DownloadLimits) -> Path:
     """pooch.retrieve ``url`` as ``name`` into the folder ``staging``, with the entry's SHA-256 as ``known_hash``
-    (pooch's log muted: it would show the address), retried within ``limits``; FetchError on failure (a
+    (pooch's INFO log is off, see the top of the module), retried within ``limits``; FetchError on failure (a
     SHA-256 mismatch: the store's Rejected). Without a recorded size, the body may take twice a frame's
     size plus 1 MB."""
     (size, recorded), start = _size(entry), time.monotonic()
     downloader = _downloader(limits, start, size and (size if recorded else 2 * size + (1 << 20)),
                              "the manifest records for this file" if recorded else "a frame of this shape can take")
     known = f"sha256:{entry['sha256']}" if entry.get("sha256") else None
-    logger = pooch.get_logger()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        for attempt in range(limits.retries + 1):
-            try:
-                return Path(pooch.retrieve(url, known_hash=known, fname=name,
-                                           path=staging, downloader=downloader, progressbar=False))
-            except Exception as error:  # noqa: BLE001 - retried if it may pass, else reported the same way
-                delay, text = limits.backoff * 2 ** attempt, str(error)
-                if attempt < limits.retries and _retryable(error) and \
-                        time.monotonic() - start + delay <= limits.deadline:
-                    time.sleep(delay)
-                    continue
-                if isinstance(error, ValueError) and "does not match the known hash" in text:  # pooch's mismatch
-                    got = text.split("got ", 1)[1].split(".", 1)[0].removeprefix("sha256:") if "got " in text else "?"
-                    raise store.Rejected(entry["path"], f"SHA-256 mismatch: expected {entry['sha256']}, got {got}") \
-                        from None
-                what, advice = _explain(error)
-                message = f"Could not download {entry['path']} from {redact(url)}: {what}. Nothing was kept. {advice}"
-                raise FetchError(message.rstrip()) from (None if redact(text) != text else error)
-    finally:
-        logger.setLevel(level)
+    for attempt in range(limits.retries + 1):
+        try:
+            return Path(pooch.retrieve(url, known_hash=known, fname=name,
+                                       path=staging, downloader=downloader, progressbar=False))
+        except Exception as error:  # noqa: BLE001 - retried if it may pass, else reported the same way
+            delay, text = limits.backoff * 2 ** attempt, str(error)
+            if attempt < limits.retries and _retryable(error) and \
+                    time.monotonic() - start + delay <= limits.deadline:
+                time.sleep(delay)
+                continue
+            if isinstance(error, ValueError) and "does not match the known hash" in text:  # pooch's mismatch
+                got = text.split("got ", 1)[1].split(".", 1)[0].removeprefix("sha256:") if "got " in text else "?"
+                raise store.Rejected(entry["path"], f"SHA-256 mismatch: expected {entry['sha256']}, got {got}") \
+                    from None
+            what, advice = _explain(error)
+            message = f"Could not download {entry['path']} from {redact(url)}: {what}. Nothing was kept. {advice}"
+            raise FetchError(message.rstrip()) from (None if redact(text) != text else error)
 
 
 def magellan_plan(target: Path, manifest: dict, base_url: str | None = None,

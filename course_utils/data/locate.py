@@ -51,7 +51,7 @@ from pathlib import Path
 
 from . import identity, store, students
 from .fetch import fetch_frames, magellan_plan
-from .store import CACHE_ENV, WORK_ENV, cache_dir, work_folder, display_path, ensure_writable, is_within, using_line
+from .store import CACHE_ENV, WORK_ENV, cache_dir, work_folder, display_path, ensure_writable, using_line
 from .layout import DATA_FOLDER, FRAMES, PRESETS, SYNTHETIC_FRAMES, as_preset
 from .manifest import load_manifest
 from .science import science_status
@@ -328,7 +328,7 @@ def _raw_data_folder_of(folder: Path) -> Path | None:
     """The raw data folder that ``folder`` is in (or is), if any: ``COURSE_DATA_DIR``, or a folder with a marker
     (symbolic links resolved). Every dataset folder the course makes has its marker from its first write on."""
     configured = os.environ.get(DATA_DIR_ENV)
-    if configured and is_within(folder, Path(configured).expanduser()):
+    if configured and folder.resolve().is_relative_to(Path(configured).expanduser().resolve()):
         return Path(configured).expanduser()
     resolved = folder.resolve()
     return next((raw for raw in (resolved, *resolved.parents) if (raw / store.MARKER_NAME).is_file()), None)

@@ -79,7 +79,7 @@ from ..progress import progress_bar
 __all__ = ["Plan", "Status", "Rejected", "fill", "ensure", "maintain", "check", "full_check", "read_marker",
            "write_marker", "file_record", "records_problem", "dataset_lock", "unsealed", "some", "check_no_links",
            "free_bytes", "ensure_writable", "file_digests", "cache_dir", "work_folder", "using_line", "display_path",
-           "is_within", "redact", "regenerate_command", "DiskFullError", "NotWritableError", "UnsafePathError",
+           "redact", "regenerate_command", "DiskFullError", "NotWritableError", "UnsafePathError",
            "MARKER_NAME", "CACHE_ENV", "WORK_ENV", "PAUSE_ENV"]
 
 with warnings.catch_warnings():  # pooch imports tqdm.auto, which warns in a kernel without ipywidgets
@@ -247,11 +247,6 @@ def display_path(path: str | os.PathLike) -> str:
     return str(path)
 
 
-def is_within(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
-    """True if ``path`` is ``folder`` or lies inside it (symbolic links resolved)."""
-    return Path(path).resolve().is_relative_to(Path(folder).resolve())
-
-
 def using_line(description: str, root: Path, note: str = "") -> str:
     """The line ``dataset_dir`` prints: what data, and where.
 
@@ -259,10 +254,9 @@ def using_line(description: str, root: Path, note: str = "") -> str:
     named relative to the cache: where the cache is differs from machine to
     machine (``python -m course_utils.data info`` shows it).
     """
-    cache = cache_dir().resolve()
-    if is_within(root, cache) and root.resolve() != cache:
-        where = root.resolve().relative_to(cache).as_posix()
-        return f"Using {description}: {where} in the course's cache folder{note}"
+    cache, resolved = cache_dir().resolve(), root.resolve()
+    if resolved.is_relative_to(cache) and resolved != cache:
+        return f"Using {description}: {resolved.relative_to(cache).as_posix()} in the course's cache folder{note}"
     return f"Using {description} in {display_path(root)}{note}"
 
 
@@ -634,7 +628,7 @@ def read_marker(root: str | os.PathLike) -> dict | None:
         problem = f"cannot be read ({getattr(error, 'strerror', None) or error})"
         raise ValueError(_say("marker", path, root, problem=problem)) from error
     if not isinstance(content, dict) or content.get("format") != MARKER_FORMAT:
-        raise ValueError(_say("marker", path, root, problem=f"is not a course dataset marker of format {MARKER_FORMAT}"))
+        raise ValueError(_say("marker", path, root, problem=f"is not a course dataset marker (format {MARKER_FORMAT})"))
     if problem := records_problem(content.get("files")):
         raise ValueError(_say("marker", path, root, problem=f"is broken: {problem}"))
     return content
@@ -954,7 +948,7 @@ def fill(out_dir: Path, plan: Plan, *, overwrite: bool = False, progress: bool =
     if status.ok and not overwrite:
         maintain(out_dir, list(plan.sizes), status)
         return status
-    ensure_writable(out_dir.parent, plan.what)
+    parent = ensure_writable(out_dir.parent, plan.what)
     with dataset_lock(out_dir):
         status = check(out_dir, plan.info, plan.sizes, plan.hashes)  # another process may have made it
         claim(out_dir, status, overwrite=overwrite or bool(plan.hashes))
@@ -969,7 +963,7 @@ def fill(out_dir: Path, plan: Plan, *, overwrite: bool = False, progress: bool =
             paths, kept = _sort(out_dir, status, plan, overwrite)
             sizes = [plan.sizes[path] for path in paths]
             needed = sum(s for p, s in zip(paths, sizes) if not (out_dir / p).exists()) + max(sizes, default=0)
-            check_free_space(out_dir.parent, needed + (1 << 16), plan.what, len(paths) + 8)  # (+ a replaced file's copy)
+            check_free_space(parent, needed + (1 << 16), plan.what, len(paths) + 8)  # (+ a replaced file's copy)
             try:
                 out_dir.mkdir(parents=True, exist_ok=True)
                 write_marker(out_dir, plan.info, kept, complete=False)  # the marker first: see _forget_if_empty
@@ -977,9 +971,8 @@ def fill(out_dir: Path, plan: Plan, *, overwrite: bool = False, progress: bool =
             except BaseException as error:
                 _forget_if_empty(out_dir, plan.sizes)
                 if getattr(error, "errno", None) == errno.ENOSPC and not isinstance(error, DiskFullError):
-                    key = "no_inodes" if _free_inodes(out_dir.parent) == 0 else "full"  # a full disk, or no inodes
-                    raise DiskFullError(_say(key, out_dir.parent, what=plan.what, free=_mb(free_bytes(out_dir.parent)))) \
-                        from error
+                    key = "no_inodes" if _free_inodes(parent) == 0 else "full"  # a full disk, or no inodes
+                    raise DiskFullError(_say(key, parent, what=plan.what, free=_mb(free_bytes(parent)))) from error
                 raise
     repaired = [f"{path} {reason}" for path, reason in status.damaged.items() if "not listed" not in reason]
     if status.content is not None and not overwrite and repaired:
