@@ -120,35 +120,24 @@ def check_base_url(base_url: str | None) -> str | None:
     return base_url
 
 
-def _unreachable(error: BaseException) -> str | None:
-    """Why no connection can be made (retrying will not help), if that is what ``error`` says."""
-    text = str(error).lower()
-    if "refused" in text:
-        return "connection refused"
-    return "the host name could not be resolved" if "resol" in text or "not known" in text else None
-
-
-def _explain(error: BaseException) -> tuple[str, str]:
-    """(what went wrong, what to do) for an exception raised while downloading: the first row that matches."""
-    web, wire, detail = requests.exceptions, urllib3.exceptions, _unreachable(error) or redact(str(error))[:200]
-    status = getattr(getattr(error, "response", None), "status_code", "?")
+def _explain(error: BaseException) -> tuple[str, str, bool]:
+    """(what went wrong, what to do, whether trying again may help) for an exception raised while downloading:
+    the first row that matches. A refused connection or an unknown host is not retried, nor an HTTP 4xx."""
+    web, wire, text = requests.exceptions, urllib3.exceptions, str(error).lower()
+    cause = "connection refused" if "refused" in text else \
+        "the host name could not be resolved" if "resol" in text or "not known" in text else None
+    detail, status = cause or redact(str(error))[:200], getattr(getattr(error, "response", None), "status_code", 0)
     rows = [
         (_TooSlow, str(error), "The server is at fault or too slow (or the address is wrong), not your disk; try "
-                               "again later, or another address (--base-url)."),
-        (web.HTTPError, f"the server answered HTTP {status}", "The address may be wrong or the file may have moved."),
-        (web.ConnectionError, f"could not connect to the server ({detail})", _OFFLINE),
-        ((web.RequestException, wire.HTTPError), f"the transfer was cut short or timed out ({detail})", "Try again."),
-        (OSError, f"writing the file failed ({getattr(error, 'strerror', None) or detail})", _WRITE),
+                               "again later, or another address (--base-url).", False),
+        (web.HTTPError, f"the server answered HTTP {status}", "The address may be wrong or the file may have moved.",
+         status >= 500),
+        (web.ConnectionError, f"could not connect to the server ({detail})", _OFFLINE, not cause),
+        ((web.RequestException, wire.HTTPError), f"the transfer was cut short or timed out ({detail})", "Try again.",
+         not cause),
+        (OSError, f"writing the file failed ({getattr(error, 'strerror', None) or detail})", _WRITE, False),
     ]
-    return next(((what, advice) for kinds, what, advice in rows if isinstance(error, kinds)),
-                (f"{type(error).__name__}: {detail}", ""))
-
-
-def _retryable(error: BaseException) -> bool:
-    if isinstance(error, requests.exceptions.HTTPError):
-        return getattr(error.response, "status_code", 0) >= 500
-    return isinstance(error, (requests.exceptions.RequestException, urllib3.exceptions.HTTPError)) \
-        and not _unreachable(error)
+    return next((row[1:] for row in rows if isinstance(error, row[0])), (f"{type(error).__name__}: {detail}", "", False))
 
 
 def _downloader(limits: DownloadLimits, start: float, cap: int | None, what: str):
@@ -214,16 +203,15 @@ def _download(url: str, staging: Path, name: str, entry: dict, limits: DownloadL
             return Path(pooch.retrieve(url, known_hash=known, fname=name,
                                        path=staging, downloader=downloader, progressbar=False))
         except Exception as error:  # noqa: BLE001 - retried if it may pass, else reported the same way
+            what, advice, retry = _explain(error)
             delay, text = limits.backoff * 2 ** attempt, str(error)
-            if attempt < limits.retries and _retryable(error) and \
-                    time.monotonic() - start + delay <= limits.deadline:
+            if attempt < limits.retries and retry and time.monotonic() - start + delay <= limits.deadline:
                 time.sleep(delay)
                 continue
             if isinstance(error, ValueError) and "does not match the known hash" in text:  # pooch's mismatch
                 got = text.split("got ", 1)[1].split(".", 1)[0].removeprefix("sha256:") if "got " in text else "?"
                 raise store.Rejected(entry["path"], f"SHA-256 mismatch: expected {entry['sha256']}, got {got}") \
                     from None
-            what, advice = _explain(error)
             message = f"Could not download {entry['path']} from {redact(url)}: {what}. Nothing was kept. {advice}"
             raise FetchError(message.rstrip()) from (None if redact(text) != text else error)
 

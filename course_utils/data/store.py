@@ -887,8 +887,7 @@ def maintain(out_dir: Path, paths: list[str], status: Status) -> None:
         if writable:
             print(f"Sealed again {len(writable)} file(s) of the dataset in {display_path(out_dir)} that had "
                   f"been made writable: {some(writable)}", file=sys.stderr)
-        fresh = check(out_dir, {}, []) if status.stale else None  # under the lock, as it is now
-        if fresh and fresh.ok:
+        if status.stale and (fresh := check(out_dir, {})).ok:  # checked again under the lock, as it is now
             records = [{**r, **file_record(out_dir, r["path"])} if r["path"] in fresh.stale else r
                        for r in fresh.content["files"]]
             write_marker(out_dir, fresh.content, records)  # (its format, about, complete and files are written anew)
