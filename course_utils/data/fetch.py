@@ -53,11 +53,8 @@ from .store import pooch, redact
 
 __all__ = ["FetchError", "DownloadLimits", "fetch_frames", "magellan_plan", "check_base_url"]
 
-_OFFLINE = ("No network? The synthetic course dataset needs none: call dataset_dir() without "
-            "source='magellan', or run `python -m course_utils.data generate`.")
+_OFFLINE = "No network? The synthetic course dataset needs none: `python -m course_utils.data generate`."
 _WRITE = "Set COURSE_CACHE_DIR to a writable folder (or pass --output DIR on the command line) and try again."
-#: Seconds to wait for the server to connect or to send more data (see `DownloadLimits`).
-TIMEOUT = 60
 #: pooch's INFO lines name the address (with any user name and password in it) and would end up in
 #: stored notebook outputs: only its warnings are shown.
 pooch.get_logger().setLevel(logging.WARNING)
@@ -89,7 +86,7 @@ class DownloadLimits:
     deadline: float = 600.0
     min_rate: float = 20_000.0
     grace: float = 20.0
-    stall: float = TIMEOUT
+    stall: float = 60.0
     retries: int = 2
     backoff: float = 1.0
 
@@ -137,7 +134,7 @@ def _explain(error: BaseException) -> tuple[str, str, bool]:
          not cause),
         (OSError, f"writing the file failed ({getattr(error, 'strerror', None) or detail})", _WRITE, False),
     ]
-    return next((row[1:] for row in rows if isinstance(error, row[0])), (f"{type(error).__name__}: {detail}", "", False))
+    return next((r[1:] for r in rows if isinstance(error, r[0])), (f"{type(error).__name__}: {detail}", "", False))
 
 
 def _downloader(limits: DownloadLimits, start: float, cap: int | None, what: str):
@@ -155,13 +152,11 @@ def _downloader(limits: DownloadLimits, start: float, cap: int | None, what: str
         with requests.get(url, stream=True, timeout=(wait, wait)) as response, open(output_file, "wb") as handle:
             response.raise_for_status()
             begun, received = time.monotonic(), 0
-            # read1 returns what has arrived (at most one read of the socket), so the
+            # read1 (urllib3 >= 2.1) returns what has arrived (at most one read of the socket), so the
             # deadline is checked however slowly bytes trickle in.
-            read1 = getattr(response.raw, "read1", None)
             while True:
                 want = 1 << 16 if cap is None else min(1 << 16, cap + 1 - received)
-                chunk = read1(want, decode_content=True) if read1 else \
-                    response.raw.read(min(want, 1 << 12), decode_content=True)
+                chunk = response.raw.read1(want, decode_content=True)
                 if not chunk:
                     return
                 handle.write(chunk)
@@ -289,9 +284,8 @@ def fetch_frames(target, *, manifest: dict | None = None, base_url: str | None =
         store.ensure(target, magellan_plan(target, manifest, base_url, limits), progress=progress)
     except store.Rejected as error:  # pooch's SHA-256 check, or the store's of the size and git blob SHA-1
         url = redact(entry_url(manifest, next(e for e in real_entries(manifest) if e["path"] == error.path), base_url))
-        raise FetchError(f"Rejected {error.path} downloaded from {url}: {error.problem}. The corrupt copy was removed. "
-                         "The file on the server differs from the one the manifest records; try again, and if it "
-                         "persists the manifest or the address is out of date.") from None
+        raise FetchError(f"Rejected {error.path} downloaded from {url}: {error.problem}. The corrupt copy was removed;"
+                         " try again, and if it persists the manifest or the address is out of date.") from None
     except (store.NotWritableError, store.DiskFullError, FileExistsError) as error:
         raise FetchError(str(error)) from error
     return target

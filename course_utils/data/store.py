@@ -112,8 +112,7 @@ _OWN = "Set COURSE_CACHE_DIR to a folder you can write to (command line: --outpu
 MESSAGES = {
     "link": "{at} is a symbolic link inside the dataset {root}; the course never follows links there. Remove the "
             "link (the folder it points to is not touched) and run `{fix}`.",
-    "file_in_way": "{at} is a file where the dataset needs a folder; it is left alone. Move it out of {root} and "
-                   "run `{fix}`.",
+    "file_in_way": "{at} is a file where the dataset {root} needs a folder (left alone). Move it out, run `{fix}`.",
     "folder_in_way": "{at} is a folder holding files, where the dataset needs a file; it is left alone. Move it out "
                      "of the dataset and run `{fix}`.",
     "dangling": "{at} is a symbolic link to {to}, which does not exist; it is neither followed nor replaced. Remove "
@@ -318,9 +317,8 @@ def path_problem(path) -> str | None:
     """
     if not isinstance(path, str) or not path:
         return f"must be a non-empty string, got {path!r}"
-    pure = PurePosixPath(path)
-    if (pure.is_absolute() or "\\" in path or "\0" in path or path != pure.as_posix()
-            or any(part in (".", "..") for part in path.split("/"))):
+    if (path.startswith("/") or "\\" in path or "\0" in path or {".", ".."} & set(path.split("/"))
+            or path != PurePosixPath(path).as_posix()):  # (which has no empty part)
         return f"must be relative, inside the folder, with '/' separators, got {path!r}"
     return None
 
@@ -340,10 +338,7 @@ def check_no_links(root: str | os.PathLike, path: str) -> Path:
 
 def folders_of(root: Path, paths: Iterable[str]) -> list[Path]:
     """``root`` and every folder on the way to ``paths`` (from the plan), outermost first."""
-    found = {root}
-    for path in paths:
-        parts = path.split("/")[:-1]
-        found.update(root.joinpath(*parts[:n]) for n in range(1, len(parts) + 1))
+    found = {root} | {root.joinpath(*path.split("/")[:n]) for path in paths for n in range(1, path.count("/") + 1)}
     return sorted(found, key=lambda folder: len(folder.parts))
 
 
@@ -495,8 +490,7 @@ def dataset_lock(root: str | os.PathLike, *, wait: bool = True) -> Iterator[None
     holds it. The folder beside which the lock lies must exist and be
     writable (:func:`fill` checks it first).
     """
-    root = Path(root)
-    lock = FileLock(root.parent / f".{root.name}.lock")
+    lock = FileLock(Path(root).parent / f".{Path(root).name}.lock")
     try:
         held = lock.acquire(timeout=1 if wait else 0)
     except Timeout:
