@@ -41,7 +41,7 @@ import secrets
 import shutil
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import requests
 import urllib3
@@ -125,10 +125,8 @@ def _explain(error: BaseException) -> tuple[str, str, bool]:
         "the host name could not be resolved" if "resol" in text or "not known" in text else None
     detail, status = cause or redact(str(error))[:200], getattr(getattr(error, "response", None), "status_code", 0)
     rows = [
-        (_TooSlow, str(error), "The server is at fault or too slow (or the address is wrong), not your disk; try "
-                               "again later, or another address (--base-url).", False),
-        (web.HTTPError, f"the server answered HTTP {status}", "The address may be wrong or the file may have moved.",
-         status >= 500),
+        (_TooSlow, str(error), "The server is at fault or too slow, not your disk; try later, or --base-url.", False),
+        (web.HTTPError, f"the server answered HTTP {status}", "Check the address (--base-url).", status >= 500),
         (web.ConnectionError, f"could not connect to the server ({detail})", _OFFLINE, not cause),
         ((web.RequestException, wire.HTTPError), f"the transfer was cut short or timed out ({detail})", "Try again.",
          not cause),
@@ -161,16 +159,13 @@ def _downloader(limits: DownloadLimits, start: float, cap: int | None, what: str
                     return
                 handle.write(chunk)
                 received += len(chunk)
-                if cap is not None and received > cap:
-                    raise _TooSlow(f"the server sent more than the {cap} bytes {what} "
-                                   "(it does not end the file where it should)")
+                if cap is not None and received > cap:  # it does not end the file where it should
+                    raise _TooSlow(f"the server sent more than the {cap} bytes {what}")
                 now = time.monotonic()
                 if now - start > limits.deadline:
-                    raise _TooSlow(f"the download did not finish within its deadline of {limits.deadline:g} s "
-                                   f"({received} bytes received)")
+                    raise _TooSlow(f"the download did not finish within the deadline of {limits.deadline:g} s")
                 if now - begun > limits.grace and received / (now - begun) < limits.min_rate:
-                    raise _TooSlow(f"the server sent only {received / (now - begun):.0f} bytes/s, below "
-                                   f"the minimum of {limits.min_rate:g} bytes/s")
+                    raise _TooSlow(f"the server sent {received / (now - begun):.0f} bytes/s, under the {limits.min_rate:g} minimum")
     return download
 
 
@@ -184,18 +179,18 @@ def _size(entry: dict) -> tuple[int | None, bool]:
         return (2 * math.prod(entry["shape"]) + 4 * 2880 if entry.get("shape") else None), False
 
 
-def _download(url: str, staging: Path, name: str, entry: dict, limits: DownloadLimits) -> Path:
-    """pooch.retrieve ``url`` as ``name`` into the folder ``staging``, with the entry's SHA-256 as ``known_hash``
-    (pooch's INFO log is off, see the top of the module), retried within ``limits``; FetchError on failure (a
-    SHA-256 mismatch: the store's Rejected). Without a recorded size, the body may take twice a frame's
-    size plus 1 MB."""
+def _download(url: str, staging: Path, entry: dict, limits: DownloadLimits) -> Path:
+    """pooch.retrieve ``url`` into the folder ``staging`` (as the file's name), with the entry's SHA-256 as
+    ``known_hash`` (pooch's INFO log is off, see the top of the module), retried within ``limits``;
+    FetchError on failure (a SHA-256 mismatch: the store's Rejected). Without a recorded size, the body
+    may take twice a frame's size plus 1 MB."""
     (size, recorded), start = _size(entry), time.monotonic()
     downloader = _downloader(limits, start, size and (size if recorded else 2 * size + (1 << 20)),
                              "the manifest records for this file" if recorded else "a frame of this shape can take")
     known = f"sha256:{entry['sha256']}" if entry.get("sha256") else None
     for attempt in range(limits.retries + 1):
         try:
-            return Path(pooch.retrieve(url, known_hash=known, fname=name,
+            return Path(pooch.retrieve(url, known_hash=known, fname=PurePosixPath(entry["path"]).name,
                                        path=staging, downloader=downloader, progressbar=False))
         except Exception as error:  # noqa: BLE001 - retried if it may pass, else reported the same way
             what, advice, retry = _explain(error)
@@ -223,8 +218,7 @@ def magellan_plan(target: Path, manifest: dict, base_url: str | None = None,
             file = store.check_no_links(target, path)
             staging = file.with_name(f".{file.name}.part-{secrets.token_hex(4)}")
             try:
-                yield path, _download(entry_url(manifest, entries[path], base_url), staging, file.name, entries[path],
-                                      limits)
+                yield path, _download(entry_url(manifest, entries[path], base_url), staging, entries[path], limits)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
 

@@ -141,8 +141,7 @@ def _from_env_dir(root: Path) -> str:
     if content is None:
         missing = [f.path for f in FRAMES if not (root / f.path).is_file()]
         if not missing:
-            return using_line("the calibration frames", root,
-                              f" (set by {DATA_DIR_ENV}; not verified: it has no {store.MARKER_NAME})")
+            return using_line("the calibration frames", root, f" (set by {DATA_DIR_ENV}; not verified: no marker)")
         out = shown if not root.exists() or not any(root.iterdir()) else "NEW_EMPTY_FOLDER"
         raise FileNotFoundError(
             f"{said}, which lacks {len(missing)} of the {len(FRAMES)} files the notebooks read ({store.some(missing)})."
@@ -152,10 +151,8 @@ def _from_env_dir(root: Path) -> str:
     if status.ok:
         return using_line(identity.describe(content), root, f" (set by {DATA_DIR_ENV})")
     command = "fetch" if content.get("source") == "magellan" else "generate --force"
-    raise FileNotFoundError(
-        f"{said}, {identity.describe(content)}, but it is damaged: {status.first()}. Repair it with `python -m "
-        f"course_utils.data {command} --output {shown}` (files that are not the dataset's are left as they are), "
-        f"or unset {DATA_DIR_ENV}.")
+    raise FileNotFoundError(f"{said}, {identity.describe(content)}, but it is damaged: {status.first()}. Repair "
+                            f"it with `python -m course_utils.data {command} --output {shown}`, or {unset}.")
 
 
 def describe_choice(source: str | None = None, preset: str = "full",
@@ -367,8 +364,7 @@ def work_dir(path: str | os.PathLike | None = None) -> Path:
     True
     """
     folder = work_folder() if path is None else Path(path).expanduser().absolute()
-    raw = _raw_data_folder_of(folder)
-    if raw is not None:
+    if (raw := _raw_data_folder_of(folder)) is not None:
         raise ValueError(f"The work folder {display_path(folder)} is inside the raw data folder {display_path(raw)}; "
                          f"notebooks never write into the raw data. Choose another folder (e.g. set {WORK_ENV}).")
     return ensure_writable(folder, "derived products (master frames)",

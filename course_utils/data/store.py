@@ -149,10 +149,7 @@ class NotWritableError(PermissionError):
 
 
 class DiskFullError(OSError):
-    """Not enough free space for the dataset; the message says how much, where, and what to do."""
-
-    def __init__(self, message: str):
-        super().__init__(errno.ENOSPC, message)
+    """Not enough free space for the dataset (``errno.ENOSPC``); the message says how much, where, and what to do."""
 
     def __str__(self) -> str:
         return self.strerror
@@ -370,9 +367,9 @@ def check_free_space(folder: str | os.PathLike, needed: int, what: str, count: i
     """
     free, inodes = free_bytes(folder), _free_inodes(folder)
     if free < needed:
-        raise DiskFullError(_say("space", folder, what=what, needed=_mb(needed), free=_mb(free)))
+        raise DiskFullError(errno.ENOSPC, _say("space", folder, what=what, needed=_mb(needed), free=_mb(free)))
     if inodes is not None and inodes < count:
-        raise DiskFullError(_say("inodes", folder, what=what, inodes=inodes, count=count))
+        raise DiskFullError(errno.ENOSPC, _say("inodes", folder, what=what, inodes=inodes, count=count))
 
 
 def ensure_writable(folder: str | os.PathLike, what: str, advice: str = _OWN) -> Path:
@@ -965,7 +962,8 @@ def fill(out_dir: Path, plan: Plan, *, overwrite: bool = False, progress: bool =
                 _forget_if_empty(out_dir, plan.sizes)
                 if getattr(error, "errno", None) == errno.ENOSPC and not isinstance(error, DiskFullError):
                     key = "no_inodes" if _free_inodes(parent) == 0 else "full"  # a full disk, or no inodes
-                    raise DiskFullError(_say(key, parent, what=plan.what, free=_mb(free_bytes(parent)))) from error
+                    message = _say(key, parent, what=plan.what, free=_mb(free_bytes(parent)))
+                    raise DiskFullError(errno.ENOSPC, message) from error
                 raise
     repaired = [f"{path} {reason}" for path, reason in status.damaged.items() if "not listed" not in reason]
     if status.content is not None and not overwrite and repaired:
