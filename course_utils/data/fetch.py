@@ -164,8 +164,8 @@ def _downloader(limits: DownloadLimits, start: float, cap: int | None, what: str
                 now = time.monotonic()
                 if now - start > limits.deadline:
                     raise _TooSlow(f"the download did not finish within the deadline of {limits.deadline:g} s")
-                if now - begun > limits.grace and received / (now - begun) < limits.min_rate:
-                    raise _TooSlow(f"the server sent {received / (now - begun):.0f} bytes/s, under the {limits.min_rate:g} minimum")
+                if now - begun > limits.grace and (rate := received / (now - begun)) < limits.min_rate:
+                    raise _TooSlow(f"the server sent only {rate:.0f} bytes/s, under {limits.min_rate:g} bytes/s")
     return download
 
 

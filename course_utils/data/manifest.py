@@ -66,10 +66,9 @@ def load_manifest(path: str | os.PathLike | None = None) -> dict:
     if path is None and os.environ.get(MANIFEST_ENV):
         path = os.environ[MANIFEST_ENV]
         if not Path(path).expanduser().is_file():
-            raise FileNotFoundError(
-                f"{MANIFEST_ENV} is set to {path}, which is not a file. Unset it to use the course's "
-                "manifest, or point it at a manifest file (make one with `python tools/build_manifest.py "
-                "--local FOLDER --output FILE`). The synthetic dataset needs no manifest.")
+            raise FileNotFoundError(f"{MANIFEST_ENV} is set to {path}, which is not a file. Unset it to use the "
+                                    "course's manifest, or point it at one (`python tools/build_manifest.py --local "
+                                    "FOLDER --output FILE` makes one); the synthetic dataset needs none.")
     where = str(path) if path is not None else f"course_utils.data_manifest/{MANIFEST_RESOURCE}"
     source = resources.files("course_utils.data_manifest") / MANIFEST_RESOURCE if path is None else Path(path).expanduser()
     try:
@@ -96,8 +95,7 @@ def validate_manifest(manifest: dict, where: str = "the manifest") -> None:
     """
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise ValueError(f"{where} is not a manifest of format {MANIFEST_FORMAT}")
-    problem = records_problem(manifest.get("files"), size_needed=False)
-    if problem:
+    if problem := records_problem(manifest.get("files"), size_needed=False):
         raise ValueError(f"{where} is broken: {problem}")
 
 
@@ -127,7 +125,5 @@ def entry_url(manifest: dict, entry: dict, base_url: str | None = None) -> str:
     base = base_url or (manifest.get("source") or {}).get("base_url")
     if base:
         return base.rstrip("/") + "/" + entry["path"]
-    raise ValueError(
-        f"no download address for {entry['path']}: give the entry a 'url', set the manifest's "
-        "source 'base_url', or pass a base URL (command line: --base-url)."
-    )
+    raise ValueError(f"no download address for {entry['path']}: give the entry a 'url', set the manifest's "
+                     "source 'base_url', or pass a base URL (command line: --base-url).")

@@ -547,7 +547,7 @@ def file_record(root: str | os.PathLike, path: str, **hashes: str) -> dict:
     return {"path": path, **hashes, "size": found.st_size, "mtime_ns": found.st_mtime_ns}
 
 
-def write_marker(root: str | os.PathLike, info: dict, records: Iterable[dict], *, complete: bool = True) -> Path:
+def write_marker(root: str | os.PathLike, info: dict, records: Iterable[dict], *, complete: bool = True) -> None:
     """Write ``root/course_dataset.json`` (atomically) from an identity and file records.
 
     With ``complete=True``, call it only once every file is on disk: it
@@ -564,7 +564,6 @@ def write_marker(root: str | os.PathLike, info: dict, records: Iterable[dict], *
                         "below was on disk. Check the files with: python -m course_utils.data verify",
                **info, "complete": complete, "files": records}
     write_atomic(root / MARKER_NAME, json.dumps(content, indent=1) + "\n", mode=0o644, pause=True)
-    return root / MARKER_NAME
 
 
 def records_problem(records, *, size_needed: bool = True) -> str | None:
