@@ -177,8 +177,7 @@ def describe_choice(source: str | None = None, preset: str = "full",
 def _choose(source: str | None, preset: str, seed: int, env: bool = True):
     """(root, line, action, the plan's paths, status) for checked arguments (see describe_choice);
     ``env=False`` ignores ``COURSE_DATA_DIR``."""
-    configured = os.environ.get(DATA_DIR_ENV) if env else None
-    if configured:
+    if env and (configured := os.environ.get(DATA_DIR_ENV)):
         root = Path(configured).expanduser().absolute()
         return root, _from_env_dir(root), None, [], None
     same = "" if seed == identity.DEFAULT_SEED else _SAME_FOR_ALL

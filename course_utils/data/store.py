@@ -121,8 +121,7 @@ MESSAGES = {
     "foreign": "{raw} is not empty and is not a course dataset made by course_utils (it holds files but no readable "
                f"{MARKER_NAME}); nothing is written into it and nothing in it is deleted. Move it elsewhere, or "
                "choose a new or empty folder: `COURSE_CACHE_DIR=~/course_data python -m course_utils.data generate`.",
-    "other": "{raw} already holds a different course dataset ({problem}). Pass overwrite=True (--force) to replace "
-             "it, or choose another folder.",
+    "other": "{raw} holds another course dataset ({problem}); replace it (--force, overwrite=True) or choose another.",
     "marker": "{at} {problem}. Make the dataset again with `{fix}`.",
     "space": "Not enough disk space for {what} in {at}: it needs about {needed} more, and only {free} are free. " + _ROOM,
     "inodes": "The file system of {at} can hold only {inodes} more files (free inodes); {what} needs {count}. " + _ROOM,
@@ -428,8 +427,7 @@ def write_atomic(path: str | os.PathLike, content: bytes | str, *, mode: int = 0
     try:
         with open(tmp, "xb") as file:
             file.write(content.encode("utf-8") if isinstance(content, str) else content)
-        hook = os.environ.get(PAUSE_ENV) if pause else None
-        if hook:
+        if pause and (hook := os.environ.get(PAUSE_ENV)):
             Path(hook, "paused").touch()
             deadline = time.monotonic() + 120
             while not Path(hook, "resume").exists() and time.monotonic() < deadline:
@@ -518,8 +516,7 @@ def leftovers(root: str | os.PathLike, paths: Iterable[str]) -> list[Path]:
         folder, _, name = path.rpartition("/")
         wanted.setdefault(root / folder, set()).add(name)
     for folder, names in wanted.items():
-        if any(os.path.islink(p) for p in (folder, *folder.parents) if p.is_relative_to(root)) \
-                or _kind(folder) != "folder":
+        if _kind(folder) != "folder" or any(os.path.islink(p) for p in folder.parents if p.is_relative_to(root)):
             continue
         for entry in os.scandir(folder):
             match, kind = _TEMPORARY.match(entry.name), _kind(entry.path)
@@ -966,6 +963,5 @@ def fill(out_dir: Path, plan: Plan, *, overwrite: bool = False, progress: bool =
                 raise
     repaired = [f"{path} {reason}" for path, reason in status.damaged.items() if "not listed" not in reason]
     if status.content is not None and not overwrite and repaired:
-        print(f"Repaired {len(repaired)} damaged file(s) of the dataset in {display_path(out_dir)}: "
-              f"{some(repaired)}", file=sys.stderr)
+        print(f"Repaired {len(repaired)} damaged file(s) in {display_path(out_dir)}: {some(repaired)}", file=sys.stderr)
     return status
