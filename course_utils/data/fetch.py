@@ -128,8 +128,7 @@ def _explain(error: BaseException) -> tuple[str, str, bool]:
         (_TooSlow, str(error), "The server is at fault or too slow, not your disk; try later, or --base-url.", False),
         (web.HTTPError, f"the server answered HTTP {status}", "Check the address (--base-url).", status >= 500),
         (web.ConnectionError, f"could not connect to the server ({detail})", _OFFLINE, not cause),
-        ((web.RequestException, wire.HTTPError), f"the transfer was cut short or timed out ({detail})", "Try again.",
-         not cause),
+        ((web.RequestException, wire.HTTPError), f"it was cut short or timed out ({detail})", "Retry.", not cause),
         (OSError, f"writing the file failed ({getattr(error, 'strerror', None) or detail})", _WRITE, False),
     ]
     return next((r[1:] for r in rows if isinstance(error, r[0])), (f"{type(error).__name__}: {detail}", "", False))

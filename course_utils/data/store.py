@@ -113,8 +113,7 @@ MESSAGES = {
     "link": "{at} is a symbolic link inside the dataset {root}; the course never follows links there. Remove the "
             "link (the folder it points to is not touched) and run `{fix}`.",
     "file_in_way": "{at} is a file where the dataset {root} needs a folder (left alone). Move it out, run `{fix}`.",
-    "folder_in_way": "{at} is a folder holding files, where the dataset needs a file; it is left alone. Move it out "
-                     "of the dataset and run `{fix}`.",
+    "folder_in_way": "{at}: a folder of files in a file's place (left alone). Move it out of the dataset, run `{fix}`.",
     "dangling": "{at} is a symbolic link to {to}, which does not exist; it is neither followed nor replaced. Remove "
                 "the link (or make the folder it points to) and run the command again. " + _OWN,
     "not_folder": "{at} is a file, not a folder; it will not be replaced. Choose a new or empty folder (--output DIR).",
