@@ -11,7 +11,10 @@
 * :func:`small_filesystem`: a real, small (or read-only) file system mounted
   in a temporary folder, for full-disk and read-only faults (needs root);
 * :func:`names`: a folder's entries, without the lock files beside datasets;
-* :func:`manifest_builder`: the maintainer's ``tools/build_manifest.py`` as a module.
+* :func:`manifest_builder`: the maintainer's ``tools/build_manifest.py`` as a module;
+* the fixtures :func:`source` (the small dataset, read-only use) and
+  :func:`cache` (an isolated environment), and :func:`need_root` for fault
+  tests that mount file systems: import them by name.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+import pytest
 
 _CACHE: dict[str, Path] = {}
 ROOT = Path(__file__).resolve().parents[1]
@@ -242,3 +247,21 @@ def remove_tree(folder: Path) -> None:
             if not os.path.islink(os.path.join(inside, name)):
                 os.chmod(os.path.join(inside, name), stat.S_IRWXU)
     shutil.rmtree(folder)
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """The small synthetic dataset (:func:`small_dataset`); read-only use."""
+    return small_dataset(tmp_path_factory)
+
+
+@pytest.fixture
+def cache(monkeypatch, tmp_path):
+    """An isolated environment (:func:`isolated_env`); returns the cache folder."""
+    return isolated_env(monkeypatch, tmp_path)
+
+
+def need_root(what: str) -> None:
+    """Fail (never skip) a fault test that needs root to mount a file system."""
+    if not can_mount():
+        pytest.fail(f"this fault test needs root ({what}); run the tests as root")

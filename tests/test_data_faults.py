@@ -8,6 +8,7 @@ killed outright. Every test works in temporary folders.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -27,15 +28,16 @@ from course_utils.data.store import DiskFullError, NotWritableError
 from course_utils.data.layout import FRAMES, SYNTHETIC_FRAMES
 from course_utils.data.synthetic import generate
 
-from data_fixtures import (
-    FrameServer,
+from data_fixtures import (  # noqa: F401 - fixtures by name
+    cache,
     can_mount,
     copy_dataset,
-    isolated_env,
+    FrameServer,
     make_manifest,
     names,
-    small_dataset,
+    need_root,
     small_filesystem,
+    source,
     tamper,
 )
 
@@ -43,21 +45,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SOME = ["calibration_frames/bias/b0860c1.fits", "calibration_frames/dark/b1212c1.fits"]
 #: What the small dataset takes on disk (about 20 MB).
 SMALL_MB = 21
-
-
-@pytest.fixture(scope="module")
-def source(tmp_path_factory):
-    return small_dataset(tmp_path_factory)
-
-
-@pytest.fixture
-def cache(monkeypatch, tmp_path):
-    return isolated_env(monkeypatch, tmp_path)
-
-
-def _need_root(what: str) -> None:
-    if not can_mount():
-        pytest.fail(f"this fault test needs root ({what}); run the tests as root")
 
 
 def _course_python(code: str, *args: str, env: dict | None = None, prefix: tuple = ()) -> subprocess.Popen:
@@ -107,7 +94,7 @@ def test_frames_and_their_folders_are_read_only(source):
 
 def test_a_user_cannot_write_into_the_raw_frames(source, tmp_path):
     """As an ordinary user (root ignores permissions), writing a frame fails at once."""
-    _need_root("it runs a command as another user")
+    need_root("it runs a command as another user")
     if subprocess.run(["id", "course-student"], capture_output=True).returncode != 0:
         subprocess.run(["useradd", "--no-create-home", "course-student"], capture_output=True)
     shared = Path(tempfile.mkdtemp(prefix="course-readonly-"))
@@ -204,7 +191,7 @@ def test_a_same_size_change_in_course_data_dir_names_the_file_and_the_fix(cache,
 
 
 def test_a_disk_too_small_says_how_much_where_and_what_to_do(cache, monkeypatch, tmp_path):
-    _need_root("it mounts a small file system")
+    need_root("it mounts a small file system")
     with small_filesystem(tmp_path / "disk", "5m") as disk:
         monkeypatch.setenv("COURSE_CACHE_DIR", str(disk / "cache"))
         with pytest.raises(DiskFullError) as excinfo:
@@ -218,7 +205,7 @@ def test_a_disk_too_small_says_how_much_where_and_what_to_do(cache, monkeypatch,
 
 def test_a_disk_that_fills_up_while_writing_gives_the_same_advice(cache, monkeypatch, tmp_path):
     """The free-space report (store.free_bytes, the documented hook) claims room; the disk has none."""
-    _need_root("it mounts a small file system")
+    need_root("it mounts a small file system")
     with small_filesystem(tmp_path / "disk", "3m") as disk:
         monkeypatch.setattr(store, "free_bytes", lambda folder: 10**12)
         monkeypatch.setenv("COURSE_CACHE_DIR", str(disk / "cache"))
@@ -232,7 +219,7 @@ def test_a_disk_that_fills_up_while_writing_gives_the_same_advice(cache, monkeyp
 
 
 def test_a_damaged_dataset_is_repaired_on_a_disk_with_room_for_one_copy(cache, monkeypatch, tmp_path, source):
-    _need_root("it mounts a small file system")
+    need_root("it mounts a small file system")
     with small_filesystem(tmp_path / "disk", f"{SMALL_MB + 1}m") as disk:
         monkeypatch.setenv("COURSE_CACHE_DIR", str(disk / "cache"))
         root = dataset_dir(preset="small", verbose=False)
@@ -243,7 +230,7 @@ def test_a_damaged_dataset_is_repaired_on_a_disk_with_room_for_one_copy(cache, m
 
 
 def test_two_first_calls_on_a_disk_with_room_for_one_copy_both_succeed(cache, tmp_path):
-    _need_root("it mounts a small file system")
+    need_root("it mounts a small file system")
     with small_filesystem(tmp_path / "disk", f"{SMALL_MB + 1}m") as disk:
         code = "from course_utils.data import dataset_dir; dataset_dir(preset='small')"
         env = {"COURSE_CACHE_DIR": str(disk / "cache"), "HOME": os.environ["HOME"]}
@@ -310,12 +297,10 @@ def test_a_killed_download_leaves_a_temporary_file_that_the_next_run_removes(sou
 
 def test_leftovers_of_a_killed_generate_force_are_removed_by_dataset_dir(cache, capsys, source):
     root = copy_dataset(source, cache / "synthetic-small")
-    partial = cache / f".synthetic-small.partial-{os.getpid()}-0badf00d"  # an older version's
-    copy_dataset(source, partial)
     stray = root / "calibration_frames" / "bias" / ".b0860c1.fits.tmp-1234abcd"
     stray.write_bytes(b"half a frame")
     assert dataset_dir(preset="small") == root
-    assert not partial.exists() and not stray.exists()
+    assert not stray.exists()
     assert names(cache) == ["synthetic-small"]
 
 
@@ -343,7 +328,7 @@ def test_a_source_that_is_not_text_is_a_clear_value_error(cache, value):
 
 
 def test_a_read_only_cache_holding_an_unmarked_dataset_says_not_writable(cache, monkeypatch, tmp_path, source):
-    _need_root("it mounts a read-only file system")
+    need_root("it mounts a read-only file system")
     with small_filesystem(tmp_path / "ro", f"{SMALL_MB + 1}m") as disk:
         unmarked = copy_dataset(source, disk / "synthetic-small")
         (unmarked / "course_dataset.json").unlink()
@@ -383,7 +368,7 @@ def test_course_data_dir_with_a_truncated_file_suggests_generate_force(cache, mo
 
 def test_no_complete_marker_unless_every_file_has_its_recorded_size(tmp_path):
     (tmp_path / "a.fits").write_bytes(b"SIMPLE")
-    record = store.file_record(tmp_path, "a.fits", b"SIMPLE")
+    record = store.file_record(tmp_path, "a.fits", sha256=hashlib.sha256(b"SIMPLE").hexdigest())
     with pytest.raises(RuntimeError, match="a.fits has 6 bytes, not 2880"):
         store.write_marker(tmp_path, {"source": "synthetic"}, [{**record, "size": 2880}])
     assert not (tmp_path / store.MARKER_NAME).exists()

@@ -19,21 +19,19 @@ import pytest
 from astropy.io import fits
 
 from course_utils.data import store
-from course_utils.data import store
 from course_utils.data.fetch import FetchError, fetch_frames
 from course_utils.data.layout import FRAMES, SYNTHETIC_FRAMES
-from course_utils.data.local_frames import local_manifest
 from course_utils.data.manifest import load_manifest, validate_manifest
 
-from data_fixtures import (
-    FrameServer,
+from data_fixtures import (  # noqa: F401 - fixtures by name
     can_mount,
     closed_port,
+    FrameServer,
     git_blob_sha1,
     make_manifest,
     manifest_builder,
-    small_dataset,
     small_filesystem,
+    source,
     tamper,
 )
 
@@ -45,13 +43,9 @@ SHARED_TSV = ROOT.parent / "shared" / "reference" / "magellan_calibration_frames
 
 
 builder = manifest_builder()
+local_manifest = builder.local_manifest  # an instructor's own frames: tools/build_manifest.py --local
 SOME = ["calibration_frames/bias/b0860c1.fits", "calibration_frames/dark/b1212c1.fits",
         "calibration_frames/flat/iff/iff0008c3.fits"]
-
-
-@pytest.fixture(scope="module")
-def source(tmp_path_factory):
-    return small_dataset(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +141,7 @@ def test_another_manifest_can_be_named_in_the_environment(tmp_path, monkeypatch)
     assert load_manifest()["files"][0]["path"] == "x/y.fits"
 
 
-# --- An instructor's own frames: manifest DIR ------------------------------------------------------
+# --- An instructor's own frames: build_manifest.py --local DIR ------------------------------------------------------
 
 
 def test_local_manifest_hashes_and_describes_local_frames(source):
@@ -335,3 +329,34 @@ def test_verify_finds_a_file_changed_after_download(source, server, tmp_path):
     tamper(file, bytes(content), keep_time=True)  # same size and time: only hashing notices
     problems = store.full_check(target)
     assert len(problems) == 1 and SOME[2] in problems[0] and "mismatch" in problems[0]
+
+
+# --- Downloads are the store's plan: one write and verify path --------------------------------------
+
+
+def test_a_broken_marker_of_a_download_is_replaced_keeping_the_verified_files(source, server, tmp_path):
+    """A download's plan carries the manifest's hashes: files there that match them are kept, not fetched again."""
+    manifest = make_manifest(source, SOME, server.url("good"), sha256=True)
+    target = fetch_frames(tmp_path / "magellan", manifest=manifest, progress=False)
+    target.chmod(0o755)
+    (target / store.MARKER_NAME).chmod(0o644)
+    (target / store.MARKER_NAME).write_text("{not json")
+    bad = target / SOME[1]
+    tamper(bad, b"SIMPLE  = garbage")
+    before = server.requests.get("good", 0)
+    fetch_frames(target, manifest=manifest, progress=False)
+    assert server.requests.get("good", 0) == before + 1  # only the damaged file
+    assert bad.read_bytes() == (source / SOME[1]).read_bytes()
+    assert store.full_check(target) == [] and len(store.read_marker(target)["files"]) == len(SOME)
+    assert all((target / path).stat().st_mode & 0o222 == 0 for path in SOME)  # read-only, as generated frames
+
+
+def test_a_file_that_passes_pooch_but_not_the_git_sha1_is_rejected_by_the_store(source, server, tmp_path):
+    """pooch checks the SHA-256; the store checks the size and the git blob SHA-1 before the rename."""
+    manifest = make_manifest(source, SOME[:1], server.url("good"), sha256=True)
+    manifest["files"][0]["git_sha1"] = "0" * 40
+    with pytest.raises(FetchError) as excinfo:
+        fetch_frames(tmp_path / "magellan", manifest=manifest, progress=False)
+    message = str(excinfo.value)
+    assert "Rejected" in message and SOME[0] in message and "git blob SHA-1 mismatch" in message
+    assert server.url("good") in message and _files_in(tmp_path / "magellan") == []

@@ -15,20 +15,19 @@ from course_utils.data import store
 from course_utils.data.fetch import fetch_frames
 from course_utils.data.layout import FRAMES
 
-from data_fixtures import FrameServer, copy_dataset, isolated_env, make_manifest, names, small_dataset, tamper
+from data_fixtures import (  # noqa: F401 - fixtures by name
+    cache,
+    copy_dataset,
+    FrameServer,
+    isolated_env,
+    make_manifest,
+    names,
+    source,
+    tamper,
+)
 
 SYNTHETIC_LINE = ("Using the synthetic course dataset (preset 'small', seed 20230321, generator 1): "
                   "synthetic-small in the course's cache folder\n")
-
-
-@pytest.fixture(scope="module")
-def source(tmp_path_factory):
-    return small_dataset(tmp_path_factory)
-
-
-@pytest.fixture
-def cache(monkeypatch, tmp_path):
-    return isolated_env(monkeypatch, tmp_path)
 
 
 def _no_generation(monkeypatch):

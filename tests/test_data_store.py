@@ -27,38 +27,23 @@ from course_utils.data.store import PAUSE_ENV, DiskFullError, UnsafePathError
 from course_utils.data.layout import FRAMES, SYNTHETIC_FRAMES
 from course_utils.data.science import science_dir
 
-from data_fixtures import (
-    FrameServer,
-    can_mount,
+from data_fixtures import (  # noqa: F401 - fixtures by name
+    cache,
     copy_dataset,
+    FrameServer,
     git_blob_sha1,
-    isolated_env,
     make_manifest,
     manifest_builder,
     names,
-    small_dataset,
+    need_root,
     small_filesystem,
+    source,
     tamper,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
 SOME = ["calibration_frames/bias/b0860c1.fits", "calibration_frames/dark/b1212c1.fits"]
 GENERATE_FORCE = "python -m course_utils.data generate --preset small --force --output"
-
-
-@pytest.fixture(scope="module")
-def source(tmp_path_factory):
-    return small_dataset(tmp_path_factory)
-
-
-@pytest.fixture
-def cache(monkeypatch, tmp_path):
-    return isolated_env(monkeypatch, tmp_path)
-
-
-def _need_root(what: str) -> None:
-    if not can_mount():
-        pytest.fail(f"this fault test needs root ({what}); run the tests as root")
 
 
 def _edit_marker(root: Path, change) -> None:
@@ -397,7 +382,7 @@ def test_finding8_a_frame_made_writable_is_reported_and_sealed_again(cache, caps
 
 @pytest.mark.parametrize("inodes", [40, 100])  # too few at the start; runs out while writing
 def test_finding8_inode_exhaustion_is_named_not_the_disk(cache, monkeypatch, tmp_path, inodes):
-    _need_root("it mounts a tmpfs with few inodes")
+    need_root("it mounts a tmpfs with few inodes")
     disk = tmp_path / "disk"
     disk.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size=50m,nr_inodes={inodes}", "tmpfs", str(disk)],
@@ -436,7 +421,7 @@ def test_finding8_a_dangling_link_where_the_dataset_should_be_is_named(cache):
 
 def test_finding8_a_read_only_shared_cache_without_science_frames_falls_back_to_the_work_folder(
         cache, monkeypatch, tmp_path, capsys):
-    _need_root("it mounts a read-only file system")
+    need_root("it mounts a read-only file system")
     with small_filesystem(tmp_path / "shared", "1m", read_only=True) as shared:
         monkeypatch.setenv("COURSE_CACHE_DIR", str(shared))
         monkeypatch.setenv("COURSE_WORK_DIR", str(tmp_path / "work"))

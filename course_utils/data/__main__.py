@@ -7,10 +7,10 @@ Commands::
     verify     hash every file of a dataset and compare with its records
     info       show where the data is and what dataset_dir() would use
     student    for a teaching assistant: a student's folders and true detector parameters
-    manifest   write manifest entries for a folder of FITS files (an instructor's own frames)
 
 Every command has ``--help``. The exit status is 0 on success, 1 on failure
-and 2 for a usage error.
+and 2 for a usage error. (An instructor's manifest of their own frames is
+written by ``python tools/build_manifest.py --local FOLDER`` in the repository.)
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ from pathlib import Path
 
 from .. import __version__
 from . import identity, store
-from .fetch import FetchError, check_base_url, fetch_frames
-from .store import display_path, regenerate_command, write_atomic
+from .fetch import FetchError, fetch_frames
+from .store import display_path, regenerate_command
 from .layout import PRESETS
 from .locate import CACHE_ENV, DATA_DIR_ENV, SOURCE_ENV, WORK_ENV, cache_dir, cache_status, describe_choice
-from .local_frames import local_manifest
-from .manifest import MANIFEST_ENV, dumps_manifest, load_manifest, real_entries
+from .manifest import MANIFEST_ENV, load_manifest, real_entries
 from .science import generate_science, science_dir
 from .students import STUDENT_ENV, current_seed, folder_name, normalise, seed_tag, student_seed
 from .synthetic import describe_model, generate
@@ -42,7 +41,6 @@ EPILOG = """examples:
   python -m course_utils.data info
   python -m course_utils.data generate --student ada@uni.edu   # that student's own dataset
   python -m course_utils.data student ada@uni.edu              # their true parameters (for a TA)
-  python -m course_utils.data manifest ~/my_frames --output my_manifest.json
 """
 
 
@@ -175,30 +173,12 @@ def _cmd_info(args) -> int:
     return 0
 
 
-def _write_output(text: str, output: str | None, force: bool) -> None:
-    if output is None:
-        sys.stdout.write(text)
-        return
-    path = Path(output)
-    if path.exists() and not force:
-        raise CommandError(f"{output} exists; pass --force to replace it.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, text, mode=0o644, what="the file")
-    print(f"Wrote {output}", file=sys.stderr)
-
-
-def _cmd_manifest(args) -> int:
-    manifest = local_manifest(args.folder, base_url=check_base_url(args.base_url))
-    _write_output(dumps_manifest(manifest), args.output, args.force)
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m course_utils.data``."""
     parser = argparse.ArgumentParser(
         prog="python -m course_utils.data",
         description="The course dataset: generate the synthetic frames, download the real ones, "
-                    "check them, and write manifests.",
+                    "and check them.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -265,18 +245,6 @@ def build_parser() -> argparse.ArgumentParser:
     student.add_argument("--preset", choices=sorted(PRESETS), default="full")
     student.set_defaults(func=_cmd_student)
 
-    man = commands.add_parser(
-        "manifest", help="write manifest entries for a folder of FITS files",
-        description="Hash the FITS files under FOLDER (an instructor's own frames) and write "
-                    "manifest entries: path, frame type (EXPTYPE or folder name), telescope, "
-                    "instrument, detector, shape, dtype, exposure time, size, SHA-256 and git "
-                    "blob SHA-1. Point it at the folder that contains calibration_frames/. "
-                    "(The course's own manifest is rebuilt by tools/build_manifest.py.)")
-    man.add_argument("folder", metavar="FOLDER", help="folder of FITS files")
-    man.add_argument("--base-url", metavar="URL", help="record where the files will be served")
-    man.add_argument("--output", metavar="FILE", help="write here instead of standard output")
-    man.add_argument("--force", action="store_true", help="replace FILE if it exists")
-    man.set_defaults(func=_cmd_manifest)
     return parser
 
 

@@ -1,28 +1,27 @@
-"""Download the real calibration frames listed in the manifest, verified, through pooch.
+"""Download the real calibration frames listed in the manifest, verified, through pooch, into the store.
 
-:func:`fetch_frames` downloads every real frame of a manifest with
-``pooch.retrieve`` and checks it *before* it takes the file's real name:
+:func:`magellan_plan` turns a manifest into a :class:`course_utils.data.store.Plan`
+that carries each frame's size and hashes, and whose files are made by
+downloading them; :func:`fetch_frames` hands it to the store
+(:func:`course_utils.data.store.ensure`), which claims, locks, writes the
+marker and repairs exactly as for a generated dataset. For each file:
 
-1. pooch downloads the file into a private folder ``.NAME.part-XXXXXXXX``
-   beside its target, through :class:`LimitedDownloader` (``requests``
-   within a deadline and above a minimum rate, :class:`DownloadLimits`,
-   reading no more than the size the manifest records), retried a bounded
-   number of times when the failure may pass;
-2. pooch checks the SHA-256 the manifest records (``known_hash``); the git
-   blob SHA-1 and the size are checked too;
-3. only then is the file renamed into place (``os.replace``: atomic), read-only.
+1. pooch downloads it into a private folder ``.NAME.part-XXXXXXXX`` beside its
+   target, through a downloader of its own (``requests`` within a deadline
+   and above a minimum rate, :class:`DownloadLimits`, reading no more than
+   the size the manifest records), retried a bounded number of times when
+   the failure may pass;
+2. pooch checks the SHA-256 the manifest records (``known_hash``);
+3. the store checks the size and the git blob SHA-1 too, and only then
+   renames the file into place (atomic), read-only.
 
 On any failure -- no network, a server error, a transfer cut short, too slow
 or too long, a hash mismatch, a folder that cannot be written, a full disk --
 the private folder is removed and :class:`FetchError` says which file, from
 which address (without any user name or password it holds), and what went
 wrong. (A process killed outright cannot clean up: its private folders are
-removed by the next run, under the lock.)
-
-Files already present are re-hashed and kept only if they match. The
-dataset's marker ``course_dataset.json`` is written first, saying the
-download is incomplete, and again when every file is verified: a later run
-never mistakes a partial or corrupt copy for a good one, and resumes it.
+removed by the next run, under the lock.) Files already present are kept
+only if they match the manifest; an interrupted download resumes.
 
 Tests point ``base_url`` (or a manifest of their own) at a local server.
 
@@ -37,36 +36,28 @@ from __future__ import annotations
 
 import logging
 import math
-import os
+import re
 import secrets
 import shutil
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlsplit
+from pathlib import Path, PurePosixPath
 
 import requests
 import urllib3
 
-from ..progress import progress_bar
 from . import identity, store
-from .store import DiskFullError, NotWritableError, ensure_writable, file_digests, hash_problem, pooch, redact
 from .layout import file_size, frame_by_path
 from .manifest import entry_url, load_manifest, real_entries
+from .store import pooch, redact
 
-__all__ = ["FetchError", "DownloadLimits", "LimitedDownloader", "fetch_frames", "download_file",
-           "check_base_url"]
+__all__ = ["FetchError", "DownloadLimits", "fetch_frames", "magellan_plan", "check_base_url"]
 
-_OFFLINE_ADVICE = (
-    "No network? The synthetic course dataset needs none: call dataset_dir() without "
-    "source='magellan', or run `python -m course_utils.data generate`."
-)
-_WRITE_ADVICE = (
-    "Set COURSE_CACHE_DIR to a writable folder (or pass --output DIR on the command line) "
-    "and try again."
-)
-#: Seconds to wait for the server to connect or to send more data (see `DownloadLimits`).
-TIMEOUT = 60
+_OFFLINE = "No network? The synthetic course dataset needs none: `python -m course_utils.data generate`."
+_WRITE = "Set COURSE_CACHE_DIR to a writable folder (or pass --output DIR on the command line) and try again."
+#: pooch's INFO lines name the address (with any user name and password in it) and would end up in
+#: stored notebook outputs: only its warnings are shown.
+pooch.get_logger().setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
@@ -95,7 +86,7 @@ class DownloadLimits:
     deadline: float = 600.0
     min_rate: float = 20_000.0
     grace: float = 20.0
-    stall: float = TIMEOUT
+    stall: float = 60.0
     retries: int = 2
     backoff: float = 1.0
 
@@ -105,11 +96,7 @@ class FetchError(OSError):
 
 
 class _TooSlow(Exception):
-    """The download broke its deadline or minimum rate (the message says which)."""
-
-
-class _TooLong(_TooSlow):
-    """The server sent more bytes than the manifest records."""
+    """The download broke its deadline or minimum rate, or the server sent more bytes than it should."""
 
 
 def check_base_url(base_url: str | None) -> str | None:
@@ -124,256 +111,132 @@ def check_base_url(base_url: str | None) -> str | None:
     ...
     ValueError: the base URL must be an http(s) address such as https://example.org/frames, got 'not a url'
     """
-    if base_url is None:
-        return None
-    parts = urlsplit(base_url) if isinstance(base_url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or " " in base_url:
+    if base_url is not None and not re.fullmatch(r"(?i)https?://[^/\s]+(/\S*)?", str(base_url)):
         raise ValueError("the base URL must be an http(s) address such as "
                          f"https://example.org/frames, got {redact(repr(base_url))}")
     return base_url
 
 
-def _explain(error: BaseException, limits: DownloadLimits) -> tuple[str, str]:
-    """(what went wrong, what to do) for an exception raised while downloading."""
-    if isinstance(error, _TooLong):
-        return (str(error), "The server is at fault (or the address is wrong), not your disk; "
-                            "try another address (--base-url) or later.")
-    if isinstance(error, _TooSlow):
-        return (str(error), "The server or the connection is too slow; try again later.")
-    if isinstance(error, requests.exceptions.HTTPError):
-        status = getattr(error.response, "status_code", "?")
-        return (f"the server answered HTTP {status}",
-                "The address in the manifest may be wrong or the file may have moved.")
-    if isinstance(error, (requests.exceptions.ConnectTimeout,)):
-        return ("the connection timed out", _OFFLINE_ADVICE)
-    if isinstance(error, (requests.exceptions.Timeout, urllib3.exceptions.ReadTimeoutError)):
-        return (f"the server stopped sending data for {limits.stall:g} s", "Try again later.")
-    if isinstance(error, (requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError,
-                          requests.exceptions.ContentDecodingError)):
-        return (f"the transfer was cut short before the whole file arrived ({_short(error)})",
-                "Try again; a flaky connection can do this.")
-    if isinstance(error, requests.exceptions.ConnectionError):
-        return (f"could not connect to the server ({_short(error)})", _OFFLINE_ADVICE)
-    if isinstance(error, requests.exceptions.RequestException):
-        return (f"the download failed ({_short(error)})", "Try again later.")
-    if isinstance(error, OSError):
-        return (f"writing the file failed ({error.strerror or error})", _WRITE_ADVICE)
-    return (f"{type(error).__name__}: {error}", "")
+def _explain(error: BaseException) -> tuple[str, str, bool]:
+    """(what went wrong, what to do, whether trying again may help) for an exception raised while downloading:
+    the first row that matches. A refused connection or an unknown host is not retried, nor an HTTP 4xx."""
+    web, wire, text = requests.exceptions, urllib3.exceptions, str(error).lower()
+    cause = "connection refused" if "refused" in text else \
+        "the host name could not be resolved" if "resol" in text or "not known" in text else None
+    detail, status = cause or redact(str(error))[:200], getattr(getattr(error, "response", None), "status_code", 0)
+    rows = [
+        (_TooSlow, str(error), "The server is at fault or too slow, not your disk; try later, or --base-url.", False),
+        (web.HTTPError, f"the server answered HTTP {status}", "Check the address (--base-url).", status >= 500),
+        (web.ConnectionError, f"could not connect to the server ({detail})", _OFFLINE, not cause),
+        ((web.RequestException, wire.HTTPError), f"it was cut short or timed out ({detail})", "Retry.", not cause),
+        (OSError, f"writing the file failed ({getattr(error, 'strerror', None) or detail})", _WRITE, False),
+    ]
+    return next((r[1:] for r in rows if isinstance(error, r[0])), (f"{type(error).__name__}: {detail}", "", False))
 
 
-def _retryable(error: BaseException) -> bool:
-    if isinstance(error, _TooSlow):
-        return False
-    if isinstance(error, requests.exceptions.HTTPError):
-        return getattr(error.response, "status_code", 0) >= 500
-    if isinstance(error, requests.exceptions.ConnectionError) and "refused" in str(error).lower():
-        return False
-    if isinstance(error, requests.exceptions.ConnectionError) and "resol" in str(error).lower():
-        return False
-    return isinstance(error, (requests.exceptions.RequestException, urllib3.exceptions.HTTPError))
-
-
-def _short(error: BaseException) -> str:
-    text = str(error)
-    if "refused" in text.lower():
-        return "connection refused"
-    if "name or service not known" in text.lower() or "name resolution" in text.lower():
-        return "the host name could not be resolved"
-    if "incompleteread" in text.lower() or "incomplete" in text.lower():
-        return "connection closed early: fewer bytes than announced"
-    text = redact(text)
-    return text if len(text) < 200 else text[:197] + "..."
-
-
-class LimitedDownloader:
-    """A pooch downloader: ``requests`` within :class:`DownloadLimits`, stopping at ``size`` bytes.
+def _downloader(limits: DownloadLimits, start: float, cap: int | None, what: str):
+    """A pooch downloader: ``requests`` within ``limits`` (counted from ``start``), reading at most ``cap`` bytes.
 
     pooch calls it as ``downloader(url, output_file, pooch)``; it streams the
     body into ``output_file`` and raises when the deadline or the minimum
-    rate is broken, or when the server sends more than ``size`` bytes (the
-    size the manifest records; a server that never ends its body fails at
-    once, before it fills the disk).
+    rate is broken, or when the server sends more than ``cap`` bytes (``what``
+    says whence that number comes: the size the manifest records, else what a
+    frame of its shape can take), so that a server that never ends its body
+    fails at once, before it fills the disk.
     """
-
-    def __init__(self, limits: "DownloadLimits", start: float, size: int | None = None,
-                 recorded: bool = True):
-        self.limits, self.start, self.size, self.recorded = limits, start, size, recorded
-
-    def __call__(self, url: str, output_file, pooch=None, check_only: bool = False) -> int:
-        limits = self.limits
-        remaining = limits.deadline - (time.monotonic() - self.start)
-        wait = max(0.1, min(limits.stall, remaining))
-        received = 0
-        cap = (1 << 16) if self.size is None else self.size + 1
+    def download(url: str, output_file, pooch=None) -> None:
+        wait = max(0.1, min(limits.stall, limits.deadline - (time.monotonic() - start)))
         with requests.get(url, stream=True, timeout=(wait, wait)) as response, open(output_file, "wb") as handle:
             response.raise_for_status()
-            attempt_start = time.monotonic()
-            # read1 returns what has arrived (at most one read of the socket), so the
+            begun, received = time.monotonic(), 0
+            # read1 (urllib3 >= 2.1) returns what has arrived (at most one read of the socket), so the
             # deadline is checked however slowly bytes trickle in.
-            read1 = getattr(response.raw, "read1", None)
             while True:
-                want = min(1 << 16, cap - received) if self.size is not None else 1 << 16
-                chunk = read1(want, decode_content=True) if read1 else \
-                    response.raw.read(min(want, 1 << 12), decode_content=True)
+                want = 1 << 16 if cap is None else min(1 << 16, cap + 1 - received)
+                chunk = response.raw.read1(want, decode_content=True)
                 if not chunk:
-                    break
+                    return
                 handle.write(chunk)
                 received += len(chunk)
-                if self.size is not None and received > self.size:
-                    what = "the manifest records for this file" if self.recorded else \
-                        "a frame of this shape can take"
-                    raise _TooLong(f"the server sent more than the {self.size} bytes {what} "
-                                   "(it does not end the file where it should)")
-                self._check_time(received, attempt_start)
-        return received
-
-    def _check_time(self, received: int, attempt_start: float) -> None:
-        limits, now = self.limits, time.monotonic()
-        if now - self.start > limits.deadline:
-            raise _TooSlow(f"the download did not finish within its deadline of "
-                           f"{limits.deadline:g} s ({received} bytes received)")
-        elapsed = now - attempt_start
-        if elapsed > limits.grace and received / elapsed < limits.min_rate:
-            raise _TooSlow(f"the server sent only {received / elapsed:.0f} bytes/s, below the "
-                           f"minimum of {limits.min_rate:g} bytes/s")
+                if cap is not None and received > cap:  # it does not end the file where it should
+                    raise _TooSlow(f"the server sent more than the {cap} bytes {what}")
+                now = time.monotonic()
+                if now - start > limits.deadline:
+                    raise _TooSlow(f"the download did not finish within the deadline of {limits.deadline:g} s")
+                if now - begun > limits.grace and (rate := received / (now - begun)) < limits.min_rate:
+                    raise _TooSlow(f"the server sent only {rate:.0f} bytes/s, under {limits.min_rate:g} bytes/s")
+    return download
 
 
-def _retrieve(url: str, staging: Path, name: str, entry: dict, downloader: LimitedDownloader) -> Path:
-    """pooch.retrieve into ``staging`` with the entry's SHA-256 as ``known_hash`` (pooch's log muted)."""
-    logger = pooch.get_logger()
-    level = logger.level
-    logger.setLevel(logging.WARNING)  # pooch would log the address (and any password in it)
-    try:
-        known = f"sha256:{entry['sha256']}" if entry.get("sha256") else None
-        return Path(pooch.retrieve(url, known_hash=known, fname=name, path=staging,
-                                   downloader=downloader, progressbar=False))
-    finally:
-        logger.setLevel(level)
-
-
-def _pooch_mismatch(error: BaseException) -> str | None:
-    """pooch's hash mismatch, as 'SHA-256 mismatch: expected ..., got ...', else None."""
-    text = str(error)
-    if not isinstance(error, ValueError) or "does not match the known hash" not in text:
-        return None
-    expected = text.split("expected ", 1)[1].split(",", 1)[0].removeprefix("sha256:")
-    got = text.split("got ", 1)[1].split(".", 1)[0].removeprefix("sha256:") if "got " in text else "?"
-    return f"SHA-256 mismatch: expected {expected}, got {got}"
-
-
-def download_file(url: str, target: str | os.PathLike, entry: dict,
-                  limits: DownloadLimits = DownloadLimits()) -> Path:
-    """Download ``url`` to ``target`` through pooch, check it against ``entry``, keep it only if good.
-
-    pooch downloads into a private folder ``.NAME.part-XXXXXXXX`` beside
-    ``target`` and checks the entry's SHA-256 (``known_hash``); the size and
-    git blob SHA-1 are checked too; only then does the file become
-    ``target`` (read-only). The private folder is removed on any failure or
-    interrupt. A failure that may pass is retried (``limits.retries``
-    times), all within ``limits.deadline``.
-
-    Parameters
-    ----------
-    url : str
-    target : path-like
-        Final path of the file. Its folder is created if needed.
-    entry : dict
-        A manifest entry with ``git_sha1`` and/or ``sha256`` (and optionally ``size``).
-    limits : DownloadLimits
-        The deadline, minimum rate and retries.
-
-    Returns
-    -------
-    pathlib.Path
-        ``target``.
-
-    Raises
-    ------
-    FetchError
-        With the file, the address (without credentials) and the reason; no file is left behind.
-    """
-    target = Path(target)
-    name = entry.get("path", target.name)
-    shown = redact(url)
-    folder = target.parent
-    try:
-        ensure_writable(folder, f"the downloaded frame {name}", _WRITE_ADVICE)
-    except NotWritableError as error:
-        raise FetchError(f"Could not download {name} from {shown}: {error}") from error
-    staging = folder / f".{target.name}.part-{secrets.token_hex(4)}"
-    start = time.monotonic()
-    downloader = LimitedDownloader(limits, start, *_size_cap(entry))
-    try:
-        for attempt in range(limits.retries + 1):
-            try:
-                staged = _retrieve(url, staging, target.name, entry, downloader)
-                break
-            except Exception as error:  # noqa: BLE001 - sorted out below
-                delay = limits.backoff * 2 ** attempt
-                last = attempt == limits.retries or not _retryable(error)
-                if last or time.monotonic() - start + delay > limits.deadline:
-                    raise
-                time.sleep(delay)
-        problem = hash_problem(file_digests(staged), entry)
-        if problem:
-            raise FetchError(_rejected(name, shown, problem))
-        store.install(staged, target)
-    except FetchError:
-        raise
-    except Exception as error:  # noqa: BLE001 - every failure is reported the same way
-        mismatch = _pooch_mismatch(error)
-        if mismatch:
-            raise FetchError(_rejected(name, shown, mismatch)) from None
-        what, advice = _explain(error, limits)
-        message = f"Could not download {name} from {shown}: {what}. Nothing was kept. {advice}".rstrip()
-        raise FetchError(message) from (None if redact(str(error)) != str(error) else error)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
-
-
-def _rejected(name: str, shown: str, problem: str) -> str:
-    return (f"Rejected {name} downloaded from {shown}: {problem}. The corrupt copy was "
-            "removed. The file on the server differs from the one the manifest records; "
-            "try again, and if it persists the manifest or the address is out of date.")
-
-
-def _size_cap(entry: dict) -> tuple[int | None, bool]:
-    """(bytes at most, recorded?): the manifest's size, else twice a frame's size from its shape."""
+def _size(entry: dict) -> tuple[int | None, bool]:
+    """(bytes, recorded?): the manifest's size, else what a frame of its layout or shape takes (None: unknown)."""
     if entry.get("size") is not None:
-        return int(entry["size"]), True
+        return entry["size"], True
     try:
-        frame_by_path(entry["path"])
+        return file_size(frame_by_path(entry["path"]), "full"), False
     except KeyError:
-        if not entry.get("shape"):
-            return None, False  # nothing to estimate from: the deadline and minimum rate still hold
-    return 2 * _download_size([entry]) + (1 << 20), False
+        return (2 * math.prod(entry["shape"]) + 4 * 2880 if entry.get("shape") else None), False
 
 
-def _download_size(entries: list[dict]) -> int:
-    """Bytes the files of ``entries`` take: their recorded sizes, else their layout's."""
-    total = 0
-    for entry in entries:
-        if entry.get("size") is not None:
-            total += int(entry["size"])
-        else:
+def _download(url: str, staging: Path, entry: dict, limits: DownloadLimits) -> Path:
+    """pooch.retrieve ``url`` into the folder ``staging`` (as the file's name), with the entry's SHA-256 as
+    ``known_hash`` (pooch's INFO log is off, see the top of the module), retried within ``limits``;
+    FetchError on failure (a SHA-256 mismatch: the store's Rejected). Without a recorded size, the body
+    may take twice a frame's size plus 1 MB."""
+    (size, recorded), start = _size(entry), time.monotonic()
+    downloader = _downloader(limits, start, size and (size if recorded else 2 * size + (1 << 20)),
+                             "the manifest records for this file" if recorded else "a frame of this shape can take")
+    known = f"sha256:{entry['sha256']}" if entry.get("sha256") else None
+    for attempt in range(limits.retries + 1):
+        try:
+            return Path(pooch.retrieve(url, known_hash=known, fname=PurePosixPath(entry["path"]).name,
+                                       path=staging, downloader=downloader, progressbar=False))
+        except Exception as error:  # noqa: BLE001 - retried if it may pass, else reported the same way
+            what, advice, retry = _explain(error)
+            delay, text = limits.backoff * 2 ** attempt, str(error)
+            if attempt < limits.retries and retry and time.monotonic() - start + delay <= limits.deadline:
+                time.sleep(delay)
+                continue
+            if isinstance(error, ValueError) and "does not match the known hash" in text:  # pooch's mismatch
+                got = text.split("got ", 1)[1].split(".", 1)[0].removeprefix("sha256:") if "got " in text else "?"
+                raise store.Rejected(entry["path"], f"SHA-256 mismatch: expected {entry['sha256']}, got {got}") \
+                    from None
+            message = f"Could not download {entry['path']} from {redact(url)}: {what}. Nothing was kept. {advice}"
+            raise FetchError(message.rstrip()) from (None if redact(text) != text else error)
+
+
+def magellan_plan(target: Path, manifest: dict, base_url: str | None = None,
+                  limits: DownloadLimits = DownloadLimits()) -> store.Plan:
+    """The real frames of ``manifest`` as the store's plan for the folder ``target``: sizes and hashes from
+    the manifest; each file made by a download (from ``base_url/<path>`` if given) into a private folder
+    beside it, which the store checks and renames into place."""
+    entries = {entry["path"]: entry for entry in real_entries(manifest)}
+
+    def make(paths: list[str]):
+        for path in paths:
+            file = store.check_no_links(target, path)
+            staging = file.with_name(f".{file.name}.part-{secrets.token_hex(4)}")
             try:
-                total += file_size(frame_by_path(entry["path"]), "full")
-            except KeyError:
-                shape = entry.get("shape") or [0]
-                total += 2 * math.prod(int(n) for n in shape) + 4 * 2880
-    return total
+                yield path, _download(entry_url(manifest, entries[path], base_url), staging, entries[path], limits)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+
+    return store.Plan(info=identity.magellan(manifest), make=make, what=f"the real calibration frames of {target}",
+                      sizes={path: _size(entry)[0] or 0 for path, entry in entries.items()},
+                      title="Downloading the real calibration frames",
+                      hashes={path: {key: entry[key] for key in ("size", "sha256", "git_sha1") if entry.get(key)}
+                              for path, entry in entries.items()})
 
 
-def fetch_frames(target: str | os.PathLike, *, manifest: dict | None = None,
-                 base_url: str | None = None, progress: bool = True,
+def fetch_frames(target, *, manifest: dict | None = None, base_url: str | None = None, progress: bool = True,
                  limits: DownloadLimits = DownloadLimits()) -> Path:
     """Download and verify every real frame of ``manifest`` into ``target``.
 
-    Holding the folder's lock, it writes the marker ``course_dataset.json``
-    saying the dataset is incomplete, keeps the files already there that
-    match their hash (an interrupted download resumes), downloads the others
-    one by one, and writes the marker again, complete, when every file is
+    Through the store (:func:`course_utils.data.store.ensure`): holding the
+    folder's lock, it writes the marker ``course_dataset.json`` saying the
+    dataset is incomplete, keeps the files already there that match the
+    manifest (an interrupted download resumes), downloads the others one by
+    one, and writes the marker again, complete, when every file is
     verified. A folder holding other files and no marker is never written
     into.
 
@@ -407,51 +270,15 @@ def fetch_frames(target: str | os.PathLike, *, manifest: dict | None = None,
     """
     check_base_url(base_url)
     manifest = load_manifest() if manifest is None else manifest
-    entries = real_entries(manifest)
-    if not entries:
+    if not real_entries(manifest):
         raise FetchError("The manifest lists no real frames with a hash to check them against.")
     target = Path(target).expanduser().absolute()
-    info = identity.magellan(manifest)
-    paths = [entry["path"] for entry in entries]
     try:
-        # A broken marker may be replaced: every file is re-hashed against the manifest anyway.
-        with store.claimed(target, info, paths, f"the real calibration frames of {target}", overwrite=True,
-                           advice=_WRITE_ADVICE), store.opened(target, paths):
-            ensure_writable(target, "the real calibration frames", _WRITE_ADVICE)
-            try:
-                _fetch_locked(target, manifest, entries, info, base_url, progress, limits)
-            except BaseException:
-                store.forget_if_empty(target, paths)
-                raise
-    except (NotWritableError, DiskFullError, FileExistsError) as error:
+        store.ensure(target, magellan_plan(target, manifest, base_url, limits), progress=progress)
+    except store.Rejected as error:  # pooch's SHA-256 check, or the store's of the size and git blob SHA-1
+        url = redact(entry_url(manifest, next(e for e in real_entries(manifest) if e["path"] == error.path), base_url))
+        raise FetchError(f"Rejected {error.path} downloaded from {url}: {error.problem}. The corrupt copy was removed;"
+                         " try again, and if it persists the manifest or the address is out of date.") from None
+    except (store.NotWritableError, store.DiskFullError, FileExistsError) as error:
         raise FetchError(str(error)) from error
     return target
-
-
-def _fetch_locked(target: Path, manifest: dict, entries: list[dict], info: dict,
-                  base_url: str | None, progress: bool, limits: DownloadLimits) -> None:
-    good, todo = [], []
-    for entry in entries:
-        path = store.check_no_links(target, entry["path"])
-        digests = file_digests(path) if path.is_file() and not path.is_symlink() else None
-        if digests is None or hash_problem(digests, entry):
-            todo.append(entry)
-        else:
-            good.append(store.file_record(target, entry["path"], sha256=digests.sha256,
-                                           git_sha1=digests.git_sha1))
-    sizes = _download_size(todo)
-    largest = max((_download_size([entry]) for entry in todo), default=0)
-    new = _download_size([e for e in todo if not (target / e["path"]).exists()])
-    store.check_free_space(target, min(sizes, new + largest) + (1 << 16), "the real calibration frames",
-                           len(todo) + 8)
-    store.write_marker(target, info, good, complete=False)
-    with progress_bar(total=len(todo), desc="Downloading the real calibration frames", unit="file",
-                      enabled=progress) as bar:
-        for entry in todo:
-            path = download_file(entry_url(manifest, entry, base_url), target / entry["path"],
-                                 entry, limits)
-            digests = file_digests(path)
-            good.append(store.file_record(target, entry["path"], sha256=digests.sha256,
-                                           git_sha1=digests.git_sha1))
-            bar.update(1)
-    store.write_marker(target, info, good)

@@ -27,7 +27,7 @@ import numbers
 from .layout import Preset, as_preset
 
 __all__ = ["GENERATOR_VERSION", "SCIENCE_VERSION", "DEFAULT_SEED", "check_seed", "synthetic", "science",
-           "magellan", "describe", "LABELS"]
+           "magellan", "describe"]
 
 #: Version of the synthetic generator's model. Bump it whenever any output
 #: byte changes: datasets made by another version are regenerated, never reused.
@@ -39,11 +39,6 @@ SCIENCE_VERSION = 1
 
 #: The seed of the course dataset (the date of the real bias frames).
 DEFAULT_SEED = 20230321
-
-#: How each identity field is named in messages.
-LABELS = {"source": "source", "preset": "preset", "seed": "seed",
-          "generator_version": "generator version", "repository": "repository", "commit": "commit"}
-
 
 def check_seed(seed) -> int:
     """``seed`` as an int, or ValueError if it is not a non-negative integer.
@@ -83,8 +78,7 @@ def science(preset: str | Preset = "full", seed: int = DEFAULT_SEED) -> dict:
     >>> science("small", 7)["source"]
     'synthetic-science'
     """
-    return {"source": "synthetic-science", "preset": as_preset(preset).name, "seed": check_seed(seed),
-            "generator_version": SCIENCE_VERSION}
+    return {**synthetic(preset, seed), "source": "synthetic-science", "generator_version": SCIENCE_VERSION}
 
 
 def magellan(manifest: dict) -> dict:
@@ -96,11 +90,7 @@ def magellan(manifest: dict) -> dict:
     {'source': 'magellan', 'repository': 'o/r'}
     """
     source = manifest.get("source") or {}
-    found = {"source": "magellan"}
-    for key in ("repository", "commit"):
-        if source.get(key):
-            found[key] = source[key]
-    return found
+    return {"source": "magellan", **{key: source[key] for key in ("repository", "commit") if source.get(key)}}
 
 
 def describe(content: dict) -> str:
@@ -111,18 +101,13 @@ def describe(content: dict) -> str:
     >>> describe({"source": "elsewhere"})
     "a course dataset of source 'elsewhere'"
     """
-    source = content.get("source")
-    if source == "synthetic":
-        return (f"the synthetic course dataset (preset {content.get('preset')!r}, "
-                f"seed {content.get('seed')}, generator {content.get('generator_version')})")
-    if source == "synthetic-science":
-        return (f"the synthetic science frames (preset {content.get('preset')!r}, "
-                f"seed {content.get('seed')}, version {content.get('generator_version')})")
+    source, get = content.get("source"), content.get
+    if source in ("synthetic", "synthetic-science"):
+        what, version = ("course dataset", "generator") if source == "synthetic" else ("science frames", "version")
+        return f"the synthetic {what} (preset {get('preset')!r}, seed {get('seed')}, {version} {get('generator_version')})"
+    if source == "magellan" and get("repository"):
+        at = f" at {get('commit')[:7]}" if get("commit") else ""
+        return f"the real Magellan calibration frames ({get('repository')}{at})"
     if source == "magellan":
-        origin = content.get("repository")
-        if not origin:
-            return "the real calibration frames listed in the manifest"
-        commit = content.get("commit")
-        return f"the real Magellan calibration frames ({origin}" + \
-            (f" at {commit[:7]})" if commit else ")")
+        return "the real calibration frames listed in the manifest"
     return f"a course dataset of source {source!r}"

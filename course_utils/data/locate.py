@@ -44,42 +44,41 @@ course_work True
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 from pathlib import Path
 
 from . import identity, store, students
-from .fetch import fetch_frames
-from .store import CACHE_ENV, WORK_ENV, cache_dir, work_folder, display_path, ensure_writable, is_within, using_line
+from .fetch import fetch_frames, magellan_plan
+from .store import CACHE_ENV, WORK_ENV, cache_dir, work_folder, display_path, ensure_writable, using_line
 from .layout import DATA_FOLDER, FRAMES, PRESETS, SYNTHETIC_FRAMES, as_preset
-from .manifest import load_manifest, real_entries
-from .science import science_dir, science_status
+from .manifest import load_manifest
+from .science import science_status
 from .students import folder_name
 from .synthetic import dataset_plan as synthetic_plan
 
 __all__ = ["dataset_dir", "work_dir", "cache_dir", "cache_status", "SOURCES", "describe_choice",
-           "dataset_dir_for", "synthetic_dataset_dir", "using_line", "science_dir", "folder_name",
-           "student_folders"]
+           "dataset_dir_for", "folder_name", "student_folders"]
 
 #: The data sources ``dataset_dir`` knows.
 SOURCES = ("synthetic", "magellan")
 
 DATA_DIR_ENV = "COURSE_DATA_DIR"
 SOURCE_ENV = "COURSE_DATA_SOURCE"
+#: The note for a student who set an identity but uses the real frames, which nobody's seed changes.
+_SAME_FOR_ALL = " (the real frames are the same for every student: no dataset of your own)"
 
 
 def _resolve_source(source: str | None) -> str | None:
-    if source is None:
-        source = os.environ.get(SOURCE_ENV) or None
-        if source is not None and source.strip().lower() in ("", "auto"):
-            return None
-        origin = f"the environment variable {SOURCE_ENV}"
-    else:
-        origin = "source"
-    if source is None:
+    """``source`` (else ``COURSE_DATA_SOURCE``, where empty or ``auto`` mean None) checked and cleaned."""
+    value = os.environ.get(SOURCE_ENV, "") if source is None else source
+    cleaned = value.strip().lower() if isinstance(value, str) else None
+    if source is None and cleaned in ("", "auto"):
         return None
-    cleaned = source.strip().lower() if isinstance(source, str) else None
     if cleaned not in SOURCES:
-        raise ValueError(f"{origin} must be one of {SOURCES} (or unset), got {source!r}")
+        origin = "source" if source is not None else f"the environment variable {SOURCE_ENV}"
+        raise ValueError(f"{origin} must be one of {SOURCES} (or unset), got {value!r}")
     return cleaned
 
 
@@ -88,23 +87,12 @@ def _resolve_seed(seed: int | None) -> int:
     return students.current_seed() if seed is None else identity.check_seed(seed)
 
 
-def _synthetic_dir(preset: str, seed: int = identity.DEFAULT_SEED) -> Path:
-    """``synthetic-PRESET`` for the course's seed, else ``synthetic-PRESET-<tag>`` (a student's)."""
-    return cache_dir() / folder_name("synthetic", preset, seed)
-
-
-def _magellan_dir() -> Path:
-    return cache_dir() / "magellan"
-
-
 def _magellan_status(root: Path) -> tuple[store.Status, list[str]]:
     """The state of the download in ``root`` and its files (the manifest is read only if needed)."""
     if not os.path.lexists(root / store.MARKER_NAME):
         return store.Status(problem=f"no {store.MARKER_NAME} (nothing was downloaded)"), []
-    manifest = load_manifest()
-    expected = {e["path"]: {"git_sha1": e.get("git_sha1"), "sha256": e.get("sha256")}
-                for e in real_entries(manifest)}
-    return store.check(root, identity.magellan(manifest), list(expected), expected), list(expected)
+    plan = magellan_plan(root, load_manifest())
+    return store.check(root, plan.info, plan.sizes, plan.hashes), list(plan.sizes)
 
 
 def _synthetic_status(root: Path, preset: str, seed: int = identity.DEFAULT_SEED) -> store.Status:
@@ -116,109 +104,55 @@ def cache_status() -> list[tuple[str, str]]:
 
     The state is ``"complete"``, ``"not present"`` or the first problem found.
     """
-    cache = cache_dir()
+    cache, kinds = cache_dir(), {"synthetic": _synthetic_status, "synthetic-science": science_status}
+    folders = [(f"{kind}-{p}", kind, p, identity.DEFAULT_SEED) for kind in kinds for p in PRESETS] + student_folders()
     rows = [("magellan", _magellan_status(cache / "magellan")[0])]
-    rows += [(f"synthetic-{p}", _synthetic_status(cache / f"synthetic-{p}", p)) for p in PRESETS]
-    rows += [(f"synthetic-science-{p}", science_status(cache / f"synthetic-science-{p}", p)) for p in PRESETS]
-    for name, kind, preset, seed in student_folders():
-        status = (_synthetic_status if kind == "synthetic" else science_status)(cache / name, preset, seed)
-        rows.append((name, status))
-    states = []
-    for name, status in rows:
-        state = "complete" if status.ok else status.first()
-        if not status.ok and not (cache / name).exists():
-            state = "not present"
-        states.append((name, state))
-    return states
+    rows += [(name, kinds[kind](cache / name, preset, seed)) for name, kind, preset, seed in folders]
+    return [(name, "complete" if status.ok else status.first() if (cache / name).exists() else "not present")
+            for name, status in rows]
 
 
 def student_folders() -> list[tuple[str, str, str, int]]:
     """Students' folders in the cache: ``(name, kind, preset, seed)``, sorted by name.
 
     A folder counts when its name is ``synthetic-PRESET-TAG`` or
-    ``synthetic-science-PRESET-TAG`` with a 12-digit hexadecimal TAG (the
-    seed); what is inside is checked by :func:`cache_status`, never trusted.
+    ``synthetic-science-PRESET-TAG`` with a hexadecimal TAG (the seed, at
+    least 12 digits) and it is not a link; what is inside is checked by
+    :func:`cache_status`, never trusted.
     """
-    cache = cache_dir()
-    found = []
-    try:
-        entries = sorted(cache.iterdir()) if cache.is_dir() else []
-    except OSError:
-        entries = []
-    for entry in entries:
-        for kind in ("synthetic-science", "synthetic"):
-            for preset in PRESETS:
-                prefix = f"{kind}-{preset}-"
-                tag = entry.name[len(prefix):]
-                if entry.name.startswith(prefix) and len(tag) >= 12 and \
-                        all(ch in "0123456789abcdef" for ch in tag) and not entry.is_symlink():
-                    found.append((entry.name, kind, preset, int(tag, 16)))
-    return sorted(set(found))
+    pattern = re.compile(rf"^(synthetic-science|synthetic)-({'|'.join(PRESETS)})-([0-9a-f]{{12,}})$")
+    with contextlib.suppress(OSError):  # no cache yet, or one that cannot be listed
+        found = [(entry, pattern.match(entry.name)) for entry in cache_dir().iterdir()]
+        return sorted((entry.name, *match.groups()[:2], int(match[3], 16)) for entry, match in found
+                      if match and not entry.is_symlink())
+    return []
 
 
-def _fill_commands(root: Path, source: str | None) -> str:
+def _from_env_dir(root: Path) -> str:
+    """Check the folder named by COURSE_DATA_DIR and return the line to print; raise naming the problem
+    and the commands that fix it."""
     shown = display_path(root)
-    generate = f"    python -m course_utils.data generate --output {shown}   (the synthetic dataset, offline)"
-    fetch = f"    python -m course_utils.data fetch --output {shown}      (the real Magellan frames, needs the network)"
-    empty = not root.exists() or (root.is_dir() and not any(root.iterdir()))
-    if not empty:
-        generate = ("    python -m course_utils.data generate --output NEW_EMPTY_FOLDER   "
-                    "(the synthetic dataset; then point COURSE_DATA_DIR at it)")
-    commands = [fetch, generate] if source == "magellan" or not empty else [generate, fetch]
-    return "\n".join(commands)
-
-
-def _env_dir_problem(root: Path, content: dict) -> str | None:
-    """Why the marked dataset in COURSE_DATA_DIR cannot be used (with the fix), or None."""
-    listed = {record.get("path") for record in content.get("files", []) if isinstance(record, dict)}
-    status = store.check(root, {}, [f.path for f in FRAMES])
-    missing = [f.path for f in FRAMES if f.path not in listed]
-    damaged = {path: reason for path, reason in status.damaged.items() if path in listed}
-    if not damaged and not missing and content.get("complete", True):
-        return None
-    shown = display_path(root)
-    if content.get("source") == "magellan":
-        fix = f"python -m course_utils.data fetch --output {shown}"
-    else:
-        fix = f"python -m course_utils.data generate --force --output {shown}"
-    problems = [f"{path} {reason}" for path, reason in damaged.items()]
-    problems += [f"{path} is missing" for path in missing]
-    if not problems:
-        problems = ["its making was interrupted"]
-    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-    return (f"{DATA_DIR_ENV} is set to {shown}, {identity.describe(content)}, but it is damaged: "
-            f"{'; '.join(problems[:3])}{more}.\nRepair it with:\n    {fix}\n"
-            f"(files that are not the dataset's are left as they are), or unset {DATA_DIR_ENV}.")
-
-
-def _from_env_dir(root: Path, source: str | None) -> str:
-    """Check COURSE_DATA_DIR and return the line to print; raise if it cannot be used."""
+    said = f"{DATA_DIR_ENV} is set to {shown}"
+    unset = f"point {DATA_DIR_ENV} at the folder that contains {DATA_FOLDER}/, or unset it"
     if root.exists() and not root.is_dir():
-        raise NotADirectoryError(
-            f"{DATA_DIR_ENV} is set to {display_path(root)}, which is a file, not a folder. Point "
-            f"{DATA_DIR_ENV} at the folder that contains {DATA_FOLDER}/ (make one with "
-            "`python -m course_utils.data generate --output DIR`), or unset it.")
-    try:
-        content = store.read_marker(root)
-    except ValueError as error:
-        raise FileNotFoundError(f"{DATA_DIR_ENV} is set to {display_path(root)}, whose marker cannot be "
-                                f"used: {error} Or unset {DATA_DIR_ENV}.") from None
-    if content is not None:
-        problem = _env_dir_problem(root, content)
-        if problem:
-            raise FileNotFoundError(problem)
-        return using_line(identity.describe(content), root, f" (set by {DATA_DIR_ENV})")
-    missing = [f.path for f in FRAMES if not (root / f.path).is_file()]
-    if missing:
-        shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+        raise NotADirectoryError(f"{said}, which is a file, not a folder. Make a dataset folder with "
+                                 f"`python -m course_utils.data generate --output DIR` and {unset}.")
+    content = store.read_marker(root)  # (a broken marker: ValueError, naming the command that remakes it)
+    if content is None:
+        missing = [f.path for f in FRAMES if not (root / f.path).is_file()]
+        if not missing:
+            return using_line("the calibration frames", root, f" (set by {DATA_DIR_ENV}; not verified: no marker)")
+        out = shown if not root.exists() or not any(root.iterdir()) else "NEW_EMPTY_FOLDER"
         raise FileNotFoundError(
-            f"{DATA_DIR_ENV} is set to {display_path(root)}, but that folder lacks "
-            f"{len(missing)} of the {len(FRAMES)} files the notebooks read ({shown}).\n"
-            f"Fill it with one of:\n{_fill_commands(root, source)}\n"
-            f"or unset {DATA_DIR_ENV} to let the course choose its own dataset folder."
-        )
-    return using_line("the calibration frames", root,
-                 f" (set by {DATA_DIR_ENV}; not verified: it has no {store.MARKER_NAME})")
+            f"{said}, which lacks {len(missing)} of the {len(FRAMES)} files the notebooks read ({store.some(missing)})."
+            f" Fill {out} with `python -m course_utils.data generate --output {out}` (synthetic, offline) or "
+            f"`python -m course_utils.data fetch --output {out}` (the real frames, online) and {unset}.")
+    status = store.check(root, {}, [f.path for f in FRAMES])
+    if status.ok:
+        return using_line(identity.describe(content), root, f" (set by {DATA_DIR_ENV})")
+    command = "fetch" if content.get("source") == "magellan" else "generate --force"
+    raise FileNotFoundError(f"{said}, {identity.describe(content)}, but it is damaged: {status.first()}. Repair "
+                            f"it with `python -m course_utils.data {command} --output {shown}`, or {unset}.")
 
 
 def describe_choice(source: str | None = None, preset: str = "full",
@@ -240,31 +174,24 @@ def describe_choice(source: str | None = None, preset: str = "full",
     return _choose(_resolve_source(source), as_preset(preset).name, _resolve_seed(seed))[:3]
 
 
-def _choose(source: str | None, preset: str, seed: int):
-    """(root, line, action, the plan's paths, status) for checked arguments (see describe_choice)."""
-    configured = os.environ.get(DATA_DIR_ENV)
-    if configured:
+def _choose(source: str | None, preset: str, seed: int, env: bool = True):
+    """(root, line, action, the plan's paths, status) for checked arguments (see describe_choice);
+    ``env=False`` ignores ``COURSE_DATA_DIR``."""
+    if env and (configured := os.environ.get(DATA_DIR_ENV)):
         root = Path(configured).expanduser().absolute()
-        return root, _from_env_dir(root, source), None, [], None
+        return root, _from_env_dir(root), None, [], None
+    same = "" if seed == identity.DEFAULT_SEED else _SAME_FOR_ALL
     if source in (None, "magellan"):
-        root = _magellan_dir()
+        root = cache_dir() / "magellan"
         status, paths = _magellan_status(root)
         if status.ok:
-            return root, using_line(identity.describe(status.content), root, _same_for_all(seed)), None, paths, status
+            return root, using_line(identity.describe(status.content), root, same), None, paths, status
     if source == "magellan":
-        description = identity.describe(identity.magellan(load_manifest()))
-        return root, using_line(description, root, _same_for_all(seed)), "fetch", [], None
-    root = _synthetic_dir(preset, seed)
+        return root, using_line(identity.describe(identity.magellan(load_manifest())), root, same), "fetch", [], None
+    root = cache_dir() / folder_name("synthetic", preset, seed)  # synthetic-PRESET, or -TAG for a student's seed
     status = _synthetic_status(root, preset, seed)
     line = using_line(identity.describe(identity.synthetic(preset, seed)), root)
     return root, line, None if status.ok else "generate", [f.path for f in SYNTHETIC_FRAMES], status
-
-
-def _same_for_all(seed: int) -> str:
-    """The note for a student who set an identity but uses the real frames, which nobody's seed changes."""
-    if seed == identity.DEFAULT_SEED:
-        return ""
-    return " (the real frames are the same for every student: no dataset of your own)"
 
 
 def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: bool = True,
@@ -326,7 +253,8 @@ def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: boo
         If the disk lacks room (the message says how many MB, where, and to
         set ``COURSE_CACHE_DIR``).
     ValueError
-        For an unknown ``source`` or ``preset``.
+        For an unknown ``source`` or ``preset``, or a marker that cannot be read
+        (the message names the command that makes the dataset again).
 
     Examples
     --------
@@ -335,8 +263,12 @@ def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: boo
     Using the synthetic course dataset (preset 'full', seed 20230321, generator 1): synthetic-full in the course's cache folder
     >>> bias_file = data_dir / "calibration_frames" / "bias" / "b0860c1.fits"   # doctest: +SKIP
     """
-    source, preset, seed = _resolve_source(source), as_preset(preset).name, _resolve_seed(seed)
-    root, line, action, paths, status = _choose(source, preset, seed)
+    return _prepare(_resolve_source(source), as_preset(preset).name, _resolve_seed(seed), verbose)
+
+
+def _prepare(source: str | None, preset: str, seed: int, verbose: bool, env: bool = True) -> Path:
+    """:func:`dataset_dir` for checked arguments (``env=False``: whatever ``COURSE_DATA_DIR`` says)."""
+    root, line, action, paths, status = _choose(source, preset, seed, env)
     if action == "fetch":
         fetch_frames(root, progress=verbose)
     elif action == "generate":
@@ -349,22 +281,6 @@ def dataset_dir(source: str | None = None, preset: str = "full", *, verbose: boo
 
 
 # --- Frames only the synthetic dataset has (the photon transfer sequence) ------------
-
-
-def synthetic_dataset_dir(preset: str = "full", *, verbose: bool = True,
-                          seed: int | None = None) -> Path:
-    """The synthetic dataset in the cache, generated if needed, whatever else was chosen.
-
-    Unlike :func:`dataset_dir`, this ignores ``COURSE_DATA_DIR`` and
-    ``COURSE_DATA_SOURCE``: it is for frames that only the synthetic dataset
-    has (see :func:`dataset_dir_for`).
-    """
-    preset, seed = as_preset(preset), _resolve_seed(seed)
-    root = _synthetic_dir(preset.name, seed)
-    store.ensure(root, synthetic_plan(preset, seed), progress=verbose)
-    if verbose:
-        print(using_line(identity.describe(identity.synthetic(preset.name, seed)), root))
-    return root
 
 
 def dataset_dir_for(paths, what: str, preset: str = "full", *, verbose: bool = True,
@@ -393,33 +309,25 @@ def dataset_dir_for(paths, what: str, preset: str = "full", *, verbose: bool = T
     >>> root = dataset_dir_for([f.path for f in PTC_FRAMES], "Photon-transfer frames")  # doctest: +SKIP
     Using the synthetic course dataset (preset 'full', seed 20230321, generator 1) in ~/.cache/course_utils/synthetic-full
     """
-    paths = list(paths)
-    seed = _resolve_seed(seed)
+    paths, preset, seed = list(paths), as_preset(preset).name, _resolve_seed(seed)
     root, line, action = describe_choice(None, preset, seed)
     if action == "generate" or (action is None and all((root / path).is_file() for path in paths)):
-        return dataset_dir(preset=preset, verbose=verbose, seed=seed)  # made, or tidied, as usual
+        return _prepare(None, preset, seed, verbose)  # made, or tidied, as usual
     if verbose:
         chosen = ("the real Magellan frames, which were chosen, have none" if action == "fetch"
                   else f"the chosen data in {display_path(root)} has none")
-        print(f"{what} exist only in the synthetic dataset; {chosen}, so they come from "
-              "the synthetic dataset.")
-    return synthetic_dataset_dir(preset, verbose=verbose, seed=seed)
+        print(f"{what} exist only in the synthetic dataset; {chosen}, so they come from the synthetic dataset.")
+    return _prepare("synthetic", preset, seed, verbose, env=False)
 
 
 def _raw_data_folder_of(folder: Path) -> Path | None:
-    """The raw data folder that ``folder`` is in (or is), if any."""
-    cache = cache_dir()
-    if is_within(folder, cache) and folder.resolve() != cache.resolve():
-        first = folder.resolve().relative_to(cache.resolve()).parts[0]
-        if first == "magellan" or first.startswith(("synthetic-", ".")):
-            return cache / first
+    """The raw data folder that ``folder`` is in (or is), if any: ``COURSE_DATA_DIR``, or a folder with a marker
+    (symbolic links resolved). Every dataset folder the course makes has its marker from its first write on."""
     configured = os.environ.get(DATA_DIR_ENV)
-    if configured and is_within(folder, Path(configured).expanduser()):
+    if configured and folder.resolve().is_relative_to(Path(configured).expanduser().resolve()):
         return Path(configured).expanduser()
-    for candidate in (folder, *folder.parents):
-        if (candidate / store.MARKER_NAME).is_file():
-            return candidate
-    return None
+    resolved = folder.resolve()
+    return next((raw for raw in (resolved, *resolved.parents) if (raw / store.MARKER_NAME).is_file()), None)
 
 
 def work_dir(path: str | os.PathLike | None = None) -> Path:
@@ -455,12 +363,8 @@ def work_dir(path: str | os.PathLike | None = None) -> Path:
     True
     """
     folder = work_folder() if path is None else Path(path).expanduser().absolute()
-    raw = _raw_data_folder_of(folder)
-    if raw is not None:
-        raise ValueError(
-            f"The work folder {display_path(folder)} is inside the raw data folder "
-            f"{display_path(raw)}; notebooks never write into the raw data. "
-            f"Choose another folder (e.g. set {WORK_ENV})."
-        )
+    if (raw := _raw_data_folder_of(folder)) is not None:
+        raise ValueError(f"The work folder {display_path(folder)} is inside the raw data folder {display_path(raw)}; "
+                         f"notebooks never write into the raw data. Choose another folder (e.g. set {WORK_ENV}).")
     return ensure_writable(folder, "derived products (master frames)",
                            f"Set {WORK_ENV} to a folder you can write to.")

@@ -8,10 +8,9 @@ download address (``url``) and the git blob SHA-1 (``git_sha1``) that a
 download is checked against. ``confirmed`` names the fields known to hold for
 the real frames too; the others describe the synthetic stand-in.
 
-This module reads and checks manifests, and writes manifest entries for an
-instructor's own local frames (:func:`course_utils.data.local_frames.local_manifest`), so that a course can
-swap in its own data. The course's own manifest is built from the reference
-list of the real frames by a maintainer's tool, ``tools/build_manifest.py``.
+This module reads and checks manifests. The course's own manifest is built
+from the reference list of the real frames, and an instructor's manifest of
+their own frames from the frames' headers, by ``tools/build_manifest.py``.
 
 Examples
 --------
@@ -30,31 +29,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from importlib import resources
 from pathlib import Path
 
-from .store import record_problem
+from .store import records_problem
 
-__all__ = [
-    "MANIFEST_FORMAT",
-    "MANIFEST_RESOURCE",
-    "load_manifest",
-    "validate_manifest",
-    "real_entries",
-    "entry_url",
-    "dumps_manifest",
-]
+__all__ = ["MANIFEST_FORMAT", "MANIFEST_RESOURCE", "MANIFEST_ENV", "load_manifest", "validate_manifest", "real_entries",
+           "entry_url"]
 
 MANIFEST_FORMAT = 1
 MANIFEST_RESOURCE = "calibration_frames.json"
 #: Environment variable naming another manifest file to use instead of the packaged one.
 MANIFEST_ENV = "COURSE_DATA_MANIFEST"
-
-
-#: Fields every entry has (values may be null where unknown).
-ENTRY_FIELDS = ("path", "frame_type", "telescope", "instrument", "detector",
-                "shape", "dtype", "exptime")
 
 
 # --- Reading and checking ---------------------------------------------------------
@@ -80,18 +66,13 @@ def load_manifest(path: str | os.PathLike | None = None) -> dict:
     if path is None and os.environ.get(MANIFEST_ENV):
         path = os.environ[MANIFEST_ENV]
         if not Path(path).expanduser().is_file():
-            raise FileNotFoundError(
-                f"{MANIFEST_ENV} is set to {path}, which is not a file. Unset it to use the course's "
-                "manifest, or point it at a manifest file (make one with `python -m course_utils.data "
-                "manifest FOLDER --output FILE`). The synthetic dataset needs no manifest.")
-    if path is None:
-        where = f"course_utils.data_manifest/{MANIFEST_RESOURCE}"
-        text = resources.files("course_utils.data_manifest").joinpath(MANIFEST_RESOURCE).read_text("utf-8")
-    else:
-        where = str(path)
-        text = Path(path).expanduser().read_text(encoding="utf-8")
+            raise FileNotFoundError(f"{MANIFEST_ENV} is set to {path}, which is not a file. Unset it to use the "
+                                    "course's manifest, or point it at one (`python tools/build_manifest.py --local "
+                                    "FOLDER --output FILE` makes one); the synthetic dataset needs none.")
+    where = str(path) if path is not None else f"course_utils.data_manifest/{MANIFEST_RESOURCE}"
+    source = resources.files("course_utils.data_manifest") / MANIFEST_RESOURCE if path is None else Path(path).expanduser()
     try:
-        manifest = json.loads(text)
+        manifest = json.loads(source.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise ValueError(f"the manifest {where} is not valid JSON: {error}") from error
     validate_manifest(manifest, where)
@@ -101,32 +82,21 @@ def load_manifest(path: str | os.PathLike | None = None) -> dict:
 def validate_manifest(manifest: dict, where: str = "the manifest") -> None:
     """Raise ValueError if ``manifest`` is not a well-formed manifest.
 
-    Checks the format number, that every entry is a well-formed record
-    (:func:`course_utils.data.store.record_problem`: a safe relative path,
-    well-formed hashes and size), unique paths and http(s) addresses.
+    Checks the format number and that ``files`` is a list of well-formed
+    records (:func:`course_utils.data.store.records_problem`: safe relative
+    paths, each once, well-formed hashes and sizes, http(s) addresses).
 
     Examples
     --------
     >>> validate_manifest({"format": 1, "files": [{"path": "../x.fits"}]})
     Traceback (most recent call last):
     ...
-    ValueError: the manifest, file 1 has a 'path' that must be relative, inside the folder, with '/' separators, got '../x.fits'
+    ValueError: the manifest is broken: its file record 1 has a 'path' that must be relative, inside the folder, with '/' separators, got '../x.fits'
     """
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise ValueError(f"{where} is not a manifest of format {MANIFEST_FORMAT}")
-    if not isinstance(manifest.get("files"), list):
-        raise ValueError(f"{where} has no list of 'files'")
-    seen = set()
-    for number, entry in enumerate(manifest["files"], start=1):
-        problem = record_problem(entry, size_needed=False)
-        if problem:
-            raise ValueError(f"{where}, file {number} {problem}")
-        if entry["path"] in seen:
-            raise ValueError(f"{where}, {entry['path']}: listed twice")
-        seen.add(entry["path"])
-        url = entry.get("url")
-        if url is not None and not (isinstance(url, str) and re.match(r"^https?://", url)):
-            raise ValueError(f"{where}, {entry['path']}: url must be an http(s) address, got {url!r}")
+    if problem := records_problem(manifest.get("files"), size_needed=False):
+        raise ValueError(f"{where} is broken: {problem}")
 
 
 def real_entries(manifest: dict) -> list[dict]:
@@ -150,28 +120,10 @@ def entry_url(manifest: dict, entry: dict, base_url: str | None = None) -> str:
     >>> entry_url({}, {"path": "calibration_frames/bias/b0860c1.fits"}, "http://127.0.0.1:8000/data")
     'http://127.0.0.1:8000/data/calibration_frames/bias/b0860c1.fits'
     """
-    if base_url:
-        return base_url.rstrip("/") + "/" + entry["path"]
-    if entry.get("url"):
+    if entry.get("url") and not base_url:
         return entry["url"]
-    source_base = (manifest.get("source") or {}).get("base_url")
-    if source_base:
-        return source_base.rstrip("/") + "/" + entry["path"]
-    raise ValueError(
-        f"no download address for {entry['path']}: give the entry a 'url', set the manifest's "
-        "source 'base_url', or pass a base URL (command line: --base-url)."
-    )
-
-
-def dumps_manifest(manifest: dict) -> str:
-    """The manifest as JSON text (indented by one space, ending with a newline).
-
-    Examples
-    --------
-    >>> print(dumps_manifest({"format": 1, "files": []}), end="")
-    {
-     "format": 1,
-     "files": []
-    }
-    """
-    return json.dumps(manifest, indent=1, ensure_ascii=False) + "\n"
+    base = base_url or (manifest.get("source") or {}).get("base_url")
+    if base:
+        return base.rstrip("/") + "/" + entry["path"]
+    raise ValueError(f"no download address for {entry['path']}: give the entry a 'url', set the manifest's "
+                     "source 'base_url', or pass a base URL (command line: --base-url).")
