@@ -17,7 +17,7 @@ import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from .execute import GRADER_VERSION, GradeOptions, Task, grade_notebook
 from .report import combine_results, write_outputs
