@@ -87,7 +87,8 @@ def test_finding1_a_marker_path_outside_the_dataset_never_deletes_the_outside_fi
 # --- Finding 2: malformed marker records give clear errors ---------------------------------------
 
 
-@pytest.mark.parametrize("bad", [["a", "list"], 7, "", None, {"path": "a.fits", "size": "big"}])
+@pytest.mark.parametrize("bad", [["a", "list"], 7, "", None, {"path": "a.fits", "size": "big"},
+                                 ".", "./a.fits", "bias/./a.fits", "bias//a.fits", "bias/../../a.fits"])
 def test_finding2_malformed_marker_records_give_clear_errors_everywhere(cache, capsys, source, bad):
     root = copy_dataset(source, cache / "synthetic-small")
     record = bad if isinstance(bad, dict) else {"path": bad, "size": 1}
