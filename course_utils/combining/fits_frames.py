@@ -31,7 +31,7 @@ import numpy as np
 from ..progress import progress_bar
 from ..sections import fits_section
 
-__all__ = ["read_stack", "fits_section", "unsigned_from_offset16", "offset16_from_unsigned", "as_paths",
+__all__ = ["read_stack", "open_frames", "FileFrames", "fits_section", "unsigned_from_offset16", "offset16_from_unsigned", "as_paths",
            "PathLike"]
 
 PathLike = Union[str, os.PathLike]
@@ -97,8 +97,16 @@ def _image_hdu(hdul, hdu, path):
     return h
 
 
-def _read_one(path: Path, hdu, out: np.ndarray | None = None, index: int = 0) -> np.ndarray:
-    """Read one image; into ``out`` (checking shape and type) if given."""
+def _mapped(path: Path, hdu):
+    """The image of one file as stored, memory-mapped by astropy, and how to read it.
+
+    Returns ``(raw, dtype, unsigned16)``: the stored array (any byte order),
+    the type it is read as (``uint16`` for 16-bit data with ``BZERO =
+    32768``, else the stored type in native order) and whether its sign bit
+    must be flipped (:func:`unsigned_from_offset16`); or None when astropy
+    must scale the data (other ``BSCALE``/``BZERO``, ``BLANK``, compressed
+    images). The array stays readable after the file is closed.
+    """
     from astropy.io import fits
 
     if not path.is_file():
@@ -113,39 +121,51 @@ def _read_one(path: Path, hdu, out: np.ndarray | None = None, index: int = 0) ->
             plain and header.get("BITPIX") == 16 and bzero == 32768 and bscale == 1
             and "BLANK" not in header
         )
-        unscaled = plain and bzero == 0 and bscale == 1
-        if unsigned16 or unscaled:
-            raw = h.data
-            dtype = np.dtype(np.uint16) if unsigned16 else raw.dtype.newbyteorder("=")
-            shape = raw.shape
-            if out is None:
-                out = np.empty(shape, dtype=dtype)
-            _check_frame(path, index, shape, dtype, out)
-            if unsigned16:
-                unsigned_from_offset16(raw, out)
-            else:
-                np.copyto(out, raw)
-            del raw
-            return out
+        if not (unsigned16 or (plain and bzero == 0 and bscale == 1)):
+            return None
+        raw = h.data
+        return raw, np.dtype(np.uint16) if unsigned16 else raw.dtype.newbyteorder("="), unsigned16
+
+
+def _convert(raw: np.ndarray, unsigned16: bool, out: np.ndarray) -> None:
+    """Stored values (see :func:`_mapped`) into ``out``, in its type and native order."""
+    if unsigned16:
+        unsigned_from_offset16(raw, out)
+    else:
+        np.copyto(out, raw)
+
+
+def _read_one(path: Path, hdu, out: np.ndarray | None = None, index: int = 0) -> np.ndarray:
+    """Read one image; into ``out`` (checking shape and type) if given."""
+    from astropy.io import fits
+
+    mapped = _mapped(path, hdu)
+    if mapped is not None:
+        raw, dtype, unsigned16 = mapped
+        if out is None:
+            out = np.empty(raw.shape, dtype=dtype)
+        _check_frame(path, index, raw.shape, dtype, out.shape, out.dtype)
+        _convert(raw, unsigned16, out)
+        return out
     with fits.open(path) as hdul:  # scaled data: let astropy apply BSCALE/BZERO
         data = _image_hdu(hdul, hdu, path).data
         if out is None:
             return np.array(data, dtype=data.dtype.newbyteorder("="))
-        _check_frame(path, index, data.shape, data.dtype, out)
+        _check_frame(path, index, data.shape, data.dtype, out.shape, out.dtype)
         np.copyto(out, data)
         return out
 
 
-def _check_frame(name, index, shape, dtype, out):
-    if tuple(shape) != out.shape:
+def _check_frame(name, index, shape, dtype, first_shape, first_dtype):
+    if tuple(shape) != tuple(first_shape):
         raise ValueError(
             f"Frame {index} ({name}) has shape {tuple(shape)}, but the first frame has "
-            f"shape {out.shape}; all frames must have the same shape"
+            f"shape {tuple(first_shape)}; all frames must have the same shape"
         )
-    if not np.can_cast(dtype, out.dtype, casting="safe"):
+    if not np.can_cast(dtype, first_dtype, casting="safe"):
         raise TypeError(
             f"Frame {index} ({name}) has data type {np.dtype(dtype)}, which does not fit "
-            f"in the first frame's {out.dtype}; read the files yourself and pass a list "
+            f"in the first frame's {np.dtype(first_dtype)}; read the files yourself and pass a list "
             "of arrays of one type"
         )
 
@@ -221,8 +241,81 @@ def read_stack(
     return stack
 
 
-def _read_named(path: Path, hdu, out: np.ndarray | None, index: int) -> np.ndarray:
-    """:func:`_read_one`, with any failure of astropy's naming the file and its place.
+#: combine() maps at most this many files at once (each map holds a file descriptor).
+MAX_MAPPED_FILES = 256
+
+
+class FileFrames:
+    """FITS images memory-mapped as stored, made into frames a band of rows at a time.
+
+    What :func:`course_utils.combine` reads file names into when it can
+    combine a band of rows at a time (:func:`open_frames`): no whole stack
+    is read first, and reading a band overlaps with combining the one
+    before. ``rows(r0, r1)`` is rows ``r0:r1`` of every image, in a new
+    ``(N, r1 - r0, nx)`` array of :attr:`dtype`, the values
+    :func:`read_stack` gives.
+    """
+
+    #: Bytes per value of a band that :meth:`rows` makes (set per instance).
+    copy_bytes: int
+
+    def __init__(self, raws: list, unsigned: list, dtype: np.dtype):
+        self.raws, self.unsigned, self.dtype = raws, unsigned, np.dtype(dtype)
+        self.n, self.shape = len(raws), tuple(raws[0].shape)
+        self.copy_bytes = self.dtype.itemsize
+
+    def rows(self, r0: int, r1: int):
+        from .frames import Frames
+
+        band = np.empty((self.n, r1 - r0) + self.shape[1:], dtype=self.dtype)
+        for raw, unsigned16, out in zip(self.raws, self.unsigned, band):
+            _convert(raw[r0:r1], unsigned16, out)
+        return Frames(band)
+
+
+def open_frames(paths: Sequence[PathLike], hdu: int | str | None = None,
+                progress: bool | None = None) -> FileFrames | None:
+    """Open FITS images for :class:`FileFrames`: the headers read and checked, the data mapped.
+
+    The same files, checks and errors as :func:`read_stack` (which this
+    does not read the data of). Returns None when the images cannot be
+    read a band at a time: more than :data:`MAX_MAPPED_FILES` files, or
+    data that astropy must scale (then use :func:`read_stack`).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from astropy.io import fits
+    >>> name = pathlib.Path(tempfile.mkdtemp()) / "a.fits"
+    >>> fits.PrimaryHDU(np.arange(6, dtype=np.uint16).reshape(3, 2)).writeto(name)
+    >>> opened = open_frames([name])
+    >>> opened.rows(1, 3).stack.tolist()
+    [[[2, 3], [4, 5]]]
+    """
+    paths = as_paths(paths)
+    if not paths:
+        raise ValueError("read_stack() needs at least one FITS file; got an empty list")
+    if len(paths) > MAX_MAPPED_FILES:
+        return None
+    show = len(paths) >= PROGRESS_MIN_FILES if progress is None else bool(progress)
+    raws, unsigned, first = [], [], None
+    with progress_bar(total=len(paths), desc="Reading FITS files", leave=True, enabled=show) as bar:
+        for i, path in enumerate(paths):
+            mapped = _read_named(path, hdu, None, i, read=_mapped)
+            if mapped is None or mapped[0].ndim != 2:  # (read_stack names what is wrong)
+                return None
+            raw, dtype, unsigned16 = mapped
+            if first is None:
+                first = raw.shape, dtype
+            _check_frame(path, i, raw.shape, dtype, *first)
+            raws.append(raw)
+            unsigned.append(unsigned16)
+            bar.update()
+    return FileFrames(raws, unsigned, first[1])
+
+
+def _read_named(path: Path, hdu, out: np.ndarray | None, index: int, read=None):
+    """:func:`_read_one` (or ``read(path, hdu)``), with any failure of astropy's naming the file and its place.
 
     astropy warns before it fails on a damaged file ("File may have been
     truncated"); such warnings become part of the error, so that a student
@@ -232,7 +325,7 @@ def _read_named(path: Path, hdu, out: np.ndarray | None, index: int) -> np.ndarr
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            image = _read_one(path, hdu, out, index)
+            image = _read_one(path, hdu, out, index) if read is None else read(path, hdu)
         except (FileNotFoundError, ValueError, TypeError) as exc:
             if str(path) in str(exc):  # our own messages name the file already
                 raise

@@ -137,6 +137,9 @@ class ScaledFrames:
     float64 stack of the band, which the engines read like any other).
     """
 
+    #: Bytes per value of a band that :meth:`rows` makes.
+    copy_bytes = 8
+
     def __init__(self, frames: Frames, factors: np.ndarray, band: Callable):
         self.raw, self.factors, self._band = frames, factors, band
         self.n, self.shape = frames.n, frames.shape

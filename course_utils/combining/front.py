@@ -24,6 +24,7 @@ from . import warmup
 from .choice import chosen_backend, kernels_for
 from .clipping import ClipParams
 from .frames import MIN_MEMORY, Frames, Job, Outputs, ScaledFrames
+from .fits_frames import FileFrames
 from .inputs import canonical, reject_extrema, scale_factors, scale_frames, scaled_band
 from .numba_engine import jit_disabled, kernel_kind, load_kernels, run_numba
 from .numpy_engine import all_frame_bounds, run_numpy
@@ -222,8 +223,10 @@ def combine(
     _check_memory_and_progress(memory_limit, progress)
     backend = chosen_backend(backend)
 
-    canon = canonical(frames, progress, hdu)
-    src = Frames(canon.frames)  # (named errors: no frames, mixed shapes, not numbers)
+    # Files are read a band of rows at a time where every band is combined on its own.
+    canon = canonical(frames, progress, hdu, banded=clip != "frame" and scale is None and not (nlow or nhigh))
+    src = canon.frames if isinstance(canon.frames, FileFrames) else Frames(canon.frames)
+    # (Frames(): named errors for no frames, mixed shapes, not numbers)
     total = method == "sum"
     if total:
         method = "mean"  # (the engines compute the mean; the sum is made below)
@@ -294,14 +297,8 @@ class _Task(NamedTuple):
     sums: tuple | None  # (weights, total): kept_sums() after the engine, with its mask
 
 
-def _run_engine(backend: str, src: Frames | ScaledFrames, task: _Task) -> None:
-    """Run the chosen engine into ``task.outputs``, a band of rows at a time if need be, and log which ran.
-
-    Scaled frames (``scale=``) are made a band of rows at a time, and
-    weighted means and sums (``task.sums``) need the rejection mask of a
-    band only: neither holds more than half the budget (the engine has
-    the rest; a band has at least one row), whatever the stack's size.
-    """
+def _run_engine(backend: str, src: Frames | ScaledFrames | FileFrames, task: _Task) -> None:
+    """Run the chosen engine into ``task.outputs``, a band of rows at a time if need be, and log which ran."""
     kind = kernel_kind(task.clip, src.dtype)
     kernels = kernels_for(backend, task.clip, task.params, kind)
     reason = ""
@@ -316,17 +313,10 @@ def _run_engine(backend: str, src: Frames | ScaledFrames, task: _Task) -> None:
         lower, upper = all_frame_bounds(src, task.params, task.budget, kernels)
     job = Job(task.method, task.clip, task.params, lower, upper)
     out, count, mask = task.outputs
-    n = src.n
-    ny, nx = src.shape
-    # Bytes per row of a band: its scaled copy, and its own mask.
-    per_row = n * nx * ((8 if isinstance(src, ScaledFrames) else 0)
-                        + (1 if task.sums is not None and mask is None else 0))
-    rows = ny if per_row == 0 else int(max(1, min(ny, (task.budget / 2) // per_row)))
-    budget = max(task.budget - rows * per_row, MIN_MEMORY) if per_row else task.budget
+    n, nx = src.n, src.shape[1]
+    bands, budget = _plan_bands(src, task)
     settled = 0
-    for r0 in range(0, max(ny, 1), max(rows, 1)):  # (frames of 0 rows: one empty band)
-        r1 = min(ny, r0 + rows)
-        part = src.rows(r0, r1) if isinstance(src, ScaledFrames) or rows < ny else src
+    for r0, r1, part in _band_frames(src, bands):
         if mask is not None:
             part_mask = mask[:, r0:r1]
         elif task.sums is not None:
@@ -349,6 +339,56 @@ def _run_engine(backend: str, src: Frames | ScaledFrames, task: _Task) -> None:
     engine = "numpy" if kernels is None else "numba"
     log.debug("combine() ran on the %s engine (%d pixel(s) settled by the numpy engine)%s",
               engine, settled, reason, extra={"engine": engine, "settled": settled})
+
+
+#: Frames made a band at a time (files, scale=) come in at least this many
+#: bands, so that making one overlaps with combining another.
+MIN_BANDS = 8
+
+
+def _plan_bands(src, task: _Task) -> tuple[list[tuple[int, int]], float]:
+    """The bands of rows ``(r0, r1)`` to combine in turn, and the engine's budget for each.
+
+    Frames read from files (:class:`.FileFrames`) or scaled (``scale=``)
+    are made a band of rows at a time, the next band while the engine
+    combines the current one; weighted means and sums (``task.sums``) need
+    the rejection mask of a band only. These copies hold no more than half
+    the budget (the engine has the rest; a band has at least one row),
+    whatever the stack's size.
+    """
+    n = src.n
+    ny, nx = src.shape
+    copy = getattr(src, "copy_bytes", 0)  # (2: the band combined and the next one)
+    mask = task.sums is not None and task.outputs.mask is None
+    per_row = n * nx * (2 * copy + (1 if mask else 0))
+    rows = ny if per_row == 0 else int(max(1, min(ny, (task.budget / 2) // per_row)))
+    if copy:
+        rows = min(rows, max(1, -(-ny // MIN_BANDS)))
+    budget = max(task.budget - rows * per_row, MIN_MEMORY) if per_row else task.budget
+    bands = [(r0, min(ny, r0 + rows)) for r0 in range(0, max(ny, 1), max(rows, 1))]
+    return bands, budget  # (frames of 0 rows: one empty band)
+
+
+def _band_frames(src, bands: list[tuple[int, int]]):
+    """``(r0, r1, frames)`` of each band in turn: views of ``src``'s frames, or made while the one before is combined.
+
+    Bands that ``src`` makes (:class:`.FileFrames`, :class:`.ScaledFrames`)
+    are made in a thread, one ahead: reading memory-mapped files and numpy's
+    arithmetic release the GIL, as the numba kernels do.
+    """
+    if not hasattr(src, "copy_bytes"):
+        for r0, r1 in bands:
+            yield r0, r1, src if (r0, r1) == (0, src.shape[0]) else src.rows(r0, r1)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="course_utils-bands") as pool:
+        ahead = pool.submit(src.rows, *bands[0])
+        for k in range(len(bands)):
+            part = ahead.result()
+            ahead = pool.submit(src.rows, *bands[k + 1]) if k + 1 < len(bands) else None
+            yield bands[k] + (part,)
+            del part  # (only the band being combined and the next one are held)
 
 
 def _sum(mean: np.ndarray, count: np.ndarray) -> np.ndarray:

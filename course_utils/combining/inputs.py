@@ -36,7 +36,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .fits_frames import as_paths, read_stack
+from .fits_frames import FileFrames, as_paths, open_frames, read_stack
 
 __all__ = ["Canonical", "as_numbers", "canonical", "out_dtype", "reject_extrema", "scale_factors",
            "scale_frames", "scaled_band"]
@@ -47,10 +47,11 @@ class Canonical:
     """Frames in the one form the engines take.
 
     ``frames`` is a 3-D array or a list of 2-D arrays, of integers of up to
-    16 bits or floats, in native byte order, missing values as NaN/±inf.
+    16 bits or floats, in native byte order, missing values as NaN/±inf;
+    or FITS files to read a band of rows at a time (:class:`.FileFrames`).
     """
 
-    frames: np.ndarray | list[np.ndarray]
+    frames: np.ndarray | list[np.ndarray] | FileFrames
     out_dtype: np.dtype  # the type of the combined image
     unit: Any = None  # an astropy unit, or None
     integer: bool = False  # the input was integers (whatever type the engines get)
@@ -150,8 +151,13 @@ def _is_names(frames) -> bool:
     return all(names)
 
 
-def canonical(frames, progress: bool | None = None, hdu: int | str | None = None) -> Canonical:
+def canonical(frames, progress: bool | None = None, hdu: int | str | None = None,
+              banded: bool = False) -> Canonical:
     """Turn combine()'s ``frames`` argument into :class:`Canonical` frames.
+
+    ``banded``: the caller can take file names as :class:`.FileFrames`,
+    read a band of rows at a time (:func:`.open_frames`), where the files
+    allow it.
 
     Examples
     --------
@@ -174,6 +180,9 @@ def canonical(frames, progress: bool | None = None, hdu: int | str | None = None
                 )
             frames = list(frames)
         if _is_names(frames):
+            opened = open_frames(frames, hdu=hdu, progress=progress) if banded else None
+            if opened is not None:
+                return Canonical(opened, out_dtype(opened.dtype), None, opened.dtype.kind in "ui")
             stack = read_stack(as_paths(frames), hdu=hdu, progress=progress)
             return Canonical(stack, out_dtype(stack.dtype), None, stack.dtype.kind in "ui")
     if hdu is not None:
