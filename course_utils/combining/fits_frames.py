@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Sequence, Union
+from typing import NamedTuple, Sequence, Union
 
 import numpy as np
 
@@ -97,15 +97,21 @@ def _image_hdu(hdul, hdu, path):
     return h
 
 
-def _mapped(path: Path, hdu):
+class _Stored(NamedTuple):
+    """The image of one file as stored, and how to read it."""
+
+    raw: np.ndarray  # memory-mapped by astropy (any byte order); readable after the file is closed
+    dtype: np.dtype  # the type it is read as
+    unsigned16: bool  # its sign bit must be flipped (unsigned_from_offset16)
+    offset: int | None  # where the data start in the file, in bytes (None: compressed)
+
+
+def _mapped(path: Path, hdu) -> _Stored | None:
     """The image of one file as stored, memory-mapped by astropy, and how to read it.
 
-    Returns ``(raw, dtype, unsigned16)``: the stored array (any byte order),
-    the type it is read as (``uint16`` for 16-bit data with ``BZERO =
-    32768``, else the stored type in native order) and whether its sign bit
-    must be flipped (:func:`unsigned_from_offset16`); or None when astropy
-    must scale the data (other ``BSCALE``/``BZERO``, ``BLANK``, compressed
-    images). The array stays readable after the file is closed.
+    It is read as ``uint16`` for 16-bit data with ``BZERO = 32768``, else as
+    the stored type in native order. None when astropy must scale the data
+    (other ``BSCALE``/``BZERO``, ``BLANK``, compressed images).
     """
     from astropy.io import fits
 
@@ -124,7 +130,9 @@ def _mapped(path: Path, hdu):
         if not (unsigned16 or (plain and bzero == 0 and bscale == 1)):
             return None
         raw = h.data
-        return raw, np.dtype(np.uint16) if unsigned16 else raw.dtype.newbyteorder("="), unsigned16
+        dtype = np.dtype(np.uint16) if unsigned16 else raw.dtype.newbyteorder("=")
+        stored_as_is = not isinstance(h, fits.CompImageHDU)  # (a subclass of ImageHDU in astropy 7+)
+        return _Stored(raw, dtype, unsigned16, h.fileinfo()["datLoc"] if stored_as_is else None)
 
 
 def _convert(raw: np.ndarray, unsigned16: bool, out: np.ndarray) -> None:
@@ -141,7 +149,7 @@ def _read_one(path: Path, hdu, out: np.ndarray | None = None, index: int = 0) ->
 
     mapped = _mapped(path, hdu)
     if mapped is not None:
-        raw, dtype, unsigned16 = mapped
+        raw, dtype, unsigned16, _ = mapped
         if out is None:
             out = np.empty(raw.shape, dtype=dtype)
         _check_frame(path, index, raw.shape, dtype, out.shape, out.dtype)
@@ -241,46 +249,52 @@ def read_stack(
     return stack
 
 
-#: combine() maps at most this many files at once (each map holds a file descriptor).
-MAX_MAPPED_FILES = 256
-
-
 class FileFrames:
-    """FITS images memory-mapped as stored, made into frames a band of rows at a time.
+    """FITS images made into frames a band of rows at a time, as :func:`read_stack` would read them.
 
     What :func:`course_utils.combine` reads file names into when it can
     combine a band of rows at a time (:func:`open_frames`): no whole stack
     is read first, and reading a band overlaps with combining the one
-    before. ``rows(r0, r1)`` is rows ``r0:r1`` of every image, in a new
-    ``(N, r1 - r0, nx)`` array of :attr:`dtype`, the values
-    :func:`read_stack` gives.
+    before. ``rows(r0, r1)`` reads rows ``r0:r1`` of every image (one read
+    per file, into the band itself where the types allow) into a new
+    ``(N, r1 - r0, nx)`` array of :attr:`dtype`: the values :func:`read_stack`
+    gives.
     """
 
-    #: Bytes per value of a band that :meth:`rows` makes (set per instance).
-    copy_bytes: int
-
-    def __init__(self, raws: list, unsigned: list, dtype: np.dtype):
-        self.raws, self.unsigned, self.dtype = raws, unsigned, np.dtype(dtype)
-        self.n, self.shape = len(raws), tuple(raws[0].shape)
+    def __init__(self, paths: list[Path], stored: list[_Stored], shape: tuple, dtype: np.dtype):
+        self.paths, self.dtype = paths, np.dtype(dtype)
+        # (path, offset, stored type, sign bit flipped): no file is held open or mapped.
+        self.files = [(p, s.offset, s.raw.dtype, s.unsigned16) for p, s in zip(paths, stored)]
+        self.n, self.shape = len(paths), tuple(shape)
+        #: Bytes per value of a band that :meth:`rows` makes.
         self.copy_bytes = self.dtype.itemsize
 
     def rows(self, r0: int, r1: int):
         from .frames import Frames
 
-        band = np.empty((self.n, r1 - r0) + self.shape[1:], dtype=self.dtype)
-        for raw, unsigned16, out in zip(self.raws, self.unsigned, band):
-            _convert(raw[r0:r1], unsigned16, out)
+        nx = self.shape[1]
+        band = np.empty((self.n, r1 - r0, nx), dtype=self.dtype)
+        for i, (path, offset, stored, unsigned16) in enumerate(self.files):
+            into = band[i] if stored.itemsize == self.dtype.itemsize else np.empty((r1 - r0, nx), stored)
+            with open(path, "rb", buffering=0) as f:
+                f.seek(offset + r0 * nx * stored.itemsize)
+                got = f.readinto(memoryview(into).cast("B"))
+            if got != into.nbytes:
+                raise OSError(f"Cannot read frame {i}, FITS file {str(path)!r}: it ends before its "
+                              f"data ({got} of {into.nbytes} bytes of rows {r0}-{r1 - 1}); was it "
+                              "changed while combine() read it?")
+            raw = into.view(stored)  # (the stored bytes, as stored)
+            _convert(raw, unsigned16, band[i])  # (in place when `into` is band[i]: elementwise)
         return Frames(band)
 
 
 def open_frames(paths: Sequence[PathLike], hdu: int | str | None = None,
                 progress: bool | None = None) -> FileFrames | None:
-    """Open FITS images for :class:`FileFrames`: the headers read and checked, the data mapped.
+    """Open FITS images for :class:`FileFrames`: every header read and checked, no data read.
 
-    The same files, checks and errors as :func:`read_stack` (which this
-    does not read the data of). Returns None when the images cannot be
-    read a band at a time: more than :data:`MAX_MAPPED_FILES` files, or
-    data that astropy must scale (then use :func:`read_stack`).
+    The same files, checks and errors as :func:`read_stack`. Returns None
+    when the images cannot be read a band at a time (data that astropy
+    must scale or decompress, or not 2-D): then use :func:`read_stack`.
 
     Examples
     --------
@@ -295,23 +309,19 @@ def open_frames(paths: Sequence[PathLike], hdu: int | str | None = None,
     paths = as_paths(paths)
     if not paths:
         raise ValueError("read_stack() needs at least one FITS file; got an empty list")
-    if len(paths) > MAX_MAPPED_FILES:
-        return None
     show = len(paths) >= PROGRESS_MIN_FILES if progress is None else bool(progress)
-    raws, unsigned, first = [], [], None
+    stored, first = [], None
     with progress_bar(total=len(paths), desc="Reading FITS files", leave=True, enabled=show) as bar:
         for i, path in enumerate(paths):
             mapped = _read_named(path, hdu, None, i, read=_mapped)
-            if mapped is None or mapped[0].ndim != 2:  # (read_stack names what is wrong)
+            if mapped is None or mapped.offset is None or mapped.raw.ndim != 2:  # (read_stack then)
                 return None
-            raw, dtype, unsigned16 = mapped
             if first is None:
-                first = raw.shape, dtype
-            _check_frame(path, i, raw.shape, dtype, *first)
-            raws.append(raw)
-            unsigned.append(unsigned16)
+                first = mapped.raw.shape, mapped.dtype
+            _check_frame(path, i, mapped.raw.shape, mapped.dtype, *first)
+            stored.append(mapped._replace(raw=np.empty(0, mapped.raw.dtype)))  # (unmapped)
             bar.update()
-    return FileFrames(raws, unsigned, first[1])
+    return FileFrames(paths, stored, *first)
 
 
 def _read_named(path: Path, hdu, out: np.ndarray | None, index: int, read=None):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+from functools import partial
 from numbers import Integral, Real
 from typing import Callable, Literal, NamedTuple
 
@@ -23,9 +24,9 @@ import numpy.typing as npt
 from . import warmup
 from .choice import chosen_backend, kernels_for
 from .clipping import ClipParams
-from .frames import MIN_MEMORY, Frames, Job, Outputs, ScaledFrames
+from .frames import MIN_MEMORY, ExtremaFrames, Frames, Job, Outputs, ScaledFrames
 from .fits_frames import FileFrames
-from .inputs import canonical, reject_extrema, scale_factors, scale_frames, scaled_band
+from .inputs import canonical, missing_type, reject_extrema, scale_factors, scaled_band
 from .numba_engine import jit_disabled, kernel_kind, load_kernels, run_numba
 from .numpy_engine import all_frame_bounds, run_numpy
 from .weighted import checked_weights, kept_sums
@@ -224,7 +225,7 @@ def combine(
     backend = chosen_backend(backend)
 
     # Files are read a band of rows at a time where every band is combined on its own.
-    canon = canonical(frames, progress, hdu, banded=clip != "frame" and scale is None and not (nlow or nhigh))
+    canon = canonical(frames, progress, hdu, banded=clip != "frame" and scale is None)
     src = canon.frames if isinstance(canon.frames, FileFrames) else Frames(canon.frames)
     # (Frames(): named errors for no frames, mixed shapes, not numbers)
     total = method == "sum"
@@ -233,21 +234,18 @@ def combine(
     factors = None
     if scale is not None:
         limit = np.finfo(np.float64 if total else canon.out_dtype).max
-        if nlow or nhigh:  # (extrema rejection changes one scaled stack in place)
-            canon = scale_frames(canon, scale, limit)
-        else:
-            factors = scale_factors(canon, scale, limit)
-    if nlow or nhigh:
-        canon = reject_extrema(canon, nlow, nhigh)
-    if canon.owned:
-        src = Frames(canon.frames)
+        factors = scale_factors(canon, scale, limit)
     if weights is not None:
         if not total and method != "mean":
             raise ValueError(
                 "weights= applies to method='mean' and 'sum' only; a median is not weighted "
                 "(ccdproc ignores weights for a median)")
         weights = checked_weights(weights, src.n, src.shape)
+    # The type the engines get: scaled frames are float64; without their
+    # extremes, frames are floats (NaN where left out).
     dtype = np.dtype(np.float64) if factors is not None else src.dtype
+    if nlow or nhigh:
+        dtype = missing_type(dtype)
     # Sums of integers of up to 16 bits are exact as the mean times the count;
     # any other sum, and weighted means, add the kept values again.
     direct = weights is not None or (total and dtype.kind not in "ui")
@@ -260,6 +258,9 @@ def combine(
     # No more than the computer could have: an infinite limit means "no limit".
     budget = min(memory_limit, MAX_MEMORY) if memory_limit is not None else max(n * ny * nx, MIN_MEMORY)
     whole = src if factors is None else ScaledFrames(src, factors, scaled_band)
+    if nlow or nhigh:
+        whole = ExtremaFrames(whole, dtype, partial(reject_extrema, nlow=nlow, nhigh=nhigh),
+                              whole=clip == "frame", budget=budget)
     task = _Task(method, clip, params, Outputs(out, count, mask), budget,
                  (weights, total) if direct else None)
     _run_engine(backend, whole, task)
