@@ -269,13 +269,15 @@ class FileFrames:
         #: Bytes per value of a band that :meth:`rows` makes.
         self.copy_bytes = self.dtype.itemsize
 
-    def rows(self, r0: int, r1: int):
+    def rows(self, r0: int, r1: int, out: np.ndarray | None = None):
+        """Rows ``r0:r1`` of every image, in ``out`` (an ``(N, r1 - r0, nx)`` array of :attr:`dtype`) if given."""
         from .frames import Frames
 
         nx = self.shape[1]
-        band = np.empty((self.n, r1 - r0, nx), dtype=self.dtype)
+        band = np.empty((self.n, r1 - r0, nx), dtype=self.dtype) if out is None else out
         for i, (path, offset, stored, unsigned16) in enumerate(self.files):
-            into = band[i] if stored.itemsize == self.dtype.itemsize else np.empty((r1 - r0, nx), stored)
+            in_place = unsigned16 or stored.newbyteorder("=") == self.dtype  # (the same bytes a value)
+            into = band[i] if in_place else np.empty((r1 - r0, nx), stored)
             with open(path, "rb", buffering=0) as f:
                 f.seek(offset + r0 * nx * stored.itemsize)
                 got = f.readinto(memoryview(into).cast("B"))
@@ -283,8 +285,8 @@ class FileFrames:
                 raise OSError(f"Cannot read frame {i}, FITS file {str(path)!r}: it ends before its "
                               f"data ({got} of {into.nbytes} bytes of rows {r0}-{r1 - 1}); was it "
                               "changed while combine() read it?")
-            raw = into.view(stored)  # (the stored bytes, as stored)
-            _convert(raw, unsigned16, band[i])  # (in place when `into` is band[i]: elementwise)
+            # The stored values (the band's own bytes, in place: numpy converts elementwise).
+            _convert(into.view(stored), unsigned16, band[i])
         return Frames(band)
 
 

@@ -144,7 +144,7 @@ def combine(
         The frames: arrays of one shape (masked arrays, Quantities and
         ``CCDData`` too; masked values, NaN and ±inf are left out), an
         ``(N, ny, nx)`` array, or file names (str, bytes or `pathlib.Path`),
-        read with :func:`read_stack`.
+        read as :func:`read_stack` does (a band of rows at a time).
     method : {'median', 'mean', 'sum'}
         How the kept values of each pixel are combined. ``'sum'`` adds the
         kept values only (as ``np.nansum`` does, in float64).
@@ -383,11 +383,25 @@ def _band_frames(src, bands: list[tuple[int, int]]):
         return
     from concurrent.futures import ThreadPoolExecutor
 
+    # Files are read into two buffers in turn (fresh memory for every band
+    # would cost the system as much again as reading it).
+    buffers = []
+    if isinstance(src, FileFrames) and bands:
+        rows = max(r1 - r0 for r0, r1 in bands)
+        buffers = [np.empty((src.n, rows, src.shape[1]), dtype=src.dtype) for _ in range(min(2, len(bands)))]
+
+    def make(k):
+        r0, r1 = bands[k]
+        if not buffers:
+            return src.rows(r0, r1)
+        shape = (src.n, r1 - r0, src.shape[1])  # (the first values of the buffer: C-contiguous)
+        return src.rows(r0, r1, buffers[k % 2].reshape(-1)[:math.prod(shape)].reshape(shape))
+
     with ThreadPoolExecutor(1, thread_name_prefix="course_utils-bands") as pool:
-        ahead = pool.submit(src.rows, *bands[0])
+        ahead = pool.submit(make, 0)
         for k in range(len(bands)):
-            part = ahead.result()
-            ahead = pool.submit(src.rows, *bands[k + 1]) if k + 1 < len(bands) else None
+            part = ahead.result()  # (band k; band k - 1, in the other buffer, is done with)
+            ahead = pool.submit(make, k + 1) if k + 1 < len(bands) else None
             yield bands[k] + (part,)
             del part  # (only the band being combined and the next one are held)
 
