@@ -176,14 +176,20 @@ del stack"""),
         READ_STACK + FACTORS, "result = combine(stack, method='median', clip='pixel', scale=factors)"),
     "combine(method='mean', clip='pixel', weights=weights)": (
         READ_STACK + WEIGHTS, "result = combine(stack, method='mean', clip='pixel', weights=weights)"),
+    "combine(method='median', clip='pixel', scale=factors, nlow=1, nhigh=1)": (
+        READ_STACK + FACTORS,
+        "result = combine(stack, method='median', clip='pixel', scale=factors, nlow=1, nhigh=1)"),
 }
 
 # Routes whose extra memory and time come with the feature (target: peak at
-# most 2× the stack): scale= makes a float64 copy of a band of rows at a time,
-# weights= the rejection mask (1 byte a value) of a band of rows.
+# most 2× the stack): scale= makes a float64 copy of a band of rows at a time
+# (with nlow/nhigh, sorts it to leave the extremes out), weights= the
+# rejection mask (1 byte a value) of a band of rows.
 EXTRA_COST = {
     "combine(method='median', clip='pixel', scale=factors)": "scale= scales a band of rows at a time",
     "combine(method='mean', clip='pixel', weights=weights)": "weights= keeps the rejection mask of a band of rows",
+    "combine(method='median', clip='pixel', scale=factors, nlow=1, nhigh=1)":
+        "scale= with nlow/nhigh scales a band of rows at a time and sorts it",
 }
 
 # Standard route -> the course_utils route computing the same thing.

@@ -17,31 +17,17 @@ import json
 import os
 import subprocess
 import sys
-import warnings
 from fractions import Fraction
 
 import numpy as np
 import pytest
 from astropy.io import fits
-from astropy.stats import sigma_clip
 
-from engines import backend  # noqa: F401  (every test runs on both engines)
+from engines import astropy_route, backend  # noqa: F401  (every test runs on both engines)
 
 from course_utils import combine, read_stack
 
 BIG = np.finfo(np.float64).max
-
-
-def astropy_route(stack, method="mean", clip=None, **kw):
-    """Combined image and counts by the astropy route (float64, NaN for what is not kept)."""
-    data = np.asarray(stack, dtype=np.float64)
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        if clip is not None:
-            data = sigma_clip(data, axis=0 if clip == "pixel" else (1, 2), masked=False, **kw)
-        data = np.where(np.isfinite(data), data, np.nan)
-        combined = (np.nanmedian if method == "median" else np.nanmean)(data, axis=0)
-    return combined, np.count_nonzero(~np.isnan(data), axis=0)
 
 
 # ---------------------------------------------------------------------------

@@ -112,6 +112,43 @@ def test_combine_from_paths_equals_combine_from_arrays(tmp_path):
     np.testing.assert_array_equal(combine([str(p) for p in paths], progress=False), combine(stack))
 
 
+@pytest.mark.parametrize("dtype", [np.uint16, np.int16, np.uint8, np.float32, np.float64])
+def test_combine_from_files_a_band_at_a_time_equals_combine_of_the_stack(tmp_path, dtype):
+    """File names are read a band of rows at a time (the next band while one is combined)."""
+    stack = frames(9, shape=(37, 11), dtype=dtype, seed=3)
+    stack[2, 5, 6] = 200 if dtype == np.uint8 else 9000
+    paths = write_frames(tmp_path, stack)
+    weights = np.arange(1.0, 10.0)
+    for kw in ({"clip": None, "method": "median"}, {"clip": "pixel", "method": "mean"},
+               {"clip": "pixel", "method": "sum"}, {"clip": "pixel", "method": "mean", "weights": weights},
+               {"clip": None, "method": "sum", "weights": weights}):
+        for limit in (None, 4 * 2**20):
+            expected = combine(read_stack(paths), return_count=True, return_mask=True,
+                               memory_limit=limit, **kw)
+            got = combine(paths, return_count=True, return_mask=True, memory_limit=limit,
+                          progress=False, **kw)
+            for a, b in zip(got, expected):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_files_astropy_must_scale_or_of_several_types_are_read_as_read_stack_does(tmp_path):
+    stack = frames(4, shape=(9, 8), dtype=np.int16)
+    paths = write_frames(tmp_path, stack)
+    small = tmp_path / "u8.fits"  # uint8 fits in the first file's int16
+    fits.PrimaryHDU(np.full((9, 8), 200, dtype=np.uint8)).writeto(small)
+    scaled = tmp_path / "scaled.fits"  # BSCALE: astropy scales it (float)
+    hdu = fits.PrimaryHDU(np.full((9, 8), 400, dtype=np.int16))
+    hdu.header["BSCALE"] = 2.0
+    hdu.writeto(scaled)
+    for names in (paths + [small], [scaled] + paths):
+        expected = combine(read_stack(names), clip="pixel", return_mask=True)
+        got = combine(names, clip="pixel", return_mask=True)
+        for a, b in zip(got, expected):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(TypeError, match=r"Frame 4 \(.*scaled\.fits\) has data type float32.*int16"):
+        combine(paths + [scaled])
+
+
 # ---------------------------------------------------------------------------
 # Progress bar
 # ---------------------------------------------------------------------------
@@ -317,10 +354,23 @@ def test_memory_limit_is_respected(big_stack, clip):
     assert peak - output <= limit, f"{(peak - output) / 2**20:.1f} MiB"
 
 
-def test_memory_from_fits_files(big_stack, tmp_path):
-    """Reading allocates the uint16 stack once; the rest stays within the bound."""
+@pytest.mark.parametrize("clip", ["pixel", "frame"])
+@pytest.mark.parametrize("options", [{"nlow": 1, "nhigh": 1}, {"nlow": 2, "scale": "flat"}])
+def test_extrema_and_scale_work_a_band_at_a_time(big_stack, clip, options):
+    """nlow/nhigh (with scale= or not): no whole float copy of the stack, at most the stack's size more."""
+    options = dict(options)
+    if options.get("scale") == "flat":
+        options["scale"] = 1 / np.median(big_stack.reshape(len(big_stack), -1), axis=1)
+    output = big_stack[0].size * 4
+    peak, result = peak_during(lambda: combine(big_stack, clip=clip, **options))
+    assert peak - output <= 1.0 * big_stack.nbytes, f"{(peak - output) / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize("method", ["median", "mean"])
+def test_memory_from_fits_files(big_stack, tmp_path, method):
+    """From files, no whole stack is read: bands of rows, and the engine, stay within the bound."""
     paths = write_frames(tmp_path, big_stack)
     output = big_stack[0].size * 4
-    peak, result = peak_during(lambda: combine(paths, clip="pixel", progress=False))
-    assert peak - big_stack.nbytes - output <= 0.5 * big_stack.nbytes
-    np.testing.assert_array_equal(result, combine(big_stack, clip="pixel"))
+    peak, result = peak_during(lambda: combine(paths, method=method, clip="pixel", progress=False))
+    assert peak - output <= 0.5 * big_stack.nbytes, f"{(peak - output) / 2**20:.1f} MiB"
+    np.testing.assert_array_equal(result, combine(big_stack, method=method, clip="pixel"))

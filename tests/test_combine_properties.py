@@ -32,18 +32,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import warnings
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
-from astropy.stats import sigma_clip
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engines import needs_numba
+from engines import astropy_route, needs_numba
 
 from course_utils import combine
 
@@ -117,21 +115,6 @@ options = st.fixed_dictionaries(
     optional={"sigma_lower": st.sampled_from([1.0, 2.0, 4.0]),
               "sigma_upper": st.sampled_from([1.0, 2.0, 4.0])},
 )
-
-
-def astropy_route(stack, method, clip, **kw):
-    """Combined image, counts and rejection mask by the astropy route."""
-    data = np.ma.filled(np.ma.asarray(stack).astype(np.float64), np.nan)
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        if clip is not None:
-            data = sigma_clip(data, axis=0 if clip == "pixel" else (1, 2), masked=False, **kw)
-        data = np.where(np.isfinite(data), data, np.nan)
-        combined = (np.nanmedian if method == "median" else np.nanmean)(data, axis=0)
-        # A mean of values that cancel (1e30 and -1e30) is known only to the
-        # rounding of its sums: at most about N * eps * max|x| apart.
-        scale = np.where(np.isnan(data), 0.0, np.abs(data)).max(axis=0)
-    return combined, np.count_nonzero(~np.isnan(data), axis=0), np.isnan(data), scale
 
 
 @pytest.mark.parametrize("engine", [pytest.param("numba", marks=needs_numba), "numpy"])

@@ -370,3 +370,51 @@ def test_scale_and_weights_of_frames_without_pixels(shape):
                  dict(method="mean", clip="frame", scale=[1, 2, 3], weights=[1, 2, 3])):
         got, count = combine(stack, return_count=True, **opts)
         assert got.shape == count.shape == shape
+
+
+def _without_extremes(stack: np.ndarray, nlow: int, nhigh: int) -> np.ndarray:
+    """A float64 copy of the stack with each pixel's nlow lowest and nhigh highest finite values NaN."""
+    data = np.where(np.isfinite(stack), stack, np.nan).astype(np.float64)
+    order = np.argsort(data, axis=0, kind="stable")  # (NaN last)
+    valid = np.count_nonzero(~np.isnan(data), axis=0)
+    ranks = np.arange(len(stack))[:, None, None]
+    drop = (ranks < nlow) | ((ranks >= valid - nhigh) & (ranks < valid))
+    np.put_along_axis(data, order, np.where(drop, np.nan, np.take_along_axis(data, order, 0)), 0)
+    return data
+
+
+@pytest.mark.parametrize("clip", [None, "pixel", "frame"])
+@pytest.mark.parametrize("method", ["median", "mean", "sum"])
+def test_scale_and_extrema_in_bands_equal_combining_the_stack_without_its_extremes(clip, method):
+    """scale= with nlow/nhigh: a band of rows at a time, the same bits as the whole scaled stack."""
+    rng = np.random.default_rng(24)
+    stack = _wide_flats(rng)
+    factors = 1 / np.nanmedian(stack.reshape(len(stack), -1), axis=1)
+    with np.errstate(invalid="ignore"):
+        scaled = _without_extremes(stack * factors[:, None, None], 1, 2)
+    opts = dict(method=method, clip=clip, return_count=True, return_mask=True)
+    small = combine(stack, scale=factors, nlow=1, nhigh=2, memory_limit=SMALLEST_LIMIT, **opts)
+    whole = combine(stack, scale=factors, nlow=1, nhigh=2, memory_limit=1e10, **opts)
+    plain = combine(scaled, **opts)
+    for a, b, c in zip(small, whole, plain):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("clip", [None, "pixel", "frame"])
+def test_extrema_of_integer_frames_in_bands(clip, tmp_path):
+    """nlow/nhigh of uint16 frames, from arrays or files: float32 without the extremes, in bands."""
+    rng = np.random.default_rng(25)
+    stack = np.round(rng.normal(817, 30, size=(7, 150, 3000))).astype(np.uint16)
+    paths = []
+    for i, frame in enumerate(stack[:, :20]):
+        paths.append(tmp_path / f"f{i}.fits")
+        fits.PrimaryHDU(frame).writeto(paths[-1])
+    for frames, values in ((stack, stack), (list(stack), stack), (paths, stack[:, :20])):
+        expected = combine(_without_extremes(values, 2, 1).astype(np.float32), method="mean", clip=clip,
+                           return_mask=True)
+        for limit in (SMALLEST_LIMIT, 1e10):
+            got = combine(frames, method="mean", clip=clip, nlow=2, nhigh=1, memory_limit=limit,
+                          return_mask=True, progress=False)
+            for a, b in zip(got, expected):
+                np.testing.assert_array_equal(a, b)

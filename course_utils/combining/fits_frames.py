@@ -24,14 +24,14 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Sequence, Union
+from typing import NamedTuple, Sequence, Union
 
 import numpy as np
 
 from ..progress import progress_bar
 from ..sections import fits_section
 
-__all__ = ["read_stack", "fits_section", "unsigned_from_offset16", "offset16_from_unsigned", "as_paths",
+__all__ = ["read_stack", "open_frames", "FileFrames", "fits_section", "unsigned_from_offset16", "offset16_from_unsigned", "as_paths",
            "PathLike"]
 
 PathLike = Union[str, os.PathLike]
@@ -97,8 +97,22 @@ def _image_hdu(hdul, hdu, path):
     return h
 
 
-def _read_one(path: Path, hdu, out: np.ndarray | None = None, index: int = 0) -> np.ndarray:
-    """Read one image; into ``out`` (checking shape and type) if given."""
+class _Stored(NamedTuple):
+    """The image of one file as stored, and how to read it."""
+
+    raw: np.ndarray  # memory-mapped by astropy (any byte order); readable after the file is closed
+    dtype: np.dtype  # the type it is read as
+    unsigned16: bool  # its sign bit must be flipped (unsigned_from_offset16)
+    offset: int | None  # where the data start in the file, in bytes (None: compressed)
+
+
+def _mapped(path: Path, hdu) -> _Stored | None:
+    """The image of one file as stored, memory-mapped by astropy, and how to read it.
+
+    It is read as ``uint16`` for 16-bit data with ``BZERO = 32768``, else as
+    the stored type in native order. None when astropy must scale the data
+    (other ``BSCALE``/``BZERO``, ``BLANK``, compressed images).
+    """
     from astropy.io import fits
 
     if not path.is_file():
@@ -113,39 +127,53 @@ def _read_one(path: Path, hdu, out: np.ndarray | None = None, index: int = 0) ->
             plain and header.get("BITPIX") == 16 and bzero == 32768 and bscale == 1
             and "BLANK" not in header
         )
-        unscaled = plain and bzero == 0 and bscale == 1
-        if unsigned16 or unscaled:
-            raw = h.data
-            dtype = np.dtype(np.uint16) if unsigned16 else raw.dtype.newbyteorder("=")
-            shape = raw.shape
-            if out is None:
-                out = np.empty(shape, dtype=dtype)
-            _check_frame(path, index, shape, dtype, out)
-            if unsigned16:
-                unsigned_from_offset16(raw, out)
-            else:
-                np.copyto(out, raw)
-            del raw
-            return out
+        if not (unsigned16 or (plain and bzero == 0 and bscale == 1)):
+            return None
+        raw = h.data
+        dtype = np.dtype(np.uint16) if unsigned16 else raw.dtype.newbyteorder("=")
+        stored_as_is = not isinstance(h, fits.CompImageHDU)  # (a subclass of ImageHDU in astropy 7+)
+        return _Stored(raw, dtype, unsigned16, h.fileinfo()["datLoc"] if stored_as_is else None)
+
+
+def _convert(raw: np.ndarray, unsigned16: bool, out: np.ndarray) -> None:
+    """Stored values (see :func:`_mapped`) into ``out``, in its type and native order."""
+    if unsigned16:
+        unsigned_from_offset16(raw, out)
+    else:
+        np.copyto(out, raw)
+
+
+def _read_one(path: Path, hdu, out: np.ndarray | None = None, index: int = 0) -> np.ndarray:
+    """Read one image; into ``out`` (checking shape and type) if given."""
+    from astropy.io import fits
+
+    mapped = _mapped(path, hdu)
+    if mapped is not None:
+        raw, dtype, unsigned16, _ = mapped
+        if out is None:
+            out = np.empty(raw.shape, dtype=dtype)
+        _check_frame(path, index, raw.shape, dtype, out.shape, out.dtype)
+        _convert(raw, unsigned16, out)
+        return out
     with fits.open(path) as hdul:  # scaled data: let astropy apply BSCALE/BZERO
         data = _image_hdu(hdul, hdu, path).data
         if out is None:
             return np.array(data, dtype=data.dtype.newbyteorder("="))
-        _check_frame(path, index, data.shape, data.dtype, out)
+        _check_frame(path, index, data.shape, data.dtype, out.shape, out.dtype)
         np.copyto(out, data)
         return out
 
 
-def _check_frame(name, index, shape, dtype, out):
-    if tuple(shape) != out.shape:
+def _check_frame(name, index, shape, dtype, first_shape, first_dtype):
+    if tuple(shape) != tuple(first_shape):
         raise ValueError(
             f"Frame {index} ({name}) has shape {tuple(shape)}, but the first frame has "
-            f"shape {out.shape}; all frames must have the same shape"
+            f"shape {tuple(first_shape)}; all frames must have the same shape"
         )
-    if not np.can_cast(dtype, out.dtype, casting="safe"):
+    if not np.can_cast(dtype, first_dtype, casting="safe"):
         raise TypeError(
             f"Frame {index} ({name}) has data type {np.dtype(dtype)}, which does not fit "
-            f"in the first frame's {out.dtype}; read the files yourself and pass a list "
+            f"in the first frame's {np.dtype(first_dtype)}; read the files yourself and pass a list "
             "of arrays of one type"
         )
 
@@ -221,8 +249,85 @@ def read_stack(
     return stack
 
 
-def _read_named(path: Path, hdu, out: np.ndarray | None, index: int) -> np.ndarray:
-    """:func:`_read_one`, with any failure of astropy's naming the file and its place.
+class FileFrames:
+    """FITS images made into frames a band of rows at a time, as :func:`read_stack` would read them.
+
+    What :func:`course_utils.combine` reads file names into when it can
+    combine a band of rows at a time (:func:`open_frames`): no whole stack
+    is read first, and reading a band overlaps with combining the one
+    before. ``rows(r0, r1)`` reads rows ``r0:r1`` of every image (one read
+    per file, into the band itself where the types allow) into a new
+    ``(N, r1 - r0, nx)`` array of :attr:`dtype`: the values :func:`read_stack`
+    gives.
+    """
+
+    def __init__(self, paths: list[Path], stored: list[_Stored], shape: tuple, dtype: np.dtype):
+        self.paths, self.dtype = paths, np.dtype(dtype)
+        # (path, offset, stored type, sign bit flipped): no file is held open or mapped.
+        self.files = [(p, s.offset, s.raw.dtype, s.unsigned16) for p, s in zip(paths, stored)]
+        self.n, self.shape = len(paths), tuple(shape)
+        #: Bytes per value of a band that :meth:`rows` makes.
+        self.copy_bytes = self.dtype.itemsize
+
+    def rows(self, r0: int, r1: int, out: np.ndarray | None = None):
+        """Rows ``r0:r1`` of every image, in ``out`` (an ``(N, r1 - r0, nx)`` array of :attr:`dtype`) if given."""
+        from .frames import Frames
+
+        nx = self.shape[1]
+        band = np.empty((self.n, r1 - r0, nx), dtype=self.dtype) if out is None else out
+        for i, (path, offset, stored, unsigned16) in enumerate(self.files):
+            in_place = unsigned16 or stored.newbyteorder("=") == self.dtype  # (the same bytes a value)
+            into = band[i] if in_place else np.empty((r1 - r0, nx), stored)
+            with open(path, "rb", buffering=0) as f:
+                f.seek(offset + r0 * nx * stored.itemsize)
+                got = f.readinto(memoryview(into).cast("B"))
+            if got != into.nbytes:
+                raise OSError(f"Cannot read frame {i}, FITS file {str(path)!r}: it ends before its "
+                              f"data ({got} of {into.nbytes} bytes of rows {r0}-{r1 - 1}); was it "
+                              "changed while combine() read it?")
+            # The stored values (the band's own bytes, in place: numpy converts elementwise).
+            _convert(into.view(stored), unsigned16, band[i])
+        return Frames(band)
+
+
+def open_frames(paths: Sequence[PathLike], hdu: int | str | None = None,
+                progress: bool | None = None) -> FileFrames | None:
+    """Open FITS images for :class:`FileFrames`: every header read and checked, no data read.
+
+    The same files, checks and errors as :func:`read_stack`. Returns None
+    when the images cannot be read a band at a time (data that astropy
+    must scale or decompress, or not 2-D): then use :func:`read_stack`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from astropy.io import fits
+    >>> name = pathlib.Path(tempfile.mkdtemp()) / "a.fits"
+    >>> fits.PrimaryHDU(np.arange(6, dtype=np.uint16).reshape(3, 2)).writeto(name)
+    >>> opened = open_frames([name])
+    >>> opened.rows(1, 3).stack.tolist()
+    [[[2, 3], [4, 5]]]
+    """
+    paths = as_paths(paths)
+    if not paths:
+        raise ValueError("read_stack() needs at least one FITS file; got an empty list")
+    show = len(paths) >= PROGRESS_MIN_FILES if progress is None else bool(progress)
+    stored, first = [], None
+    with progress_bar(total=len(paths), desc="Reading FITS files", leave=True, enabled=show) as bar:
+        for i, path in enumerate(paths):
+            mapped = _read_named(path, hdu, None, i, read=_mapped)
+            if mapped is None or mapped.offset is None or mapped.raw.ndim != 2:  # (read_stack then)
+                return None
+            if first is None:
+                first = mapped.raw.shape, mapped.dtype
+            _check_frame(path, i, mapped.raw.shape, mapped.dtype, *first)
+            stored.append(mapped._replace(raw=np.empty(0, mapped.raw.dtype)))  # (unmapped)
+            bar.update()
+    return FileFrames(paths, stored, *first)
+
+
+def _read_named(path: Path, hdu, out: np.ndarray | None, index: int, read=None):
+    """:func:`_read_one` (or ``read(path, hdu)``), with any failure of astropy's naming the file and its place.
 
     astropy warns before it fails on a damaged file ("File may have been
     truncated"); such warnings become part of the error, so that a student
@@ -232,7 +337,7 @@ def _read_named(path: Path, hdu, out: np.ndarray | None, index: int) -> np.ndarr
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            image = _read_one(path, hdu, out, index)
+            image = _read_one(path, hdu, out, index) if read is None else read(path, hdu)
         except (FileNotFoundError, ValueError, TypeError) as exc:
             if str(path) in str(exc):  # our own messages name the file already
                 raise

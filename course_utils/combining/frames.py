@@ -137,6 +137,9 @@ class ScaledFrames:
     float64 stack of the band, which the engines read like any other).
     """
 
+    #: Bytes per value of a band that :meth:`rows` makes.
+    copy_bytes = 8
+
     def __init__(self, frames: Frames, factors: np.ndarray, band: Callable):
         self.raw, self.factors, self._band = frames, factors, band
         self.n, self.shape = frames.n, frames.shape
@@ -158,6 +161,71 @@ class _ScaledList(Sequence):
     def __getitem__(self, i):
         f = self.frames
         return f._band([f.raw.list[i]], f.factors[i:i + 1], 0, f.shape[0])[0]
+
+
+class ExtremaFrames:
+    """The frames without the lowest and highest values of each pixel (NaN instead), a band of rows at a time.
+
+    What ``nlow``/``nhigh`` need without a whole float copy of the stack:
+    :meth:`rows` takes a band of ``base`` (:class:`Frames`, or frames that
+    make their bands: scaled, or read from files), as a new array of
+    :attr:`dtype`, and ``reject(band)`` leaves the extremes out, in place.
+    Per-frame statistics (``clip='frame'``, ``whole=True``) need whole
+    frames: the values left out are then found once, a band at a time, and
+    kept as a mask (1 bit a value), from which ``list[i]`` makes frame ``i``.
+    """
+
+    def __init__(self, base, dtype, reject: Callable[[np.ndarray], np.ndarray], whole: bool = False,
+                 budget: float = MIN_MEMORY):
+        self.base, self.dtype, self._reject = base, np.dtype(dtype), reject
+        self.n, self.shape = base.n, base.shape
+        #: Bytes per value of a band that :meth:`rows` makes (with the band of ``base`` it converts).
+        self.copy_bytes = self.dtype.itemsize + (0 if base.dtype == self.dtype else
+                                                 getattr(base, "copy_bytes", 0))
+        self.left_out = None
+        if whole:
+            ny, nx = self.shape
+            left_out = np.empty((self.n, ny, -(-nx // 8)), dtype=np.uint8)  # (a bit a value)
+            rows = int(max(1, budget / 4 // max(1, self.n * nx * self.copy_bytes)))
+            for r0 in range(0, ny, rows):
+                r1 = min(ny, r0 + rows)
+                left_out[:, r0:r1] = np.packbits(np.isnan(self.rows(r0, r1).stack), axis=-1)
+            self.left_out = left_out
+        self.list = _LeftOutList(self)
+
+    def rows(self, r0: int, r1: int) -> Frames:
+        """Rows ``r0:r1`` of every frame, the extremes left out: a new stack of :attr:`dtype`."""
+        part = self.base.rows(r0, r1)
+        if hasattr(self.base, "copy_bytes") and part.stack.dtype == self.dtype:
+            band = part.stack  # (a new array already)
+        else:
+            band = np.empty((self.n, r1 - r0) + tuple(self.shape[1:]), dtype=self.dtype)
+            for i, f in enumerate(part.list):
+                band[i] = f
+        if self.left_out is None:
+            return Frames(self._reject(band))
+        band[self.unpacked(self.left_out[:, r0:r1])] = np.nan  # (what reject() left out, and non-finite values)
+        return Frames(band)
+
+    def unpacked(self, bits: np.ndarray) -> np.ndarray:
+        """The mask of the values left out, from its bits (rows of ``left_out``)."""
+        return np.unpackbits(bits, axis=-1, count=self.shape[1]).view(bool)
+
+
+class _LeftOutList(Sequence):
+    def __init__(self, frames: ExtremaFrames):
+        self.frames = frames
+
+    def __len__(self) -> int:
+        return self.frames.n
+
+    def __getitem__(self, i):
+        f = self.frames
+        frame = f.base.list[i]
+        if not (hasattr(f.base, "copy_bytes") and frame.dtype == f.dtype):  # (not a new array already)
+            frame = np.array(frame, dtype=f.dtype)
+        frame[f.unpacked(f.left_out[i])] = np.nan
+        return frame
 
 
 def work_dtype(dtype: np.dtype) -> np.dtype:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+from functools import partial
 from numbers import Integral, Real
 from typing import Callable, Literal, NamedTuple
 
@@ -23,8 +24,9 @@ import numpy.typing as npt
 from . import warmup
 from .choice import chosen_backend, kernels_for
 from .clipping import ClipParams
-from .frames import MIN_MEMORY, Frames, Job, Outputs, ScaledFrames
-from .inputs import canonical, reject_extrema, scale_factors, scale_frames, scaled_band
+from .frames import MIN_MEMORY, ExtremaFrames, Frames, Job, Outputs, ScaledFrames
+from .fits_frames import FileFrames
+from .inputs import canonical, missing_type, reject_extrema, scale_factors, scaled_band
 from .numba_engine import jit_disabled, kernel_kind, load_kernels, run_numba
 from .numpy_engine import all_frame_bounds, run_numpy
 from .weighted import checked_weights, kept_sums
@@ -142,7 +144,7 @@ def combine(
         The frames: arrays of one shape (masked arrays, Quantities and
         ``CCDData`` too; masked values, NaN and ±inf are left out), an
         ``(N, ny, nx)`` array, or file names (str, bytes or `pathlib.Path`),
-        read with :func:`read_stack`.
+        read as :func:`read_stack` does (a band of rows at a time).
     method : {'median', 'mean', 'sum'}
         How the kept values of each pixel are combined. ``'sum'`` adds the
         kept values only (as ``np.nansum`` does, in float64).
@@ -222,29 +224,28 @@ def combine(
     _check_memory_and_progress(memory_limit, progress)
     backend = chosen_backend(backend)
 
-    canon = canonical(frames, progress, hdu)
-    src = Frames(canon.frames)  # (named errors: no frames, mixed shapes, not numbers)
+    # Files are read a band of rows at a time where every band is combined on its own.
+    canon = canonical(frames, progress, hdu, banded=clip != "frame" and scale is None)
+    src = canon.frames if isinstance(canon.frames, FileFrames) else Frames(canon.frames)
+    # (Frames(): named errors for no frames, mixed shapes, not numbers)
     total = method == "sum"
     if total:
         method = "mean"  # (the engines compute the mean; the sum is made below)
     factors = None
     if scale is not None:
         limit = np.finfo(np.float64 if total else canon.out_dtype).max
-        if nlow or nhigh:  # (extrema rejection changes one scaled stack in place)
-            canon = scale_frames(canon, scale, limit)
-        else:
-            factors = scale_factors(canon, scale, limit)
-    if nlow or nhigh:
-        canon = reject_extrema(canon, nlow, nhigh)
-    if canon.owned:
-        src = Frames(canon.frames)
+        factors = scale_factors(canon, scale, limit)
     if weights is not None:
         if not total and method != "mean":
             raise ValueError(
                 "weights= applies to method='mean' and 'sum' only; a median is not weighted "
                 "(ccdproc ignores weights for a median)")
         weights = checked_weights(weights, src.n, src.shape)
+    # The type the engines get: scaled frames are float64; without their
+    # extremes, frames are floats (NaN where left out).
     dtype = np.dtype(np.float64) if factors is not None else src.dtype
+    if nlow or nhigh:
+        dtype = missing_type(dtype)
     # Sums of integers of up to 16 bits are exact as the mean times the count;
     # any other sum, and weighted means, add the kept values again.
     direct = weights is not None or (total and dtype.kind not in "ui")
@@ -257,6 +258,9 @@ def combine(
     # No more than the computer could have: an infinite limit means "no limit".
     budget = min(memory_limit, MAX_MEMORY) if memory_limit is not None else max(n * ny * nx, MIN_MEMORY)
     whole = src if factors is None else ScaledFrames(src, factors, scaled_band)
+    if nlow or nhigh:
+        whole = ExtremaFrames(whole, dtype, partial(reject_extrema, nlow=nlow, nhigh=nhigh),
+                              whole=clip == "frame", budget=budget)
     task = _Task(method, clip, params, Outputs(out, count, mask), budget,
                  (weights, total) if direct else None)
     _run_engine(backend, whole, task)
@@ -294,14 +298,8 @@ class _Task(NamedTuple):
     sums: tuple | None  # (weights, total): kept_sums() after the engine, with its mask
 
 
-def _run_engine(backend: str, src: Frames | ScaledFrames, task: _Task) -> None:
-    """Run the chosen engine into ``task.outputs``, a band of rows at a time if need be, and log which ran.
-
-    Scaled frames (``scale=``) are made a band of rows at a time, and
-    weighted means and sums (``task.sums``) need the rejection mask of a
-    band only: neither holds more than half the budget (the engine has
-    the rest; a band has at least one row), whatever the stack's size.
-    """
+def _run_engine(backend: str, src: Frames | ScaledFrames | FileFrames, task: _Task) -> None:
+    """Run the chosen engine into ``task.outputs``, a band of rows at a time if need be, and log which ran."""
     kind = kernel_kind(task.clip, src.dtype)
     kernels = kernels_for(backend, task.clip, task.params, kind)
     reason = ""
@@ -316,17 +314,10 @@ def _run_engine(backend: str, src: Frames | ScaledFrames, task: _Task) -> None:
         lower, upper = all_frame_bounds(src, task.params, task.budget, kernels)
     job = Job(task.method, task.clip, task.params, lower, upper)
     out, count, mask = task.outputs
-    n = src.n
-    ny, nx = src.shape
-    # Bytes per row of a band: its scaled copy, and its own mask.
-    per_row = n * nx * ((8 if isinstance(src, ScaledFrames) else 0)
-                        + (1 if task.sums is not None and mask is None else 0))
-    rows = ny if per_row == 0 else int(max(1, min(ny, (task.budget / 2) // per_row)))
-    budget = max(task.budget - rows * per_row, MIN_MEMORY) if per_row else task.budget
+    n, nx = src.n, src.shape[1]
+    bands, budget = _plan_bands(src, task)
     settled = 0
-    for r0 in range(0, max(ny, 1), max(rows, 1)):  # (frames of 0 rows: one empty band)
-        r1 = min(ny, r0 + rows)
-        part = src.rows(r0, r1) if isinstance(src, ScaledFrames) or rows < ny else src
+    for r0, r1, part in _band_frames(src, bands):
         if mask is not None:
             part_mask = mask[:, r0:r1]
         elif task.sums is not None:
@@ -349,6 +340,70 @@ def _run_engine(backend: str, src: Frames | ScaledFrames, task: _Task) -> None:
     engine = "numpy" if kernels is None else "numba"
     log.debug("combine() ran on the %s engine (%d pixel(s) settled by the numpy engine)%s",
               engine, settled, reason, extra={"engine": engine, "settled": settled})
+
+
+#: Frames made a band at a time (files, scale=) come in at least this many
+#: bands, so that making one overlaps with combining another.
+MIN_BANDS = 8
+
+
+def _plan_bands(src, task: _Task) -> tuple[list[tuple[int, int]], float]:
+    """The bands of rows ``(r0, r1)`` to combine in turn, and the engine's budget for each.
+
+    Frames read from files (:class:`.FileFrames`) or scaled (``scale=``)
+    are made a band of rows at a time, the next band while the engine
+    combines the current one; weighted means and sums (``task.sums``) need
+    the rejection mask of a band only. These copies hold no more than half
+    the budget (the engine has the rest; a band has at least one row),
+    whatever the stack's size.
+    """
+    n = src.n
+    ny, nx = src.shape
+    copy = getattr(src, "copy_bytes", 0)  # (2: the band combined and the next one)
+    mask = task.sums is not None and task.outputs.mask is None
+    per_row = n * nx * (2 * copy + (1 if mask else 0))
+    rows = ny if per_row == 0 else int(max(1, min(ny, (task.budget / 2) // per_row)))
+    if copy:
+        rows = min(rows, max(1, -(-ny // MIN_BANDS)))
+    budget = max(task.budget - rows * per_row, MIN_MEMORY) if per_row else task.budget
+    bands = [(r0, min(ny, r0 + rows)) for r0 in range(0, max(ny, 1), max(rows, 1))]
+    return bands, budget  # (frames of 0 rows: one empty band)
+
+
+def _band_frames(src, bands: list[tuple[int, int]]):
+    """``(r0, r1, frames)`` of each band in turn: views of ``src``'s frames, or made while the one before is combined.
+
+    Bands that ``src`` makes (:class:`.FileFrames`, :class:`.ScaledFrames`)
+    are made in a thread, one ahead: reading memory-mapped files and numpy's
+    arithmetic release the GIL, as the numba kernels do.
+    """
+    if not hasattr(src, "copy_bytes"):
+        for r0, r1 in bands:
+            yield r0, r1, src if (r0, r1) == (0, src.shape[0]) else src.rows(r0, r1)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    # Files are read into two buffers in turn (fresh memory for every band
+    # would cost the system as much again as reading it).
+    buffers = []
+    if isinstance(src, FileFrames) and bands:
+        rows = max(r1 - r0 for r0, r1 in bands)
+        buffers = [np.empty((src.n, rows, src.shape[1]), dtype=src.dtype) for _ in range(min(2, len(bands)))]
+
+    def make(k):
+        r0, r1 = bands[k]
+        if not buffers:
+            return src.rows(r0, r1)
+        shape = (src.n, r1 - r0, src.shape[1])  # (the first values of the buffer: C-contiguous)
+        return src.rows(r0, r1, buffers[k % 2].reshape(-1)[:math.prod(shape)].reshape(shape))
+
+    with ThreadPoolExecutor(1, thread_name_prefix="course_utils-bands") as pool:
+        ahead = pool.submit(make, 0)
+        for k in range(len(bands)):
+            part = ahead.result()  # (band k; band k - 1, in the other buffer, is done with)
+            ahead = pool.submit(make, k + 1) if k + 1 < len(bands) else None
+            yield bands[k] + (part,)
+            del part  # (only the band being combined and the next one are held)
 
 
 def _sum(mean: np.ndarray, count: np.ndarray) -> np.ndarray:

@@ -20,8 +20,11 @@ The rules (also stated in combine()'s docstring):
   not exact in float64, so they cannot be treated as exact integers).
 * **Units** (`astropy.units.Quantity`, ``CCDData.unit``): every frame must
   have the same unit (or none at all); the combined image then carries it.
-* **Scale factors** (:func:`scale_frames`, combine()'s ``scale=``): each
-  frame is multiplied by its factor, in float64, before anything else.
+* **Scale factors** (:func:`scale_factors`, combine()'s ``scale=``): each
+  frame is multiplied by its factor, in float64, before anything else
+  (a band of rows at a time: :func:`scaled_band`).
+* **Extrema** (combine()'s ``nlow``/``nhigh``): :func:`reject_extrema`
+  leaves them out of a band of rows of every frame.
 
 The result type stays what it would be for the caller's data (float64 for
 float64 frames, float32 otherwise), whatever the conversions.
@@ -36,10 +39,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .fits_frames import as_paths, read_stack
+from .fits_frames import FileFrames, as_paths, open_frames, read_stack
 
-__all__ = ["Canonical", "as_numbers", "canonical", "out_dtype", "reject_extrema", "scale_factors",
-           "scale_frames", "scaled_band"]
+__all__ = ["Canonical", "as_numbers", "canonical", "missing_type", "out_dtype", "reject_extrema",
+           "scale_factors", "scaled_band"]
 
 
 @dataclass(frozen=True)
@@ -47,14 +50,14 @@ class Canonical:
     """Frames in the one form the engines take.
 
     ``frames`` is a 3-D array or a list of 2-D arrays, of integers of up to
-    16 bits or floats, in native byte order, missing values as NaN/±inf.
+    16 bits or floats, in native byte order, missing values as NaN/±inf;
+    or FITS files to read a band of rows at a time (:class:`.FileFrames`).
     """
 
-    frames: np.ndarray | list[np.ndarray]
+    frames: np.ndarray | list[np.ndarray] | FileFrames
     out_dtype: np.dtype  # the type of the combined image
     unit: Any = None  # an astropy unit, or None
     integer: bool = False  # the input was integers (whatever type the engines get)
-    owned: bool = False  # frames is a float stack of our own, free to change in place
 
 
 def out_dtype(dtype: np.dtype) -> np.dtype:
@@ -62,8 +65,11 @@ def out_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float64) if dtype.kind == "f" and dtype.itemsize >= 8 else np.dtype(np.float32)
 
 
-def _missing_type(dtype: np.dtype) -> np.dtype:
-    """A floating type that holds every value of ``dtype`` exactly enough, and NaN."""
+def missing_type(dtype: np.dtype) -> np.dtype:
+    """A floating type that holds every value of ``dtype`` exactly enough, and NaN.
+
+    (float32 for integers of up to 16 bits and small floats, else float64.)
+    """
     if dtype.kind == "f":
         return np.dtype(np.float64) if dtype.itemsize >= 8 else np.dtype(np.float32)
     return np.dtype(np.float32) if dtype.itemsize <= 2 else np.dtype(np.float64)
@@ -113,7 +119,7 @@ def _canonical_array(frame: _Frame) -> np.ndarray:
     if data.dtype.kind in "ui" and data.dtype.itemsize > 2:
         target = np.dtype(np.float64)
     if masked:
-        target = np.promote_types(target, _missing_type(data.dtype))
+        target = np.promote_types(target, missing_type(data.dtype))
     if target != data.dtype:
         data = data.astype(target)
     if masked:
@@ -150,8 +156,13 @@ def _is_names(frames) -> bool:
     return all(names)
 
 
-def canonical(frames, progress: bool | None = None, hdu: int | str | None = None) -> Canonical:
+def canonical(frames, progress: bool | None = None, hdu: int | str | None = None,
+              banded: bool = False) -> Canonical:
     """Turn combine()'s ``frames`` argument into :class:`Canonical` frames.
+
+    ``banded``: the caller can take file names as :class:`.FileFrames`,
+    read a band of rows at a time (:func:`.open_frames`), where the files
+    allow it.
 
     Examples
     --------
@@ -174,6 +185,9 @@ def canonical(frames, progress: bool | None = None, hdu: int | str | None = None
                 )
             frames = list(frames)
         if _is_names(frames):
+            opened = open_frames(frames, hdu=hdu, progress=progress) if banded else None
+            if opened is not None:
+                return Canonical(opened, out_dtype(opened.dtype), None, opened.dtype.kind in "ui")
             stack = read_stack(as_paths(frames), hdu=hdu, progress=progress)
             return Canonical(stack, out_dtype(stack.dtype), None, stack.dtype.kind in "ui")
     if hdu is not None:
@@ -191,31 +205,33 @@ def canonical(frames, progress: bool | None = None, hdu: int | str | None = None
                      dtype.kind in "ui")
 
 
-def reject_extrema(canon: Canonical, nlow: int, nhigh: int) -> Canonical:
-    """Exclude the ``nlow`` lowest and ``nhigh`` highest valid values of every pixel.
+#: Values sorted at a time by :func:`reject_extrema`.
+EXTREMA_VALUES = 1 << 16
 
-    Valid values are the finite ones (NaN, ±inf and masked values are
-    already missing and do not count towards ``nlow``/``nhigh``). A pixel
-    with ``nlow + nhigh`` or fewer valid values keeps none. Of tied values,
-    which copy is excluded does not matter. Returns the frames as one float
-    stack (4 or 8 bytes per value) with the excluded values NaN.
+
+def reject_extrema(band: np.ndarray, nlow: int, nhigh: int) -> np.ndarray:
+    """Exclude the ``nlow`` lowest and ``nhigh`` highest valid values of every pixel, in place.
+
+    ``band`` is a float ``(N, rows, nx)`` array of its own (a band of rows of
+    every frame, as :class:`.frames.ExtremaFrames` makes it). Valid values
+    are the finite ones (NaN, ±inf and masked values are already missing
+    and do not count towards ``nlow``/``nhigh``). A pixel with ``nlow +
+    nhigh`` or fewer valid values keeps none. Of tied values, which copy
+    is excluded does not matter. Returns ``band``, with the excluded and
+    the non-finite values NaN.
 
     Examples
     --------
-    >>> c = reject_extrema(canonical(np.array([[[5, 1]], [[1, 2]], [[3, 3]]], dtype=np.uint16)), 1, 0)
-    >>> c.frames[:, 0].tolist()
+    >>> band = np.array([[[5, 1]], [[1, 2]], [[3, 3]]], dtype=np.float32)
+    >>> reject_extrema(band, 1, 0)[:, 0].tolist()
     [[5.0, nan], [nan, 2.0], [3.0, 3.0]]
     """
-    frames = canon.frames
-    n = len(frames)
-    if canon.owned:  # (scaled frames: no second copy)
-        stack = frames
-    else:
-        stack = _stack_of(frames, _missing_type(np.result_type(*[np.asarray(f).dtype for f in frames])))
-    flat = stack.reshape(n, -1)
-    rows = 1 << 16  # pixels at a time: the sort's index array stays small
-    for a in range(0, flat.shape[1], rows):
-        block = flat[:, a:a + rows]
+    n = len(band)
+    flat = band.reshape(n, -1)
+    # Pixels at a time: the sort's temporary arrays (about 30 bytes a value) stay small.
+    step = max(64, EXTREMA_VALUES // max(n, 1))
+    for a in range(0, flat.shape[1], step):
+        block = flat[:, a:a + step]
         block[~np.isfinite(block)] = np.nan  # (missing either way; NaN sorts last)
         order = np.argsort(block, axis=0, kind="stable")
         valid = np.count_nonzero(~np.isnan(block), axis=0)
@@ -224,15 +240,7 @@ def reject_extrema(canon: Canonical, nlow: int, nhigh: int) -> Canonical:
         # nlow and the last nhigh of each pixel's valid values.
         drop = (ranks < nlow) | ((ranks >= valid - nhigh) & (ranks < valid))
         np.put_along_axis(block, order, np.where(drop, np.nan, np.take_along_axis(block, order, 0)), 0)
-    return Canonical(stack, canon.out_dtype, canon.unit, canon.integer, owned=True)
-
-
-def _stack_of(frames, dtype: np.dtype) -> np.ndarray:
-    """The frames copied into one new ``(N, ny, nx)`` array of ``dtype``."""
-    stack = np.empty((len(frames),) + np.shape(frames[0]), dtype=dtype)
-    for i, frame in enumerate(frames):
-        stack[i] = frame
-    return stack
+    return band
 
 
 def _factor(value, index: int, source: str, empty: bool = False) -> float:
@@ -358,25 +366,6 @@ def scaled_band(frames, factors: np.ndarray, r0: int, r1: int) -> np.ndarray:
     for i in range(n):
         _scaled(frames[i][r0:r1], factors[i], band[i])
     return band
-
-
-def scale_frames(canon: Canonical, scale, limit: float = np.finfo(np.float64).max) -> Canonical:
-    """Multiply each frame by its scale factor (:func:`scale_factors`), in float64, all at once.
-
-    Returns the frames as one float64 stack of its own (8 bytes per value),
-    which extrema rejection then changes in place. The result type is
-    unchanged. (Without extrema rejection, combine() scales a band of rows
-    at a time instead: :func:`scaled_band`.)
-
-    Examples
-    --------
-    >>> c = scale_frames(canonical(np.array([[[2, 4]], [[10, 30]]], dtype=np.uint16)), [0.5, 0.1])
-    >>> c.frames[:, 0].tolist(), c.out_dtype
-    ([[1.0, 2.0], [1.0, 3.0]], dtype('float32'))
-    """
-    factors = scale_factors(canon, scale, limit)
-    stack = scaled_band(canon.frames, factors, 0, np.shape(canon.frames[0])[0])
-    return Canonical(stack, canon.out_dtype, canon.unit, False, owned=True)
 
 
 def _describe(value) -> str:

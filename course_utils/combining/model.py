@@ -39,10 +39,14 @@ frames : list of 2-D arrays, 3-D array, or list of FITS paths
     The frames to combine: a list (or tuple) of 2-D arrays of one shape
     (masked arrays, Quantities and ``CCDData`` objects too), a 3-D array
     ``(N, ny, nx)``, or FITS file names (a list of str, bytes or
-    `pathlib.Path`, or an array or astropy ``Column`` of names), which
-    are read into one preallocated stack with :func:`read_stack`, from
-    the HDU ``hdu=`` (default: each file's first HDU with an image, so
-    that compressed ``CompImageHDU`` files work). Any
+    `pathlib.Path`, or an array or astropy ``Column`` of names), read as
+    :func:`read_stack` reads them, from the HDU ``hdu=`` (default: each
+    file's first HDU with an image, so that compressed ``CompImageHDU``
+    files work). Unless ``clip='frame'`` or ``scale=`` needs whole frames
+    (or astropy must scale or decompress the data), every header is read
+    and checked first, then a band of rows of every file at a time, the
+    next one while the engine combines the current one, so that no whole
+    stack is held. Any
     N >= 1. See "Inputs" in the Notes for masks, units and data types.
 method : {'median', 'mean', 'sum'}, optional
     How the values kept at each pixel are combined. Default 'median'.
@@ -251,6 +255,11 @@ float64 copies of every pixel of a tile) is planned to stay within
 integers; the input and the outputs come on top. Clipping per frame
 also needs, for floating-point frames, one sorted copy of one frame at
 a time (4 or 8 bytes per pixel); integer frames need only a histogram.
+Frames read from files, scaled (``scale=``) or without their extremes
+(``nlow``/``nhigh``) are made a band of rows at a time (two bands at
+once: the one combined and the next), within half the budget; with
+``clip='frame'``, ``nlow``/``nhigh`` also keep which values they left
+out, one bit a value.
 
 **Clipping per frame.** Each frame's bounds come from all its finite
 values (for 8- and 16-bit integers exactly, from a histogram); then each
