@@ -5,7 +5,7 @@ a second of CPU or more at full size (the master bias of 40 frames and the
 master darks, the master flat, the bias statistics, the photon transfer
 curve) are saved as ``.npz`` files in a folder the course owns --
 ``COURSE_CHECK_CACHE_DIR`` if set, else ``check_references`` in the dataset
-cache (:func:`course_utils.data.locate.cache_dir`) -- never in the dataset
+cache (:func:`course_utils.data.store.cache_dir`) -- never in the dataset
 folder, which may be read-only and is never written to.
 
 A cached file is named after what it holds and a key made of the dataset
@@ -18,13 +18,15 @@ that cannot be written is skipped, silently.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from ..data.store import cache_dir, write_atomic
 
 #: Raise when what the cached references hold or how they are computed changes.
 CACHE_VERSION = 3
@@ -35,8 +37,6 @@ def cache_folder() -> Path:
     configured = os.environ.get(CACHE_ENV)
     if configured:
         return Path(configured).expanduser().absolute()
-    from ..data.locate import cache_dir
-
     return cache_dir() / "check_references"
 
 
@@ -87,18 +87,11 @@ def cached_arrays(kind: str, root: str, inputs: list[str],
 
 
 def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write ``arrays`` to ``path`` atomically (a temporary file, then a rename); skip on failure."""
+    """Write ``arrays`` to ``path`` atomically (the store's :func:`write_atomic`); skip on failure."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=path.stem, suffix=".tmp", dir=path.parent)
+        write_atomic(path, buffer.getvalue(), mode=0o644)  # (a cache: the next version replaces it)
     except OSError:
-        return
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **arrays)
-        os.replace(temporary, path)
-    except OSError:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
+        pass  # (the cache only speeds checks up)
