@@ -151,13 +151,17 @@ class ScaledFrames:
         return Frames(self._band(self.raw.list, self.factors, r0, r1))
 
 
-class _ScaledList(Sequence):
-    def __init__(self, frames: ScaledFrames):
+class _MadeList(Sequence):
+    """``list`` of frames made on demand (scaled, or without their extremes): frame ``i`` is made when asked."""
+
+    def __init__(self, frames):
         self.frames = frames
 
     def __len__(self) -> int:
         return self.frames.n
 
+
+class _ScaledList(_MadeList):
     def __getitem__(self, i):
         f = self.frames
         return f._band([f.raw.list[i]], f.factors[i:i + 1], 0, f.shape[0])[0]
@@ -212,13 +216,7 @@ class ExtremaFrames:
         return np.unpackbits(bits, axis=-1, count=self.shape[1]).view(bool)
 
 
-class _LeftOutList(Sequence):
-    def __init__(self, frames: ExtremaFrames):
-        self.frames = frames
-
-    def __len__(self) -> int:
-        return self.frames.n
-
+class _LeftOutList(_MadeList):
     def __getitem__(self, i):
         f = self.frames
         frame = f.base.list[i]
