@@ -267,6 +267,29 @@ def test_first_calls_run_on_numpy_while_a_background_process_compiles(tmp_path):
     assert report[14] == [True] * 4
 
 
+WHILE_THE_FIRST_CALL_RUNS = """
+import os
+def children():
+    return sum(1 for p in os.listdir("/proc") if p.isdigit() and open(f"/proc/{p}/stat").read()
+               .rsplit(")", 1)[1].split()[1] == str(os.getpid()))
+class Count(logging.Handler):
+    def emit(self, record):  # (the record of the engine that ran: the call's work is done)
+        print(json.dumps({"children while the call ran": children()}))
+logging.getLogger("course_utils.combine").addHandler(Count())
+course_utils.combine(np.zeros((5, 30, 40), dtype=np.uint16), clip="pixel")
+print(json.dumps({"children after the call": children()}))
+"""
+
+
+@needs_numba
+def test_the_background_compilation_starts_once_the_first_call_is_done(tmp_path):
+    """A compiling process would share a 2-core machine with the first call: it starts after it."""
+    report = fresh_python(WHILE_THE_FIRST_CALL_RUNS, NUMBA_CACHE_DIR=str(tmp_path))
+    assert {"engine": "numpy", "settled": 0} in report
+    assert {"children while the call ran": 0} in report
+    assert report[-1] == {"children after the call": 1}
+
+
 @needs_numba
 def test_a_fresh_process_uses_kernels_cached_by_an_earlier_one_from_its_first_call(tmp_path):
     """numba's cache already holds the kernels: no background compilation, no numpy engine."""

@@ -33,20 +33,37 @@ def chosen_backend(backend) -> str:
     return backend
 
 
+def compiled_later(backend: str, clip, params: ClipParams) -> bool:
+    """Whether a call with these options uses kernels compiled in the background (backend "auto")."""
+    return (backend == "auto" and not (clip == "pixel" and params.use_mad_std)
+            and not jit_disabled())
+
+
+def start_compiling(backend: str, clip, params: ClipParams, kind: tuple[str, str]) -> None:
+    """After a call that ran on the numpy engine: compile its kernel in the background if none is.
+
+    Started once the call is done rather than during it, so that the
+    call has the machine to itself (a 2-core machine was shared with the
+    compiling process, and the first call took up to 1.6 s instead of 1).
+    """
+    if compiled_later(backend, clip, params):
+        warmup.status(kind)  # (starts it, or does nothing: queued, compiling or ready)
+
+
 def kernels_for(backend: str, clip, params: ClipParams, kind: tuple[str, str]):
     """The numba kernels to use (backend "auto" or "numba"), or None for the numpy engine.
 
-    With "auto", a kernel that is not compiled yet is compiled in a
-    background process (:mod:`course_utils.combining.warmup`) while this call uses
-    the numpy engine; "numba" waits for such a process, then compiles (or
+    With "auto", a kernel that is not compiled yet means the numpy engine
+    for this call; :func:`start_compiling` then compiles it in a background
+    process (:mod:`course_utils.combining.warmup`). "numba" waits for such a process, then compiles (or
     loads from numba's cache) in this one.
     """
     if backend == "numpy" or (backend == "auto" and clip == "pixel" and params.use_mad_std):
         return None  # (no kernel for mad_std per pixel: numba is not even imported)
     if jit_disabled():
         return None  # uncompiled kernels are not the kernels: the numpy engine (logged by combine)
-    if backend == "auto" and warmup.status(kind) == "compiling":
-        return None
+    if backend == "auto" and warmup.status(kind, start=False) in ("compiling", "idle"):
+        return None  # (start_compiling() starts it after this call: they would share the CPU)
     if backend == "numba":
         warmup.claim(kind)  # unqueue it, or wait for its background process
     kernels = load_kernels()

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import warmup
-from .choice import chosen_backend, kernels_for
+from .choice import chosen_backend, kernels_for, start_compiling
 from .clipping import ClipParams
 from .frames import MIN_MEMORY, ExtremaFrames, Frames, Job, Outputs, ScaledFrames
 from .fits_frames import FileFrames
@@ -340,6 +340,8 @@ def _run_engine(backend: str, src: Frames | ScaledFrames | FileFrames, task: _Ta
     engine = "numpy" if kernels is None else "numba"
     log.debug("combine() ran on the %s engine (%d pixel(s) settled by the numpy engine)%s",
               engine, settled, reason, extra={"engine": engine, "settled": settled})
+    if kernels is None:
+        start_compiling(backend, task.clip, task.params, kind)
 
 
 #: Frames made a band at a time (files, scale=) come in at least this many

@@ -229,9 +229,10 @@ float64); numba then caches the compiled code on disk (in
 ``__pycache__`` next to course_utils, or in ``NUMBA_CACHE_DIR``), but
 in a fresh Colab runtime that cache starts empty. So with
 ``backend='auto'`` nobody waits for it: a call whose kernel is not
-compiled yet runs on the numpy engine and starts a background Python
-process (at a low priority; one at a time, other kinds queued) that
-compiles the kernel into the cache;
+compiled yet runs on the numpy engine and, once it is done (so as not to
+share the machine with it), starts a background Python process (at a
+low priority; one at a time, other kinds queued) that compiles the
+kernel into the cache;
 the calls after it has finished load the kernel (a few tenths of a
 second, once per process) and run on it. If that process cannot run
 (or fails, or takes more than five minutes), the kernel is compiled in

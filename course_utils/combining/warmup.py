@@ -5,8 +5,9 @@ use, which takes 1.5 to 3 seconds of a 2-core machine, and a student pays
 it again in every fresh Colab runtime (numba's on-disk cache starts empty
 there). With ``backend='auto'``, :func:`course_utils.combine` does
 not make the student wait: a call whose kernel is not compiled yet runs on
-the numpy engine (same results, a few times slower) and starts a separate
-Python process that compiles the kernel into numba's cache. Once that
+the numpy engine (same results, a few times slower) and, once it is done,
+starts a separate Python process that compiles the kernel into numba's
+cache. Once that
 process has finished, later calls load the kernel from the cache (a few
 tenths of a second, once) and run on it.
 
