@@ -33,10 +33,12 @@ def chosen_backend(backend) -> str:
     return backend
 
 
-def compiled_later(backend: str, clip, params: ClipParams) -> bool:
-    """Whether a call with these options uses kernels compiled in the background (backend "auto")."""
-    return (backend == "auto" and not (clip == "pixel" and params.use_mad_std)
-            and not jit_disabled())
+def _may_use_kernels(backend: str, clip, params: ClipParams) -> bool:
+    """False where the numpy engine runs whatever numba's state: backend "numpy", mad_std
+    per pixel with "auto" (numba is not even imported), or numba's JIT disabled
+    (uncompiled kernels are not the kernels; combine logs it)."""
+    return not (backend == "numpy" or (backend == "auto" and clip == "pixel" and params.use_mad_std)
+                or jit_disabled())
 
 
 def start_compiling(backend: str, clip, params: ClipParams, kind: tuple[str, str]) -> None:
@@ -46,7 +48,7 @@ def start_compiling(backend: str, clip, params: ClipParams, kind: tuple[str, str
     call has the machine to itself (a 2-core machine was shared with the
     compiling process, and the first call took up to 1.6 s instead of 1).
     """
-    if compiled_later(backend, clip, params):
+    if backend == "auto" and _may_use_kernels(backend, clip, params):
         warmup.status(kind)  # (starts it, or does nothing: queued, compiling or ready)
 
 
@@ -55,13 +57,11 @@ def kernels_for(backend: str, clip, params: ClipParams, kind: tuple[str, str]):
 
     With "auto", a kernel that is not compiled yet means the numpy engine
     for this call; :func:`start_compiling` then compiles it in a background
-    process (:mod:`course_utils.combining.warmup`). "numba" waits for such a process, then compiles (or
-    loads from numba's cache) in this one.
+    process (:mod:`course_utils.combining.warmup`). "numba" waits for such a
+    process, then compiles (or loads from numba's cache) in this one.
     """
-    if backend == "numpy" or (backend == "auto" and clip == "pixel" and params.use_mad_std):
-        return None  # (no kernel for mad_std per pixel: numba is not even imported)
-    if jit_disabled():
-        return None  # uncompiled kernels are not the kernels: the numpy engine (logged by combine)
+    if not _may_use_kernels(backend, clip, params):
+        return None
     if backend == "auto" and warmup.status(kind, start=False) in ("compiling", "idle"):
         return None  # (start_compiling() starts it after this call: they would share the CPU)
     if backend == "numba":
